@@ -1,0 +1,11 @@
+"""fastdensity: fast density estimation on the CPU, the GPU and a cluster.
+
+Importing this package imports neither torch, CuPy, Dask nor matplotlib, and compiles nothing:
+Numba kernels compile on first use, for the specialisations a call needs, and are cached.
+"""
+
+from ._backend import threads
+
+__version__ = "0.1.0"
+
+__all__ = ["threads", "__version__"]

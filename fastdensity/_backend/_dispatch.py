@@ -1,0 +1,70 @@
+"""The op table: each op name maps, per backend, to the import path of its implementation.
+
+Implementations are imported on first use and cached, so that importing fastdensity compiles
+nothing and imports no optional library. Later backends (CUDA, Dask) add rows here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+from ._namespace import ArrayKind, SUPPORTED_NOW
+
+BACKENDS = ("auto", "cpu", "cuda")
+
+# op name -> {backend: "module:function"}
+OPS: dict[str, dict[str, str]] = {
+    "kde_logsum": {"cpu": "fastdensity.kde._kde_cpu:kde_logsum"},
+    "kde_loo_logsum_grid": {"cpu": "fastdensity.kde._kde_cpu:kde_loo_logsum_grid"},
+}
+
+
+def validate_backend(backend) -> str:
+    """Check the ``backend`` parameter of an estimator and return it."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    return backend
+
+
+def resolve_backend(backend: str, kind: ArrayKind) -> str:
+    """Pick the concrete backend ("cpu" or "cuda") for data of ``kind``.
+
+    Raises an error naming what is supported when the combination cannot run here; a GPU array is
+    never silently moved to the host.
+    """
+    validate_backend(backend)
+    if backend == "auto":
+        backend = "cuda" if kind.on_gpu else "cpu"
+    if backend == "cpu":
+        if kind.on_gpu:
+            raise TypeError(
+                f"backend='cpu' was asked for, but the data is a {kind.namespace} array on the GPU; "
+                "GPU arrays are never copied to the host silently. Move the data to the host "
+                "yourself (.cpu(), cupy.asnumpy) or use backend='auto'"
+            )
+        if kind.namespace == "dask":
+            raise TypeError(f"Dask arrays are not supported yet; supported: {SUPPORTED_NOW}")
+        return "cpu"
+    # backend == "cuda"
+    raise NotImplementedError(
+        "backend='cuda' is not available in this version of fastdensity (the CUDA kernels are not "
+        f"part of it yet); use backend='cpu' with {SUPPORTED_NOW}"
+    )
+
+
+@lru_cache(maxsize=None)
+def get_op(name: str, backend: str):
+    """Return the implementation of op ``name`` on ``backend`` (imported on first use)."""
+    try:
+        row = OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; known ops: {sorted(OPS)}") from None
+    try:
+        target = row[backend]
+    except KeyError:
+        raise NotImplementedError(
+            f"op {name!r} has no {backend!r} implementation; available: {sorted(row)}"
+        ) from None
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)

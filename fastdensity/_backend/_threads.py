@@ -1,0 +1,45 @@
+"""Thread control for the Numba kernels."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+def _max_threads() -> int:
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def resolve_n_jobs(n_jobs) -> int:
+    """Translate scikit-learn's ``n_jobs`` convention (None → all, -1 → all, -2 → all but one)."""
+    max_threads = _max_threads()
+    if n_jobs is None:
+        return max_threads
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+        raise TypeError(f"n_jobs must be an int or None; got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0; use None or -1 for all cores, or a positive count")
+    if n_jobs < 0:
+        return max(1, max_threads + 1 + n_jobs)
+    return min(n_jobs, max_threads)
+
+
+@contextlib.contextmanager
+def threads(n_jobs=None):
+    """Run the enclosed fastdensity calls on ``n_jobs`` threads (scikit-learn's convention).
+
+    >>> import fastdensity
+    >>> with fastdensity.threads(1):
+    ...     pass
+    """
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(resolve_n_jobs(n_jobs))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
