@@ -5,7 +5,8 @@ Numba kernels compile on first use, for the specialisations a call needs, and ar
 """
 
 from ._backend import threads
+from .kde._kde import KernelDensity
 
 __version__ = "0.1.0"
 
-__all__ = ["threads", "__version__"]
+__all__ = ["KernelDensity", "threads", "__version__"]

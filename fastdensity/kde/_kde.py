@@ -1,0 +1,367 @@
+"""``KernelDensity``: a superset of scikit-learn's estimator on the exact tiled engine."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.linalg import cholesky, solve_triangular
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .._backend import common_kind, from_host_numpy, get_op, resolve_backend, threads, to_host_numpy
+from .._backend._dispatch import validate_backend
+from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel
+
+_ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
+_RULES = ("scott", "silverman", "isj", "cv")
+_EUCLIDEAN = ("euclidean", "l2", "minkowski")
+
+
+class KernelDensity(BaseEstimator):
+    """Kernel density estimation, exact and fast; a superset of scikit-learn's ``KernelDensity``.
+
+    Every density is computed exactly (no tree approximation) by a tiled, parallel Numba engine
+    with a vectorised exponential: several times faster than approximate tree codes and tens of
+    times faster than exact ones. Log densities are underflow-proof: a point far from all data
+    gets its finite, correct log density (scikit-learn and scipy return ``-inf`` there); compact
+    kernels give exactly ``-inf`` outside their support.
+
+    Parameters
+    ----------
+    bandwidth : float, array of shape (d,), array of shape (d, d) or str, default=1.0
+        * float h: the kernel's scale, as in scikit-learn (the density of a point x is
+          Σ_j w_j c_d h^-d k(‖x − x_j‖ / h) / Σ_j w_j).
+        * array of shape (d,): one scale per feature.
+        * array of shape (d, d): a symmetric positive-definite bandwidth matrix H; the data are
+          whitened once with its Cholesky factor L (H = L Lᵀ) and the unit kernel is applied:
+          c_d |L|^-1 k(‖L^-1 (x − x_j)‖). A scalar h is H = h² I.
+        * "scott", "silverman": the rule's factor times the (weighted) data covariance, as
+          ``scipy.stats.gaussian_kde`` does, converted so that the kernel's covariance equals it
+          whatever the kernel. Unlike scikit-learn, whose rules ignore the data's scale
+          (scikit-learn issues #25623, #26658).
+        * "isj": improved Sheather–Jones (Botev, Grotowski & Kroese 2010), 1-D data only.
+        * "cv": maximum leave-one-out likelihood over a grid of multiples (0.05 to 3) of the
+          Scott bandwidth matrix, every candidate evaluated in one pass over the pairs.
+    algorithm : {"auto", "exact", "kd_tree", "ball_tree"}, default="auto"
+        Accepted for compatibility; every choice runs the exact engine, which satisfies any
+        ``atol``/``rtol``.
+    kernel : {"gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine", \
+"biweight", "triweight"}, default="gaussian"
+        scikit-learn's six kernels with identical definitions, plus biweight (1 − r²)² and
+        triweight (1 − r²)³. The cosine kernel is normalised correctly in every dimension
+        (scikit-learn's normaliser is wrong in even dimensions).
+    metric : str, default="euclidean"
+        Only the euclidean metric is implemented; other metrics raise ``NotImplementedError``.
+    atol, rtol : float, default=0
+        Tolerances accepted for compatibility (the engine is exact).
+    breadth_first : bool, default=True
+        Accepted for compatibility; no effect.
+    leaf_size : int, default=40
+        Accepted for compatibility; no effect.
+    metric_params : dict or None, default=None
+        Must be empty or None (euclidean metric).
+    adaptive : bool, default=False
+        Abramson's square-root law: point j gets bandwidth matrix λ_j² H with
+        λ_j = (f̃(x_j) / g)^(-1/2), f̃ a pilot estimate with the global bandwidth and g the
+        weighted geometric mean of f̃ over the data.
+    backend : {"auto", "cpu", "cuda"}, default="auto"
+        Where to compute: "auto" follows the data (NumPy arrays and torch CPU tensors run on the
+        CPU). Results come back in the caller's array type.
+    n_jobs : int or None, default=None
+        Threads for the engine (None or -1: all cores).
+
+    Attributes
+    ----------
+    bandwidth_ : float or ndarray
+        The bandwidth used: a float for a scalar bandwidth and for the rules on 1-D data, the
+        (d,) array for per-feature bandwidths, else the (d, d) bandwidth matrix.
+    bandwidth_matrix_ : ndarray of shape (d, d)
+        H, always.
+    training_data_ : ndarray of shape (n, d)
+    sample_weight_ : ndarray of shape (n,) or None
+    adaptive_factors_ : ndarray of shape (n,) or None
+        Abramson's λ_j when ``adaptive=True``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when fitted on data with string column names.
+    """
+
+    def __init__(
+        self,
+        *,
+        bandwidth=1.0,
+        algorithm="auto",
+        kernel="gaussian",
+        metric="euclidean",
+        atol=0,
+        rtol=0,
+        breadth_first=True,
+        leaf_size=40,
+        metric_params=None,
+        adaptive=False,
+        backend="auto",
+        n_jobs=None,
+    ):
+        self.bandwidth = bandwidth
+        self.algorithm = algorithm
+        self.kernel = kernel
+        self.metric = metric
+        self.atol = atol
+        self.rtol = rtol
+        self.breadth_first = breadth_first
+        self.leaf_size = leaf_size
+        self.metric_params = metric_params
+        self.adaptive = adaptive
+        self.backend = backend
+        self.n_jobs = n_jobs
+
+    # ----------------------------------------------------------------------------- validation
+    def _validate_params(self):
+        check_kernel(self.kernel)
+        if not isinstance(self.algorithm, str) or self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
+        if not isinstance(self.metric, str):
+            raise TypeError(f"metric must be a string; got {self.metric!r}")
+        if self.metric not in _EUCLIDEAN:
+            raise NotImplementedError(
+                f"metric={self.metric!r} is not implemented; fastdensity's KernelDensity supports "
+                "the euclidean metric (whiten or rescale the data for other quadratic metrics)"
+            )
+        params = self.metric_params or {}
+        if not isinstance(params, dict):
+            raise TypeError(f"metric_params must be a dict or None; got {type(self.metric_params).__name__}")
+        if self.metric == "minkowski" and params.get("p", 2) != 2 or set(params) - {"p"}:
+            raise NotImplementedError(
+                f"metric_params={self.metric_params!r} are not supported; only the euclidean metric is"
+            )
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+        if not isinstance(self.breadth_first, (bool, np.bool_)):
+            raise TypeError(f"breadth_first must be a bool; got {self.breadth_first!r}")
+        if isinstance(self.leaf_size, bool) or not isinstance(self.leaf_size, numbers.Integral) or self.leaf_size < 1:
+            raise ValueError(f"leaf_size must be an integer >= 1; got {self.leaf_size!r}")
+        if not isinstance(self.adaptive, (bool, np.bool_)):
+            raise TypeError(f"adaptive must be a bool; got {self.adaptive!r}")
+        validate_backend(self.backend)
+
+    def _check_input(self, X, *, reset):
+        kind = common_kind(X)
+        resolve_backend(self.backend, kind)
+        X = to_host_numpy(X) if kind.namespace != "numpy" else X
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
+        return X, kind
+
+    # ------------------------------------------------------------------------------------ fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the estimator to ``X`` (n, d) with optional non-negative ``sample_weight`` (n,).
+
+        Returns ``self``.
+        """
+        self._validate_params()
+        X, _ = self._check_input(X, reset=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                to_host_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
+            )
+            if not np.all(np.isfinite(sample_weight)):
+                raise ValueError("sample_weight must be finite")
+            if not np.sum(sample_weight) > 0:
+                raise ValueError("sample_weight must have a positive sum; all weights are zero")
+        n, d = X.shape
+        weights = np.ones(n) if sample_weight is None else sample_weight
+        with threads(self.n_jobs):
+            bandwidth_used, H = self._bandwidth_matrix(X, weights)
+            chol = _cholesky_bandwidth(H)
+            self.training_data_ = X
+            self.sample_weight_ = sample_weight
+            self.bandwidth_ = bandwidth_used
+            self.bandwidth_matrix_ = H
+            self.adaptive_factors_ = None
+            self._clear_cache()
+            if self.adaptive:
+                self.adaptive_factors_ = self._abramson_factors(chol, weights)
+                self._clear_cache()
+        return self
+
+    def _bandwidth_matrix(self, X, weights):
+        """(bandwidth_, H) for the ``bandwidth`` parameter on data X."""
+        n, d = X.shape
+        bw = self.bandwidth
+        if isinstance(bw, str):
+            if bw not in _RULES:
+                raise ValueError(f"bandwidth must be a positive number, an array or one of {_RULES}; got {bw!r}")
+            from . import _bandwidth
+
+            X64 = np.asarray(X, dtype=np.float64)
+            if bw in ("scott", "silverman"):
+                H = _bandwidth.rule_bandwidth_matrix(X64, weights, bw, self.kernel)
+            elif bw == "isj":
+                if d != 1:
+                    raise ValueError(
+                        f'bandwidth="isj" is for 1-D data; X has {d} features. Use "scott", '
+                        '"silverman" or "cv"'
+                    )
+                sigma = _bandwidth.isj_bandwidth(X64[:, 0], weights)
+                H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
+            else:  # cv
+                H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)
+                L0 = _cholesky_bandwidth(H0)
+                X_white = solve_triangular(L0, X64.T, lower=True).T
+                factor, _ = _bandwidth.cv_bandwidth_factor(X_white, weights, self.kernel, CV_FACTORS)
+                H = factor**2 * H0
+            used = float(np.sqrt(H[0, 0])) if d == 1 else H
+            return used, H
+        if isinstance(bw, bool):
+            raise TypeError(f"bandwidth must be a number, an array or a string; got {bw!r}")
+        if isinstance(bw, numbers.Real):
+            if not (np.isfinite(bw) and bw > 0):
+                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
+            return float(bw), np.eye(d) * float(bw) ** 2
+        try:
+            arr = np.array(to_host_numpy(bw), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"bandwidth must be a number, an array or a string; got {type(bw).__name__}") from None
+        if arr.ndim == 0:
+            if not (np.isfinite(arr) and arr > 0):
+                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
+            return float(arr), np.eye(d) * float(arr) ** 2
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("bandwidth array must be finite")
+        if arr.shape == (d,):
+            if not np.all(arr > 0):
+                raise ValueError("per-feature bandwidths must all be positive")
+            return arr, np.diag(arr**2)
+        if arr.shape == (d, d):
+            if not np.allclose(arr, arr.T, rtol=1e-10, atol=0):
+                raise ValueError("the bandwidth matrix must be symmetric")
+            return arr, arr
+        raise ValueError(
+            f"bandwidth array must have shape ({d},) for per-feature bandwidths or ({d}, {d}) for a "
+            f"bandwidth matrix; got shape {arr.shape}"
+        )
+
+    def _abramson_factors(self, chol, weights):
+        """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the fixed-bandwidth pilot f̃."""
+        log_pilot = self._log_density_host(self.training_data_)
+        w = weights / np.sum(weights)
+        if not np.all(np.isfinite(log_pilot[w > 0])):
+            raise ValueError("adaptive=True needs a positive pilot density at every training point")
+        log_g = np.sum(w[w > 0] * log_pilot[w > 0])
+        log_pilot = np.where(np.isfinite(log_pilot), log_pilot, log_g)
+        return np.exp(-0.5 * (log_pilot - log_g))
+
+    # ------------------------------------------------------------------------ engine state
+    def _clear_cache(self):
+        self._engine_cache = {}
+
+    def _engine_state(self, dtype):
+        """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm."""
+        cache = getattr(self, "_engine_cache", None)
+        if cache is None:
+            cache = self._engine_cache = {}
+        key = np.dtype(dtype)
+        if key not in cache:
+            X = np.asarray(self.training_data_, dtype=np.float64)
+            n, d = X.shape
+            chol = _cholesky_bandwidth(self.bandwidth_matrix_)
+            train_t = np.ascontiguousarray(solve_triangular(chol, X.T, lower=True), dtype=key)
+            weights = np.ones(n) if self.sample_weight_ is None else np.asarray(self.sample_weight_, dtype=np.float64)
+            with np.errstate(divide="ignore"):
+                log_w = np.log(weights) - np.log(np.sum(weights))
+            inv_scales = None
+            if self.adaptive_factors_ is not None:
+                lam = np.asarray(self.adaptive_factors_, dtype=np.float64)
+                log_w = log_w - d * np.log(lam)
+                inv_scales = 1.0 / lam
+            keep = np.isfinite(log_w)  # zero-weight rows contribute nothing: drop them
+            if not np.all(keep):
+                train_t = np.ascontiguousarray(train_t[:, keep])
+                log_w = log_w[keep]
+                inv_scales = None if inv_scales is None else inv_scales[keep]
+            log_norm = log_kernel_norm(self.kernel, d) - float(np.sum(np.log(np.diag(chol))))
+            cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
+        return cache[key]
+
+    def _log_density_host(self, X):
+        """Log densities of NumPy ``X`` (m, d), float64 result."""
+        dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
+        chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
+        queries = solve_triangular(chol, np.asarray(X, dtype=np.float64).T, lower=True).T
+        queries = np.ascontiguousarray(queries, dtype=dtype)
+        kde_logsum = get_op("kde_logsum", "cpu")
+        return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
+
+    # ---------------------------------------------------------------------------- scoring
+    def score_samples(self, X):
+        """Log density of each row of ``X`` (m, d); float32 in → float32 out, else float64.
+
+        Finite far from the data for the gaussian and exponential kernels; exactly ``-inf``
+        outside the support of compact kernels.
+        """
+        check_is_fitted(self, "training_data_")
+        X, kind = self._check_input(X, reset=False)
+        with threads(self.n_jobs):
+            log_density = self._log_density_host(X)
+        if X.dtype == np.float32:
+            log_density = log_density.astype(np.float32)
+        return from_host_numpy(log_density, kind)
+
+    def score(self, X, y=None):
+        """Total log-likelihood of ``X`` (a sum, as in scikit-learn's ``KernelDensity``)."""
+        log_density = self.score_samples(X)
+        return float(np.sum(np.asarray(to_host_numpy(log_density), dtype=np.float64)))
+
+    # --------------------------------------------------------------------------- sampling
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` points (n_samples, d) from the fitted density.
+
+        Works for every kernel, with weights, per-feature and full bandwidths and adaptive
+        bandwidths: pick a training point by weight, then add a draw from its kernel.
+        """
+        check_is_fitted(self, "training_data_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+            raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
+        rng = check_random_state(random_state)
+        # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
+        gen = np.random.default_rng(rng.randint(0, 2**63 - 1, dtype=np.int64))
+        X = np.asarray(self.training_data_, dtype=np.float64)
+        n, d = X.shape
+        if self.sample_weight_ is None:
+            idx = gen.integers(0, n, size=n_samples)
+        else:
+            p = np.asarray(self.sample_weight_, dtype=np.float64)
+            idx = gen.choice(n, size=n_samples, p=p / p.sum())
+        u = sample_unit_kernel(self.kernel, d, int(n_samples), gen)
+        if self.adaptive_factors_ is not None:
+            u *= np.asarray(self.adaptive_factors_)[idx, None]
+        chol = _cholesky_bandwidth(self.bandwidth_matrix_)
+        out = X[idx] + u @ chol.T
+        return out.astype(self.training_data_.dtype, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+# Candidate multiples of the Scott bandwidth matrix searched by bandwidth="cv".
+CV_FACTORS = np.geomspace(0.05, 3.0, 41)
+
+
+def _cholesky_bandwidth(H):
+    """Lower Cholesky factor of a bandwidth matrix, with an error that says what to do."""
+    try:
+        return cholesky(np.asarray(H, dtype=np.float64), lower=True)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the bandwidth matrix is not positive definite; pass a symmetric positive-definite "
+            "matrix (for a rule: the data covariance is singular — drop constant or collinear "
+            "features, or pass a float or per-feature bandwidth)"
+        ) from None
+
+
+__all__ = ["KernelDensity", "KERNELS"]
