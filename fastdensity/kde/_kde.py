@@ -209,8 +209,7 @@ class KernelDensity(BaseEstimator):
                 H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
             else:  # cv
                 H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)
-                L0 = _cholesky_bandwidth(H0)
-                X_white = solve_triangular(L0, X64.T, lower=True).T
+                X_white = _whiten(_cholesky_bandwidth(H0), X64)
                 factor, _ = _bandwidth.cv_bandwidth_factor(X_white, weights, self.kernel, CV_FACTORS)
                 H = factor**2 * H0
             used = float(np.sqrt(H[0, 0])) if d == 1 else H
@@ -268,7 +267,7 @@ class KernelDensity(BaseEstimator):
             X = np.asarray(self.training_data_, dtype=np.float64)
             n, d = X.shape
             chol = _cholesky_bandwidth(self.bandwidth_matrix_)
-            train_t = np.ascontiguousarray(solve_triangular(chol, X.T, lower=True), dtype=key)
+            train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
             weights = np.ones(n) if self.sample_weight_ is None else np.asarray(self.sample_weight_, dtype=np.float64)
             with np.errstate(divide="ignore"):
                 log_w = np.log(weights) - np.log(np.sum(weights))
@@ -290,8 +289,7 @@ class KernelDensity(BaseEstimator):
         """Log densities of NumPy ``X`` (m, d), float64 result."""
         dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
-        queries = solve_triangular(chol, np.asarray(X, dtype=np.float64).T, lower=True).T
-        queries = np.ascontiguousarray(queries, dtype=dtype)
+        queries = np.ascontiguousarray(_whiten(chol, np.asarray(X, dtype=np.float64)), dtype=dtype)
         kde_logsum = get_op("kde_logsum", "cpu")
         return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
 
@@ -350,6 +348,13 @@ class KernelDensity(BaseEstimator):
 
 # Candidate multiples of the Scott bandwidth matrix searched by bandwidth="cv".
 CV_FACTORS = np.geomspace(0.05, 3.0, 41)
+
+
+def _whiten(chol, X):
+    """L⁻¹ xᵢ for every row of X (n, d): a division when L is diagonal, else a triangular solve."""
+    if np.count_nonzero(chol - np.diag(np.diagonal(chol))) == 0:
+        return X / np.diagonal(chol)
+    return solve_triangular(chol, X.T, lower=True).T
 
 
 def _cholesky_bandwidth(H):

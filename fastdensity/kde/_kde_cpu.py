@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import literally, njit, prange
+from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH, fast_exp_neg
 
@@ -161,7 +161,7 @@ def _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, 
 def _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, skip):
     """log Σ_j exp(log w_j + log k(r_j)) with a running maximum, in float64 (underflow-proof).
 
-    ``skip`` ≥ 0 leaves that training point out (leave-one-out)."""
+    ``skip`` ≥ 0 leaves that training point out (leave-one-out). A NaN query gives NaN."""
     d, n = train_t.shape
     best = -math.inf
     total = 0.0
@@ -183,6 +183,9 @@ def _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, skip):
         else:
             total += math.exp(term - best)
     if best == -math.inf:
+        for k in range(d):
+            if math.isnan(q_row[k]):
+                return math.nan
         return -math.inf
     return best + math.log(total)
 
@@ -199,7 +202,8 @@ def _finish(total, tiny, log_weight_shift, code):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_logsum_unrolled(q_row, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, code, tiny, dims):
+                           adaptive, kernel_marker, tiny, dims):
+    code = len(kernel_marker) - 1
     n = train_t.shape[1]
     total = 0.0
     for j0 in range(0, n, TILE):
@@ -213,7 +217,8 @@ def _query_logsum_unrolled(q_row, train_t, weights, log_weights, log_weight_shif
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_logsum_buffered(q_row, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, code, tiny, r2buf):
+                           adaptive, kernel_marker, tiny, r2buf):
+    code = len(kernel_marker) - 1
     n = train_t.shape[1]
     total = 0.0
     for j0 in range(0, n, TILE):
@@ -226,27 +231,35 @@ def _query_logsum_buffered(q_row, train_t, weights, log_weights, log_weight_shif
 
 
 # The parallel drivers are thin: parfor compilation is slow on a large body, so the per-query
-# work lives in the serial functions above. ``literally(code)`` compiles one version per kernel,
-# in which LLVM sees the kernel as a constant and vectorises only its branch.
+# work lives in the serial functions above.
+#
+# The kernel arrives as ``kernel_marker``, a tuple whose length is the kernel code + 1: its type
+# differs per kernel, so Numba compiles one version per kernel (only those a call needs) in which
+# LLVM sees the code as a constant and vectorises that kernel's branch alone. A runtime code would
+# compile all eight branches into one loop that no longer vectorises (5× slower, measured), and
+# ``numba.literally`` goes through the compiler on every call (25–40 ms each, measured); type
+# dispatch on a tuple costs microseconds.
+def make_kernel_marker(kernel: str) -> tuple:
+    return (0,) * (KERNEL_CODES[kernel] + 1)
+
+
 @njit(parallel=True, cache=True)
 def kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, code, tiny, out, dims):
-    literally(code)
+                        adaptive, kernel_marker, tiny, out, dims):
     for i in prange(queries.shape[0]):
         out[i] = _query_logsum_unrolled(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                        inv_scale2, adaptive, code, tiny, dims)
+                                        inv_scale2, adaptive, kernel_marker, tiny, dims)
 
 
 @njit(parallel=True, cache=True)
 def kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, code, tiny, out):
-    literally(code)
+                        adaptive, kernel_marker, tiny, out):
     n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
     for b in prange(n_blocks):
         r2buf = np.empty(TILE, dtype=train_t.dtype)
         for i in range(b * QUERY_BLOCK, min(queries.shape[0], (b + 1) * QUERY_BLOCK)):
             out[i] = _query_logsum_buffered(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                            inv_scale2, adaptive, code, tiny, r2buf)
+                                            inv_scale2, adaptive, kernel_marker, tiny, r2buf)
 
 
 def _prepare_weights(log_weights, n, dtype):
@@ -275,7 +288,11 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
     d, n = train_t.shape
     if queries.ndim != 2 or queries.shape[1] != d:
         raise ValueError(f"queries must have shape (m, {d}); got {queries.shape}")
-    code = KERNEL_CODES[kernel]
+    if train_t.dtype != dtype or dtype not in (np.float32, np.float64):
+        raise TypeError(f"queries and train must both be float32 or both float64; got {dtype} and {train_t.dtype}")
+    if n == 0:
+        raise ValueError("the training set is empty")
+    marker = make_kernel_marker(kernel)
     weights, log_w, shift = _prepare_weights(log_weights, n, dtype)
     adaptive = inv_scales is not None
     if adaptive:
@@ -288,9 +305,9 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
     if queries.shape[0] == 0:
         return out
     if d <= MAX_UNROLLED_D:
-        kde_logsum_unrolled(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, code,
+        kde_logsum_unrolled(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker,
                             tiny, out, (0,) * d)
     else:
-        kde_logsum_buffered(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, code,
+        kde_logsum_buffered(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker,
                             tiny, out)
     return out
