@@ -5,8 +5,10 @@ Numba kernels compile on first use, for the specialisations a call needs, and ar
 """
 
 from ._backend import threads
+from .io import load, save
+from .kde._gaussian_kde import gaussian_kde
 from .kde._kde import KernelDensity
 
 __version__ = "0.1.0"
 
-__all__ = ["KernelDensity", "threads", "__version__"]
+__all__ = ["KernelDensity", "gaussian_kde", "load", "save", "threads", "__version__"]
