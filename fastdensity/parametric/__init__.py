@@ -1,0 +1,12 @@
+"""Parametric densities fitted by weighted maximum likelihood.
+
+Every estimator has scikit-learn's shape: ``fit(X, y=None, sample_weight=None)``,
+``score_samples`` (log densities, ``-inf`` outside the support), ``score`` (the *mean*
+log-likelihood per sample, as scikit-learn's mixtures), ``aic``, ``bic``, ``sample``, fitted
+parameters in ``_`` attributes and ``n_parameters_``. The univariate ones also have ``cdf``,
+``ppf`` and ``to_scipy``.
+"""
+
+from ._normal import MultivariateNormal, Normal
+
+__all__ = ["MultivariateNormal", "Normal"]
