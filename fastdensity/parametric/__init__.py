@@ -7,6 +7,17 @@ parameters in ``_`` attributes and ``n_parameters_``. The univariate ones also h
 ``ppf`` and ``to_scipy``.
 """
 
+from ._exponential_family import Bernoulli, Beta, Categorical, Exponential, Gamma, LogNormal, Poisson
 from ._normal import MultivariateNormal, Normal
 
-__all__ = ["MultivariateNormal", "Normal"]
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Categorical",
+    "Exponential",
+    "Gamma",
+    "LogNormal",
+    "MultivariateNormal",
+    "Normal",
+    "Poisson",
+]
