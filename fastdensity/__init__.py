@@ -8,7 +8,38 @@ from ._backend import threads
 from .io import load, save
 from .kde._gaussian_kde import gaussian_kde
 from .kde._kde import KernelDensity
+from .parametric import (
+    Bernoulli,
+    Beta,
+    Categorical,
+    ComparisonTable,
+    Exponential,
+    Gamma,
+    LogNormal,
+    MultivariateNormal,
+    Normal,
+    Poisson,
+    compare,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["KernelDensity", "gaussian_kde", "load", "save", "threads", "__version__"]
+__all__ = [
+    "Bernoulli",
+    "Beta",
+    "Categorical",
+    "ComparisonTable",
+    "Exponential",
+    "Gamma",
+    "KernelDensity",
+    "LogNormal",
+    "MultivariateNormal",
+    "Normal",
+    "Poisson",
+    "compare",
+    "gaussian_kde",
+    "load",
+    "save",
+    "threads",
+    "__version__",
+]

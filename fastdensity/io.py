@@ -58,6 +58,15 @@ _ATTR_PREFIX = "attr."
 # importing fastdensity.io imports no estimator. Each new estimator adds one row here.
 MODEL_CLASSES: dict[str, str] = {
     "KernelDensity": "fastdensity.kde._kde:KernelDensity",
+    "Normal": "fastdensity.parametric._normal:Normal",
+    "MultivariateNormal": "fastdensity.parametric._normal:MultivariateNormal",
+    "Exponential": "fastdensity.parametric._exponential_family:Exponential",
+    "Poisson": "fastdensity.parametric._exponential_family:Poisson",
+    "Bernoulli": "fastdensity.parametric._exponential_family:Bernoulli",
+    "Gamma": "fastdensity.parametric._exponential_family:Gamma",
+    "LogNormal": "fastdensity.parametric._exponential_family:LogNormal",
+    "Beta": "fastdensity.parametric._exponential_family:Beta",
+    "Categorical": "fastdensity.parametric._exponential_family:Categorical",
 }
 
 # Fitted attribute names: public, ending in "_" (never dunder names such as __class__).

@@ -210,3 +210,30 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was():
     with pytest.raises(ValueError, match="gamma distribution is supported on"):
         unfitted.fit([1.0, -1.0])
     assert not hasattr(unfitted, "n_features_in_")
+
+
+@pytest.mark.parametrize(
+    "name, make_data",
+    [
+        ("Normal", lambda rng: rng.normal(size=(60, 1))),
+        ("MultivariateNormal", lambda rng: rng.normal(size=(60, 3))),
+        ("Exponential", lambda rng: rng.exponential(size=(60, 1))),
+        ("Poisson", lambda rng: rng.poisson(3.0, size=(60, 1)).astype(float)),
+        ("Bernoulli", lambda rng: rng.integers(0, 2, size=(60, 1)).astype(float)),
+        ("Gamma", lambda rng: rng.gamma(2.0, size=(60, 1))),
+        ("LogNormal", lambda rng: rng.lognormal(size=(60, 1))),
+        ("Beta", lambda rng: rng.beta(2.0, 3.0, size=(60, 1))),
+        ("Categorical", lambda rng: rng.integers(0, 4, size=(60, 1))),
+    ],
+)
+def test_save_load_round_trip(name, make_data, tmp_path):
+    import fastdensity
+
+    rng = np.random.default_rng(7)
+    X = make_data(rng)
+    estimator = getattr(fastdensity, name)().fit(X)
+    path = tmp_path / f"{name}.npz"
+    fastdensity.save(estimator, path)
+    loaded = fastdensity.load(path)
+    assert type(loaded) is type(estimator)
+    np.testing.assert_array_equal(loaded.score_samples(X), estimator.score_samples(X))
