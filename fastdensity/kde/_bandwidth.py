@@ -289,7 +289,19 @@ def isj_bandwidth(x, weights=None) -> float:
             )
         t_lo = t_hi
     t_star = brentq(residual, t_lo, t_hi, xtol=1e-14 * t_hi, rtol=1e-12, maxiter=200)
-    return math.sqrt(t_star) * span
+    bandwidth = math.sqrt(t_star) * span
+    # On rounded or discrete data (many ties) the equation has a root that puts a spike on each
+    # distinct value: a bandwidth below the typical spacing of the distinct values is that root,
+    # not a density estimate (Old Faithful's eruption times, recorded to the second, do this).
+    distinct = np.unique(x)
+    spacing = float(np.median(np.diff(distinct)))
+    if bandwidth < spacing:
+        raise ValueError(
+            f'the "isj" bandwidth ({bandwidth:.3g}) is below the median spacing of the distinct data '
+            f"values ({spacing:.3g}): the data look rounded or discrete and ISJ resolves the rounding "
+            'grid instead of the density; use "scott", "silverman", "cv" or pass a float bandwidth'
+        )
+    return bandwidth
 
 
 # ------------------------------------------------------------- likelihood cross-validation

@@ -363,3 +363,20 @@ def test_cv_errors():
         cv_bandwidth_factor(X, np.r_[1.0, np.zeros(49)], "gaussian", [1.0])
     with pytest.raises(ValueError, match="kernel must be one of"):
         cv_bandwidth_factor(X, None, "quartic", [1.0])
+
+
+def test_isj_refuses_the_spiky_root_of_rounded_data():
+    # Old Faithful eruption times have 126 distinct values among 272; ISJ's root resolves the
+    # rounding (h ≈ 4e-4 minutes, below the spacing of the values) and must be refused.
+    from fastdensity.datasets import load_old_faithful
+
+    eruptions = load_old_faithful()[:, 0]
+    with pytest.raises(ValueError, match="median spacing of the distinct data values"):
+        isj_bandwidth(eruptions)
+
+
+def test_isj_accepts_continuous_data_with_some_ties():
+    rng = np.random.default_rng(11)
+    x = np.round(rng.standard_normal(5000), 3)  # rounded to 1e-3, far below the bandwidth
+    h = isj_bandwidth(x)
+    assert 0.1 < h < 0.4
