@@ -77,7 +77,40 @@ def _profile(code, r2, one):
         return v if v > zero else zero
     # cosine
     r = np.sqrt(r2)
-    return np.cos(r * (0.5 * math.pi) * one) if r < one else zero
+    return _cos_half_pi(r, one) if r < one else zero
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _cos_half_pi(r, one):
+    """cos(π r / 2) for 0 ≤ r ≤ 1 as straight-line polynomials (``np.cos`` is a scalar libm call
+    that stops the loop from vectorising). For r ≤ 1/2 the cosine series in x = π r / 2 ≤ π/4;
+    above, sin(π (1 − r) / 2), which keeps full relative accuracy as the value goes to 0 at the
+    support's edge. Taylor to degree 16/17 on [0, π/4]: truncation below 3e-18."""
+    half = one * 0.5
+    x = r * (half * math.pi)
+    y = (one - r) * (half * math.pi)
+    x2 = x * x
+    y2 = y * y
+    c = one * (1.0 / 20922789888000.0)
+    c = c * x2 - one * (1.0 / 87178291200.0)
+    c = c * x2 + one * (1.0 / 479001600.0)
+    c = c * x2 - one * (1.0 / 3628800.0)
+    c = c * x2 + one * (1.0 / 40320.0)
+    c = c * x2 - one * (1.0 / 720.0)
+    c = c * x2 + one * (1.0 / 24.0)
+    c = c * x2 - half
+    c = c * x2 + one
+    t = one * (1.0 / 355687428096000.0)
+    t = t * y2 - one * (1.0 / 1307674368000.0)
+    t = t * y2 + one * (1.0 / 6227020800.0)
+    t = t * y2 - one * (1.0 / 39916800.0)
+    t = t * y2 + one * (1.0 / 362880.0)
+    t = t * y2 - one * (1.0 / 5040.0)
+    t = t * y2 + one * (1.0 / 120.0)
+    t = t * y2 - one * (1.0 / 6.0)
+    t = t * y2 + one
+    t = t * y
+    return c if r <= half else t
 
 
 @njit(inline="always")
