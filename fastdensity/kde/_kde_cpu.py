@@ -52,13 +52,25 @@ QUERY_BLOCK = 64
 _TINY = {np.dtype(np.float64): 1e-280, np.dtype(np.float32): 1e-30}
 
 
+# Constants of the working dtype, passed into the kernels as a tuple: Numba types a Python float
+# literal as float64, so ``0.5 * x`` with x float32 would silently run in float64 (measured: the
+# float32 path was slower than float64 until the constants were typed).
+_COS_COEFFS = (1.0, -0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0,
+               1.0 / 479001600.0, -1.0 / 87178291200.0, 1.0 / 20922789888000.0)
+_SIN_COEFFS = (1.0, -1.0 / 6.0, 1.0 / 120.0, -1.0 / 5040.0, 1.0 / 362880.0, -1.0 / 39916800.0,
+               1.0 / 6227020800.0, -1.0 / 1307674368000.0, 1.0 / 355687428096000.0)
+_CONST_VALUES = (0.0, 1.0, 0.5, 0.5 * math.pi) + _COS_COEFFS + _SIN_COEFFS
+_ZERO, _ONE, _HALF, _HALF_PI, _COS0, _SIN0 = 0, 1, 2, 3, 4, 13
+CONSTANTS = {np.dtype(t): tuple(t(v) for v in _CONST_VALUES) for t in (np.float32, np.float64)}
+
+
 @njit(inline="always", fastmath=FASTMATH)
-def _profile(code, r2, one):
-    """k(r) from r² for the unit-scale kernel ``code``; ``one`` is 1 in the working dtype, so
-    that float32 arithmetic stays in float32 (a bare 0.5 would promote it to float64)."""
-    zero = one - one
+def _profile(code, r2, c):
+    """k(r) from r² for the unit-scale kernel ``code``; ``c`` is ``CONSTANTS[dtype]``."""
+    zero = c[_ZERO]
+    one = c[_ONE]
     if code == 0:
-        return fast_exp_neg(r2 * (-0.5 * one))
+        return fast_exp_neg(-(r2 * c[_HALF]))
     if code == 3:
         return fast_exp_neg(-np.sqrt(r2))
     if code == 1:
@@ -77,40 +89,25 @@ def _profile(code, r2, one):
         return v if v > zero else zero
     # cosine
     r = np.sqrt(r2)
-    return _cos_half_pi(r, one) if r < one else zero
+    return _cos_half_pi(r, c) if r < one else zero
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _cos_half_pi(r, one):
+def _cos_half_pi(r, c):
     """cos(π r / 2) for 0 ≤ r ≤ 1 as straight-line polynomials (``np.cos`` is a scalar libm call
     that stops the loop from vectorising). For r ≤ 1/2 the cosine series in x = π r / 2 ≤ π/4;
     above, sin(π (1 − r) / 2), which keeps full relative accuracy as the value goes to 0 at the
     support's edge. Taylor to degree 16/17 on [0, π/4]: truncation below 3e-18."""
-    half = one * 0.5
-    x = r * (half * math.pi)
-    y = (one - r) * (half * math.pi)
+    x = r * c[_HALF_PI]
+    y = (c[_ONE] - r) * c[_HALF_PI]
     x2 = x * x
     y2 = y * y
-    c = one * (1.0 / 20922789888000.0)
-    c = c * x2 - one * (1.0 / 87178291200.0)
-    c = c * x2 + one * (1.0 / 479001600.0)
-    c = c * x2 - one * (1.0 / 3628800.0)
-    c = c * x2 + one * (1.0 / 40320.0)
-    c = c * x2 - one * (1.0 / 720.0)
-    c = c * x2 + one * (1.0 / 24.0)
-    c = c * x2 - half
-    c = c * x2 + one
-    t = one * (1.0 / 355687428096000.0)
-    t = t * y2 - one * (1.0 / 1307674368000.0)
-    t = t * y2 + one * (1.0 / 6227020800.0)
-    t = t * y2 - one * (1.0 / 39916800.0)
-    t = t * y2 + one * (1.0 / 362880.0)
-    t = t * y2 - one * (1.0 / 5040.0)
-    t = t * y2 + one * (1.0 / 120.0)
-    t = t * y2 - one * (1.0 / 6.0)
-    t = t * y2 + one
-    t = t * y
-    return c if r <= half else t
+    cos_x = c[_COS0 + 8]
+    sin_y = c[_SIN0 + 8]
+    for i in range(7, -1, -1):
+        cos_x = cos_x * x2 + c[_COS0 + i]
+        sin_y = sin_y * y2 + c[_SIN0 + i]
+    return cos_x if r <= c[_HALF] else sin_y * y
 
 
 @njit(inline="always")
@@ -137,13 +134,12 @@ def _log_profile(code, r2):
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _tile_sum_unrolled(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, dims):
+def _tile_sum_unrolled(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, dims, c):
     """Σ_j w_j k(r_j) over training points j0..j1 for d = len(dims), unrolled over dimensions."""
     D = len(dims)
-    # Constants of the working dtype, made outside the loops: a zero taken from the running sum
+    # The zero comes from the constants, not from the running sum: a zero derived from ``s``
     # would chain every r² to the reduction and stop vectorisation.
-    zero = weights[0] - weights[0]
-    one = zero + 1
+    zero = c[_ZERO]
     s = zero
     # Unsigned bounds: with a signed start Numba adds negative-index wraparound checks to every
     # load, which halves the throughput of this loop.
@@ -155,24 +151,23 @@ def _tile_sum_unrolled(q_row, train_t, weights, inv_scale2, adaptive, code, j0, 
             for k in range(D):
                 a = train_t[k, j] - q_row[k]
                 r2 += a * a
-            s += weights[j] * _profile(code, r2 * inv_scale2[j], one)
+            s += weights[j] * _profile(code, r2 * inv_scale2[j], c)
     else:
         for j in range(u0, u1):
             r2 = zero
             for k in range(D):
                 a = train_t[k, j] - q_row[k]
                 r2 += a * a
-            s += weights[j] * _profile(code, r2, one)
+            s += weights[j] * _profile(code, r2, c)
     return s
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf):
+def _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf, c):
     """The same sum for any d: squared distances of the tile into ``r2buf``, one dimension at a time."""
     nt = np.uint64(j1 - j0)
     j0 = np.uint64(j0)
-    zero = weights[0] - weights[0]
-    one = zero + 1
+    zero = c[_ZERO]
     for jj in range(nt):
         r2buf[jj] = zero
     for k in range(train_t.shape[0]):
@@ -183,10 +178,10 @@ def _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, 
     s = zero
     if adaptive:
         for jj in range(nt):
-            s += weights[j0 + jj] * _profile(code, r2buf[jj] * inv_scale2[j0 + jj], one)
+            s += weights[j0 + jj] * _profile(code, r2buf[jj] * inv_scale2[j0 + jj], c)
     else:
         for jj in range(nt):
-            s += weights[j0 + jj] * _profile(code, r2buf[jj], one)
+            s += weights[j0 + jj] * _profile(code, r2buf[jj], c)
     return s
 
 
@@ -235,13 +230,13 @@ def _finish(total, tiny, log_weight_shift, code):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_logsum_unrolled(q_row, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, kernel_marker, tiny, dims):
+                           adaptive, kernel_marker, tiny, dims, c):
     code = len(kernel_marker) - 1
     n = train_t.shape[1]
     total = 0.0
     for j0 in range(0, n, TILE):
         j1 = min(n, j0 + TILE)
-        total += _tile_sum_unrolled(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, dims)
+        total += _tile_sum_unrolled(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, dims, c)
     out = _finish(total, tiny, log_weight_shift, code)
     if math.isnan(out):
         out = _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, -1)
@@ -250,13 +245,13 @@ def _query_logsum_unrolled(q_row, train_t, weights, log_weights, log_weight_shif
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_logsum_buffered(q_row, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, kernel_marker, tiny, r2buf):
+                           adaptive, kernel_marker, tiny, r2buf, c):
     code = len(kernel_marker) - 1
     n = train_t.shape[1]
     total = 0.0
     for j0 in range(0, n, TILE):
         j1 = min(n, j0 + TILE)
-        total += _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf)
+        total += _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf, c)
     out = _finish(total, tiny, log_weight_shift, code)
     if math.isnan(out):
         out = _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, -1)
@@ -278,21 +273,21 @@ def make_kernel_marker(kernel: str) -> tuple:
 
 @njit(parallel=True, cache=True)
 def kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, kernel_marker, tiny, out, dims):
+                        adaptive, kernel_marker, tiny, out, dims, c):
     for i in prange(queries.shape[0]):
         out[i] = _query_logsum_unrolled(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                        inv_scale2, adaptive, kernel_marker, tiny, dims)
+                                        inv_scale2, adaptive, kernel_marker, tiny, dims, c)
 
 
 @njit(parallel=True, cache=True)
 def kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, kernel_marker, tiny, out):
+                        adaptive, kernel_marker, tiny, out, c):
     n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
     for b in prange(n_blocks):
         r2buf = np.empty(TILE, dtype=train_t.dtype)
         for i in range(b * QUERY_BLOCK, min(queries.shape[0], (b + 1) * QUERY_BLOCK)):
             out[i] = _query_logsum_buffered(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                            inv_scale2, adaptive, kernel_marker, tiny, r2buf)
+                                            inv_scale2, adaptive, kernel_marker, tiny, r2buf, c)
 
 
 def _prepare_weights(log_weights, n, dtype):
@@ -339,8 +334,8 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         return out
     if d <= MAX_UNROLLED_D:
         kde_logsum_unrolled(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker,
-                            tiny, out, (0,) * d)
+                            tiny, out, (0,) * d, CONSTANTS[np.dtype(dtype)])
     else:
         kde_logsum_buffered(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker,
-                            tiny, out)
+                            tiny, out, CONSTANTS[np.dtype(dtype)])
     return out

@@ -34,13 +34,14 @@ import numpy as np
 from numba import literally, njit, prange
 
 from .._backend._fastexp import FASTMATH
-from ._kde_cpu import KERNEL_CODES, _log_profile, _profile
+from ._kde_cpu import CONSTANTS, KERNEL_CODES, _log_profile, _profile
 
 TILE = 512
 ROW_BLOCK = 32
 # A plain sum below this fraction of Σw (max weight scaled to 1) may have lost terms to underflow.
 _TINY = 1e-280
 _COMPACT_CODES = (1, 2, 4, 5, 6, 7)
+_C64 = CONSTANTS[np.dtype(np.float64)]  # frozen into the compiled code as constants
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -65,10 +66,9 @@ def _tile_prepare(x_row, train_t, weights, i, j0, j1, r2buf, wbuf):
 @njit(inline="always", fastmath=FASTMATH)
 def _tile_candidate_sum(code, r2buf, wbuf, nt, inv_f2):
     """Σ_jj wbuf[jj] · k(√(r2buf[jj] · inv_f2)) over a prepared tile."""
-    one = 1.0
     s = 0.0
     for jj in range(np.uint64(nt)):
-        s += wbuf[jj] * _profile(code, r2buf[jj] * inv_f2, one)
+        s += wbuf[jj] * _profile(code, r2buf[jj] * inv_f2, _C64)
     return s
 
 
