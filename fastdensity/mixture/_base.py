@@ -1,0 +1,352 @@
+"""The EM loop, written once: ``n_init`` restarts, ``tol``, ``warm_start``, ``ConvergenceWarning``,
+a final E-step, and online (mini-batch) EM for ``partial_fit``.
+
+The loop follows scikit-learn's ``BaseMixture.fit_predict`` step for step (so that a fit from
+the same initial parameters takes the same iterations and ends in the same place), with one
+structural difference: each iteration is one fused pass over the data (``_e_step`` returns the
+sufficient statistics, ``_m_step`` turns them into parameters) instead of an (n, k)
+responsibility matrix handed from the E-step to the M-step.
+
+Progress messages (``verbose``) go to the ``logging`` logger ``"fastdensity.mixture"`` at INFO
+level, never to stdout: ``logging.basicConfig(level=logging.INFO)`` shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import numbers
+import warnings
+from time import perf_counter
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .._backend import common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
+from .._backend._dispatch import validate_backend
+
+logger = logging.getLogger("fastdensity.mixture")
+
+_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name, value, low):
+    if not _is_int(value) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+def check_real(name, value, low=0.0, high=None, low_open=False, high_open=False):
+    ok = _is_real(value) and np.isfinite(value)
+    if ok:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        upper = "inf" if high is None else high
+        raise ValueError(f"{name} must be a real number in {left}{low}, {upper}{right}; got {value!r}")
+    return float(value)
+
+
+@contextlib.contextmanager
+def _restored_on_error(estimator):
+    """Leave nothing half-written: on an error, put back the attributes the estimator had."""
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+class BaseMixture(DensityMixin, BaseEstimator):
+    """EM for mixture models. Subclasses provide the initialisation, the fused E-step that
+    returns the sufficient statistics, the M-step from them and the scoring."""
+
+    # ------------------------------------------------------------------------- validation
+    def _validate_base_params(self):
+        check_int("n_components", self.n_components, 1)
+        check_real("tol", self.tol)
+        check_real("reg_covar", self.reg_covar)
+        check_int("max_iter", self.max_iter, 0)
+        check_int("n_init", self.n_init, 1)
+        if not isinstance(self.init_params, str) or self.init_params not in _INIT_PARAMS:
+            raise ValueError(f"init_params must be one of {_INIT_PARAMS}; got {self.init_params!r}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be a bool; got {self.warm_start!r}")
+        if not (isinstance(self.verbose, (bool, np.bool_)) or _is_int(self.verbose)) or self.verbose < 0:
+            raise ValueError(f"verbose must be a non-negative integer or a bool; got {self.verbose!r}")
+        check_int("verbose_interval", self.verbose_interval, 1)
+        check_real("learning_decay", self.learning_decay, 0.5, 1.0, low_open=True)
+        check_real("learning_offset", self.learning_offset)
+        validate_backend(self.backend)
+        check_random_state(self.random_state)  # raises ValueError on anything invalid
+
+    def _check_X(self, X, *, reset, min_samples=1):
+        """Host NumPy float64/float32 data (C order) and the caller's array kind."""
+        kind = common_kind(X)
+        resolve_backend(self.backend, kind)
+        if kind.namespace != "numpy":
+            X = to_host_numpy(X)
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
+                          ensure_min_samples=min_samples)
+        return X, kind
+
+    def _check_sample_weight(self, sample_weight, X):
+        """Validated float64 weights, or None for unit weights."""
+        if sample_weight is None:
+            return None
+        w = _check_sample_weight(to_host_numpy(sample_weight), X, dtype=np.float64,
+                                 ensure_non_negative=True)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("sample_weight must be finite")
+        if not np.sum(w) > 0:
+            raise ValueError("sample_weight must have a positive sum; all weights are zero")
+        return w
+
+    def _check_fit_data(self, X, sample_weight, *, reset):
+        X, kind = self._check_X(X, reset=reset, min_samples=2)
+        w = self._check_sample_weight(sample_weight, X)
+        n_samples = X.shape[0] if w is None else int(np.count_nonzero(w))
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}"
+                + ("" if w is None else " (rows with a positive sample_weight)")
+            )
+        return X, w, kind
+
+    # ------------------------------------------------------------------------------- fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with the EM algorithm; returns ``self``.
+
+        The model is fitted ``n_init`` times and the parameters of the largest lower bound
+        (mean log-likelihood) are kept. Each run iterates E- and M-steps until the change of the
+        lower bound is below ``tol`` or ``max_iter`` iterations are done (then a
+        ``ConvergenceWarning`` is issued). With ``warm_start=True`` a fitted model continues from
+        its parameters, with one initialisation only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight acts as that many copies of the row.
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit as :meth:`fit` does and return the labels of X (equal to ``fit(X).predict(X)``)."""
+        labels, kind = self._fit(X, sample_weight)
+        return from_host_numpy(labels, kind)
+
+    def _fit(self, X, sample_weight):
+        self._check_params()
+        with _restored_on_error(self):
+            X, w, kind = self._check_fit_data(X, sample_weight, reset=True)
+            X64 = np.ascontiguousarray(X, dtype=np.float64)
+            self._check_initial_parameters(X64)
+            with threads(self.n_jobs):
+                labels = self._em(X64, w)
+            self._online = None  # partial_fit after fit starts from the fitted parameters
+        return labels, kind
+
+    def _em(self, X, w):
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        max_lower_bound = -np.inf
+        best_lower_bounds = []
+        best_params = None
+        best_n_iter = 0
+        converged_best = False
+        random_state = check_random_state(self.random_state)
+        self._prepare_fit(X, w)
+
+        for init in range(n_init):
+            self._log_init_begin(init)
+            if do_init:
+                self._initialize_parameters(X, w, random_state)
+            lower_bound = -np.inf if do_init else self.lower_bound_
+            current_lower_bounds = []
+
+            if self.max_iter == 0:
+                best_params = self._get_parameters()
+                best_n_iter = 0
+            else:
+                converged = False
+                for n_iter in range(1, self.max_iter + 1):
+                    prev_lower_bound = lower_bound
+                    lower_bound, stats = self._e_step(X, w)
+                    self._m_step(stats)
+                    current_lower_bounds.append(lower_bound)
+                    change = lower_bound - prev_lower_bound
+                    self._log_iter_end(n_iter, change)
+                    if abs(change) < self.tol:
+                        converged = True
+                        break
+                self._log_init_end(lower_bound, converged)
+                if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
+                    max_lower_bound = lower_bound
+                    best_params = self._get_parameters()
+                    best_n_iter = n_iter
+                    best_lower_bounds = current_lower_bounds
+                    converged_best = converged
+
+        self.converged_ = converged_best
+        # As scikit-learn: no warning for max_iter=0, which asks for the initial parameters.
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init parameters, "
+                "or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        self._set_parameters(best_params)
+        self.n_iter_ = best_n_iter
+        self.lower_bound_ = max_lower_bound
+        self.lower_bounds_ = best_lower_bounds
+        # A final E-step, so that fit(X).predict(X) == fit_predict(X) for any max_iter and tol.
+        return self._predict_host(X)
+
+    # ------------------------------------------------------------------------ partial_fit
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online EM on the mini-batch ``X``; returns ``self``.
+
+        Online EM (Cappé & Moulines, 2009) keeps running averages of the normalised sufficient
+        statistics s = (Σ w r, Σ w r x, Σ w r x xᵀ) / Σ w. The t-th call (t = 0, 1, …) runs the
+        E-step on its batch with the current parameters, giving the batch's statistics ŝ_t, and
+        moves the running ones by the step size η_t::
+
+            s ← (1 − η_t) s + η_t ŝ_t,     η_0 = 1,   η_t = (t + learning_offset)^(−learning_decay)
+
+        then sets the parameters from s (the M-step, with ``reg_covar``). With
+        ``learning_decay`` in (0.5, 1] the steps satisfy Σ η_t = ∞, Σ η_t² < ∞ and the
+        parameters converge to a stationary point of the expected log-likelihood;
+        ``learning_decay=1, learning_offset=1`` average the batches' statistics with equal
+        weights. The statistics are stored about a fixed centre (the first batch's mean), so
+        that data far from the origin loses no precision.
+
+        The first call on an unfitted model initialises the parameters on its batch as ``fit``
+        does (``init_params``, ``weights_init``, …; the batch needs at least ``n_components``
+        rows). After :meth:`fit`, the fitted parameters act as the running statistics at t = 1.
+        ``lower_bound_`` is the mean log-likelihood of the last batch before its step,
+        ``n_steps_`` counts the steps; ``converged_`` is False (online EM has no stopping rule).
+        """
+        self._check_params()
+        with _restored_on_error(self):
+            self._partial_fit(X, sample_weight)
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        fitted = hasattr(self, "means_")
+        if fitted:
+            X, _ = self._check_X(X, reset=False)
+            w = self._check_sample_weight(sample_weight, X)
+        else:
+            X, w, _ = self._check_fit_data(X, sample_weight, reset=True)
+        X64 = np.ascontiguousarray(X, dtype=np.float64)
+        with threads(self.n_jobs):
+            if not fitted:
+                self._check_initial_parameters(X64)
+                self._prepare_fit(X64, w)
+                self._initialize_parameters(X64, w, check_random_state(self.random_state))
+                state, t = None, 0
+            elif getattr(self, "_online", None) is None:
+                state, t = self._online_state_from_parameters(), 1
+            else:
+                state, t = self._online, self.n_steps_
+            eta = 1.0 if state is None else float((t + self.learning_offset) ** (-self.learning_decay))
+            lower_bound, self._online = self._online_step(X64, w, state, eta)
+        self.n_steps_ = t + 1
+        self.n_iter_ = self.n_steps_
+        self.converged_ = False
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = [lower_bound]
+
+    # ----------------------------------------------------------------------- prediction
+    def score_samples(self, X):
+        """Log-likelihood of each row of X under the mixture: (n_samples,), float32 for float32
+        input (computed in float64), else float64."""
+        check_is_fitted(self, "means_")
+        X, kind = self._check_X(X, reset=False)
+        with threads(self.n_jobs):
+            out = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
+        return from_host_numpy(out.astype(X.dtype, copy=False), kind)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood per sample of X (weighted by ``sample_weight`` when given), as
+        scikit-learn's mixtures define it (a mean, not the sum that ``KernelDensity.score`` is)."""
+        total, n = self._total_log_likelihood(X, sample_weight)
+        return total / n
+
+    def _total_log_likelihood(self, X, sample_weight):
+        """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
+        check_is_fitted(self, "means_")
+        X, _ = self._check_X(X, reset=False)
+        w = self._check_sample_weight(sample_weight, X)
+        with threads(self.n_jobs):
+            log_p = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
+        if w is None:
+            return float(np.sum(log_p)), float(X.shape[0])
+        return float(np.sum(w * log_p)), float(np.sum(w))
+
+    def predict(self, X):
+        """The most probable component of each row of X: (n_samples,) int64."""
+        check_is_fitted(self, "means_")
+        X, kind = self._check_X(X, reset=False)
+        with threads(self.n_jobs):
+            labels = self._predict_host(np.ascontiguousarray(X, dtype=np.float64))
+        return from_host_numpy(labels, kind)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row: (n_samples, n_components)."""
+        check_is_fitted(self, "means_")
+        X, kind = self._check_X(X, reset=False)
+        with threads(self.n_jobs):
+            proba = self._predict_proba_host(np.ascontiguousarray(X, dtype=np.float64))
+        return from_host_numpy(proba.astype(X.dtype, copy=False), kind)
+
+    # --------------------------------------------------------------------------- logging
+    def _log_init_begin(self, n_init):
+        if self.verbose:
+            logger.info("Initialization %d", n_init)
+            self._init_prev_time = self._iter_prev_time = perf_counter()
+
+    def _log_iter_end(self, n_iter, change):
+        if self.verbose and n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                logger.info("  Iteration %d", n_iter)
+            else:
+                now = perf_counter()
+                logger.info("  Iteration %d\t time lapse %.5fs\t ll change %.5f", n_iter,
+                            now - self._iter_prev_time, change)
+                self._iter_prev_time = now
+
+    def _log_init_end(self, lower_bound, converged):
+        if not self.verbose:
+            return
+        msg = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            logger.info("Initialization %s.", msg)
+        else:
+            logger.info("Initialization %s. time lapse %.5fs\t lower bound %.5f.", msg,
+                        perf_counter() - self._init_prev_time, lower_bound)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,592 @@
+"""``GaussianMixture``: scikit-learn's estimator on a fused E-step, with sample weights, online EM
+and accurate precision factors.
+
+The M-step works from sufficient statistics taken about the current means (``_mixture_cpu``):
+with R_k = Σ w r_ik, Sx_k = Σ w r_ik (x_i − c_k) and Sxx_k = Σ w r_ik (x_i − c_k)(x_i − c_k)ᵀ,
+
+    n_k = R_k + 10 ε,   μ_k = c_k + δ_k,   δ_k = (Sx_k − 10 ε c_k) / n_k   (= Σ w r x / n_k)
+    Σ_k = (Sxx_k − Sx_k δ_kᵀ − δ_k Sx_kᵀ + R_k δ_k δ_kᵀ) / n_k + reg_covar · I
+
+which is scikit-learn's Σ w r (x − μ_k)(x − μ_k)ᵀ / n_k exactly, computed without the
+cancellation of E[x xᵀ] − μμᵀ. The covariance types are small module-level functions picked from
+a dict, as in scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.special import logsumexp
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from .._backend import OPS, get_op
+from ._base import BaseMixture
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_EPS = np.finfo(np.float64).eps
+
+_PRECISION_ERROR = (
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data."
+)
+
+
+def _op(name):
+    """The CPU implementation of a mixture op, through the dispatch table when it lists it."""
+    if name in OPS:
+        return get_op(name, "cpu")
+    # Until the op rows are registered in _backend/_dispatch.py, import the kernel module directly.
+    return getattr(importlib.import_module("fastdensity.mixture._mixture_cpu"), name)
+
+
+class Stats(NamedTuple):
+    """Weighted sufficient statistics about per-component centres (see the module docstring).
+
+    ``Sxx`` is (k, d, d) for full, (k, d) for diag and spherical, and for tied the (d, d)
+    Σ w (x − shift)(x − shift)ᵀ."""
+
+    R: np.ndarray
+    Sx: np.ndarray
+    Sxx: np.ndarray
+    centres: np.ndarray
+    shift: np.ndarray
+
+
+# ------------------------------------------------------------------- M-step per covariance type
+def _covariance_full(stats, nk, means, delta, reg_covar):
+    R, Sx, Sxx = stats.R, stats.Sx, stats.Sxx
+    cross = Sx[:, :, None] * delta[:, None, :]
+    cov = Sxx - cross - cross.transpose(0, 2, 1) + R[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    cov /= nk[:, None, None]
+    d = means.shape[1]
+    cov[:, np.arange(d), np.arange(d)] += reg_covar
+    return cov
+
+
+def _covariance_tied(stats, nk, means, delta, reg_covar):
+    # Σ_k Σ_i w r_ik (x_i − μ_k)(x_i − μ_k)ᵀ with x̃ = x − s, a_k = μ_k − s, S̃x_k = Σ w r (x − s):
+    #   = Σ_i w x̃ x̃ᵀ − Σ_k (S̃x_k a_kᵀ + a_k S̃x_kᵀ) + Σ_k R_k a_k a_kᵀ      (Σ_k r_ik = 1)
+    R = stats.R
+    a = means - stats.shift
+    sx_shift = stats.Sx + R[:, None] * (stats.centres - stats.shift)
+    cross = sx_shift.T @ a
+    cov = stats.Sxx - cross - cross.T + (R[:, None] * a).T @ a
+    cov /= np.sum(nk)
+    cov = 0.5 * (cov + cov.T)
+    cov[np.diag_indices_from(cov)] += reg_covar
+    return cov
+
+
+def _covariance_diag(stats, nk, means, delta, reg_covar):
+    R, Sx, Sxx = stats.R, stats.Sx, stats.Sxx
+    return (Sxx - 2.0 * Sx * delta + R[:, None] * delta * delta) / nk[:, None] + reg_covar
+
+
+def _covariance_spherical(stats, nk, means, delta, reg_covar):
+    return np.mean(_covariance_diag(stats, nk, means, delta, reg_covar), axis=1)
+
+
+_COVARIANCES = {
+    "full": _covariance_full,
+    "tied": _covariance_tied,
+    "diag": _covariance_diag,
+    "spherical": _covariance_spherical,
+}
+
+
+def estimate_gaussian_parameters(stats, reg_covar, covariance_type, eps_scale=1.0):
+    """(n_k, means, covariances) from sufficient statistics; ``eps_scale`` is the mean sample
+    weight (scikit-learn adds 10 ε to each n_k, i.e. 10 ε samples of weight 1)."""
+    tiny = 10.0 * _EPS * eps_scale
+    nk = stats.R + tiny
+    delta = (stats.Sx - tiny * stats.centres) / nk[:, None]
+    means = stats.centres + delta
+    covariances = _COVARIANCES[covariance_type](stats, nk, means, delta, reg_covar)
+    return nk, means, covariances
+
+
+def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
+    """Sufficient statistics from dense responsibilities (the initialisation), each component's
+    centred about its own weighted mean (two passes, as scikit-learn's full covariance)."""
+    wr = resp if sample_weight is None else resp * sample_weight[:, None]
+    R = wr.sum(axis=0)
+    k, d = resp.shape[1], X.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = (wr.T @ X) / R[:, None]
+    centres = np.where(R[:, None] > 0, centres, shift[None, :])
+    Sx = np.empty((k, d))
+    if covariance_type == "full":
+        Sxx = np.empty((k, d, d))
+    elif covariance_type == "tied":
+        Xs = X - shift
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        Sxx = (weights[:, None] * Xs).T @ Xs
+    else:
+        Sxx = np.empty((k, d))
+    for c in range(k):
+        D = X - centres[c]
+        Sx[c] = wr[:, c] @ D
+        if covariance_type == "full":
+            Sxx[c] = (wr[:, c, None] * D).T @ D
+        elif covariance_type in ("diag", "spherical"):
+            Sxx[c] = wr[:, c] @ (D * D)
+    return Stats(R, Sx, Sxx, centres, np.asarray(shift, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------- precision factors
+def _not_positive_definite(components, reg_covar):
+    which = "" if components is None else f" (component{'s' if len(components) > 1 else ''} {components})"
+    reg = "" if reg_covar is None else f" with reg_covar={reg_covar!r}"
+    return ValueError(
+        f"{_PRECISION_ERROR} The covariance{which} is not numerically positive definite{reg}."
+    )
+
+
+def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
+    """Upper-triangular precision factors U (U Uᵀ = Σ⁻¹) in scikit-learn's layout.
+
+    Full and tied factors are computed in double-double arithmetic and rounded once (accurate
+    for ill-conditioned covariances). A covariance that is not positive definite raises a
+    ``ValueError`` that names the remedies (fewer components, a larger ``reg_covar``, scaled data).
+    """
+    cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        stack = cov if covariance_type == "full" else cov[None]
+        if not np.all(np.isfinite(stack)):
+            raise _not_positive_definite(None, reg_covar)
+        U, ok = _op("precision_cholesky_full")(stack)
+        if not np.all(ok):
+            raise _not_positive_definite(np.flatnonzero(~ok).tolist() if covariance_type == "full" else None,
+                                         reg_covar)
+        return U if covariance_type == "full" else U[0]
+    if not np.all(np.isfinite(cov)) or np.any(cov <= 0.0):
+        bad = np.flatnonzero(~(cov > 0).reshape(cov.shape[0], -1).all(axis=1)).tolist()
+        raise _not_positive_definite(bad, reg_covar)
+    return 1.0 / np.sqrt(cov)
+
+
+def precision_cholesky_from_precisions(precisions, covariance_type):
+    """U with U Uᵀ = P, upper triangular: the Cholesky factor of the reversed matrix, reversed
+    (J chol(J P J) J, scikit-learn #26415), in double-double arithmetic."""
+    P = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        stack = P if covariance_type == "full" else P[None]
+        L, ok = _op("cholesky_dd")(stack[:, ::-1, ::-1])
+        if not np.all(ok):
+            raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite")
+        U = np.ascontiguousarray(L[:, ::-1, ::-1])
+        return U if covariance_type == "full" else U[0]
+    return np.sqrt(P)
+
+
+def covariances_from_precision_cholesky(prec_chol, covariance_type):
+    """Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹ from the precision factors."""
+    if covariance_type in ("full", "tied"):
+        stack = prec_chol if covariance_type == "full" else prec_chol[None]
+        out = np.empty_like(stack)
+        for c, U in enumerate(stack):
+            M = solve_triangular(U, np.eye(U.shape[0]), lower=False)
+            out[c] = M.T @ M
+        return out if covariance_type == "full" else out[0]
+    return 1.0 / prec_chol**2
+
+
+def precisions_from_cholesky(prec_chol, covariance_type):
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol**2
+
+
+# ----------------------------------------------------------------- initial-parameter checks
+def _check_weights(weights, n_components):
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False, input_name="weights_init")
+    if weights.shape != (n_components,):
+        raise ValueError(f"The parameter 'weights' should have the shape of ({n_components},), but got {weights.shape}")
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{np.max(weights):.5f}, min value {np.min(weights):.5f}"
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not abs(1.0 - float(np.sum(weights))) <= atol:
+        raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = {np.sum(weights):.5f}")
+    return np.asarray(weights, dtype=np.float64)
+
+
+def _check_means(means, n_components, n_features):
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False, input_name="means_init")
+    if means.shape != (n_components, n_features):
+        raise ValueError(
+            f"The parameter 'means' should have the shape of ({n_components}, {n_features}), but got {means.shape}"
+        )
+    return np.asarray(means, dtype=np.float64)
+
+
+def _check_precisions(precisions, covariance_type, n_components, n_features):
+    precisions = check_array(precisions, dtype=[np.float64, np.float32], ensure_2d=False,
+                             allow_nd=covariance_type == "full", input_name="precisions_init")
+    shapes = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }
+    if precisions.shape != shapes[covariance_type]:
+        raise ValueError(
+            f"The parameter '{covariance_type} precision' should have the shape of "
+            f"{shapes[covariance_type]}, but got {precisions.shape}"
+        )
+    P = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        for m in P if covariance_type == "full" else P[None]:
+            if not (np.allclose(m, m.T) and np.all(np.linalg.eigvalsh(m) > 0.0)):
+                raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite")
+    elif np.any(P <= 0.0):
+        raise ValueError(f"'{covariance_type} precision' should be positive")
+    return P
+
+
+class OnlineState(NamedTuple):
+    """Running normalised statistics of online EM, about the fixed point ``centre``."""
+
+    centre: np.ndarray
+    s0: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+
+
+# ----------------------------------------------------------------------------- estimator
+class GaussianMixture(BaseMixture):
+    """Gaussian mixture fitted by EM; a superset of scikit-learn's ``GaussianMixture``.
+
+    Same parameters, attributes and methods as scikit-learn's estimator, computed by a fused,
+    parallel E-step: one pass over the data per iteration computes the log-densities from the
+    precision factors, the log-sum-exp normaliser and the sufficient statistics of the M-step,
+    with no (n, k) or (n, k, d) temporaries; results do not depend on the number of threads.
+    Fitted from the same initial parameters, it reaches scikit-learn's parameters and
+    log-likelihood to about 1e-12 relative (float64, well-conditioned data).
+
+    How it differs from scikit-learn:
+
+    * ``fit(X, sample_weight=...)``: weighted EM (an integer weight is that many copies of the
+      row; scaling all weights changes nothing). scikit-learn has no sample weights (#15647).
+    * ``partial_fit``: online (mini-batch) EM with the step sizes
+      η_t = (t + learning_offset)^(−learning_decay) (scikit-learn #8714; see :meth:`partial_fit`).
+    * Covariances are computed from statistics about the current means (no cancellation when
+      |μ| ≫ σ, where scikit-learn's diag, spherical and tied formulas lose digits), and the
+      precision factors in double-double arithmetic (accurate log-densities for ill-conditioned
+      covariances, scikit-learn #29989).
+    * Computation is in float64 for float32 input too: fitted attributes are float64;
+      ``score_samples`` and ``predict_proba`` return float32 for float32 input.
+    * ``sample(n_samples, random_state=None)`` accepts its own random state; with None it uses
+      ``self.random_state`` as scikit-learn does. Labels come grouped by component.
+    * With ``precisions_init`` and ``max_iter=0``, ``covariances_`` is set (from the precisions).
+    * Progress messages (``verbose``) go to the logger ``"fastdensity.mixture"``, not stdout.
+    * A failed Cholesky factorisation names the components and the remedies.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    tol : float, default=1e-3
+        EM stops when the lower bound (mean log-likelihood) changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance.
+    max_iter : int, default=100
+    n_init : int, default=1
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        As scikit-learn, with the same draws from ``random_state`` (so the same seed gives
+        scikit-learn's initial parameters): "kmeans" runs scikit-learn's ``KMeans(n_init=1)``,
+        "k-means++" fastdensity's parallel seeding, which picks the same rows as
+        ``sklearn.cluster.kmeans_plusplus``. Sample weights are used by every method.
+    weights_init, means_init, precisions_init : array-like, default=None
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    learning_decay : float in (0.5, 1], default=0.6
+        κ of the online-EM step sizes (``partial_fit`` only).
+    learning_offset : float >= 0, default=1.0
+        τ₀ of the online-EM step sizes (``partial_fit`` only).
+    backend : {"auto", "cpu", "cuda"}, default="auto"
+    n_jobs : int or None, default=None
+        Threads for the engine (None or -1: all cores).
+
+    Attributes
+    ----------
+    weights_ : (n_components,)
+    means_ : (n_components, n_features)
+    covariances_, precisions_, precisions_cholesky_ :
+        (n_components, n_features, n_features) full, (n_features, n_features) tied,
+        (n_components, n_features) diag, (n_components,) spherical. ``precisions_cholesky_``
+        is upper triangular, U Uᵀ = precision.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean (weighted) log-likelihood of the training data at the best run's last E-step.
+    lower_bounds_ : list of float
+    n_steps_ : int
+        Number of ``partial_fit`` steps (only after ``partial_fit``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        learning_decay=0.6,
+        learning_offset=1.0,
+        backend="auto",
+        n_jobs=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.backend = backend
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------------- validation
+    def _check_params(self):
+        self._validate_base_params()
+        if not isinstance(self.covariance_type, str) or self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; got {self.covariance_type!r}")
+
+    def _check_initial_parameters(self, X):
+        """Validated copies of weights_init, means_init and precisions_init (the parameters
+        themselves are left as given)."""
+        k, d = self.n_components, X.shape[1]
+        self._weights_init = None if self.weights_init is None else _check_weights(self.weights_init, k)
+        self._means_init = None if self.means_init is None else _check_means(self.means_init, k, d)
+        self._precisions_init = (
+            None if self.precisions_init is None
+            else _check_precisions(self.precisions_init, self.covariance_type, k, d)
+        )
+
+    def _prepare_fit(self, X, w):
+        """Per-fit constants: the centre of the tied statistics and the mean sample weight."""
+        if w is None:
+            self._shift = np.mean(X, axis=0)
+            self._eps_scale = 1.0
+        else:
+            self._shift = (w @ X) / np.sum(w)
+            self._eps_scale = float(np.sum(w) / X.shape[0])
+
+    # --------------------------------------------------------------------- initialisation
+    def _initialize_parameters(self, X, w, random_state):
+        if self._weights_init is not None and self._means_init is not None and self._precisions_init is not None:
+            self._initialize(X, w, None)
+            return
+        n, k = X.shape[0], self.n_components
+        if self.init_params == "kmeans":
+            from sklearn.cluster import KMeans
+
+            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X, sample_weight=w).labels_
+            resp = np.zeros((n, k))
+            resp[np.arange(n), labels] = 1.0
+        elif self.init_params == "random":
+            resp = random_state.uniform(size=(n, k))
+            resp /= resp.sum(axis=1)[:, None]
+        elif self.init_params == "random_from_data":
+            p = None if w is None else w / np.sum(w)
+            indices = random_state.choice(n, size=k, replace=False, p=p)
+            resp = np.zeros((n, k))
+            resp[indices, np.arange(k)] = 1.0
+        else:  # k-means++ on the parallel engine; the same draws as sklearn.cluster.kmeans_plusplus
+            _, indices = _op("kmeans_plusplus")(X, k, w, random_state)
+            resp = np.zeros((n, k))
+            resp[indices, np.arange(k)] = 1.0
+        self._initialize(X, w, resp)
+
+    def _initialize(self, X, w, resp):
+        weights = means = covariances = None
+        if resp is not None:
+            stats = stats_from_resp(X, w, resp, self.covariance_type, self._shift)
+            nk, means, covariances = estimate_gaussian_parameters(stats, self.reg_covar, self.covariance_type,
+                                                                  self._eps_scale)
+            weights = nk / (X.shape[0] * self._eps_scale)  # / Σw, as scikit-learn divides by n
+        self.weights_ = weights if self._weights_init is None else self._weights_init.copy()
+        self.means_ = means if self._means_init is None else self._means_init.copy()
+        if self._precisions_init is None:
+            self.covariances_ = covariances
+            self.precisions_cholesky_ = compute_precision_cholesky(covariances, self.covariance_type, self.reg_covar)
+        else:
+            self.precisions_cholesky_ = precision_cholesky_from_precisions(self._precisions_init, self.covariance_type)
+            self.covariances_ = covariances_from_precision_cholesky(self.precisions_cholesky_, self.covariance_type)
+
+    # ------------------------------------------------------------------------------- EM
+    def _e_step(self, X, w):
+        lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                           self.covariance_type, shift=self._shift)
+        lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))
+        return lower_bound, Stats(R, Sx, Sxx, self.means_, self._shift)
+
+    def _m_step(self, stats, eps_scale=None):
+        nk, means, covariances = estimate_gaussian_parameters(
+            stats, self.reg_covar, self.covariance_type, self._eps_scale if eps_scale is None else eps_scale
+        )
+        self.weights_ = nk / np.sum(nk)
+        self.means_ = means
+        self.covariances_ = covariances
+        self.precisions_cholesky_ = compute_precision_cholesky(covariances, self.covariance_type, self.reg_covar)
+
+    def _get_parameters(self):
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params):
+        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
+        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
+
+    # ---------------------------------------------------------------------------- online
+    def _online_state_from_parameters(self):
+        """Running statistics equivalent to the fitted parameters (about the mixture mean)."""
+        wts, means, cov, ct = self.weights_, self.means_, self.covariances_, self.covariance_type
+        centre = wts @ means
+        a = means - centre
+        d = means.shape[1]
+        if ct == "full":
+            s2 = wts[:, None, None] * (cov - self.reg_covar * np.eye(d) + a[:, :, None] * a[:, None, :])
+        elif ct == "tied":
+            s2 = cov - self.reg_covar * np.eye(d) + (wts[:, None] * a).T @ a
+        elif ct == "diag":
+            s2 = wts[:, None] * (cov - self.reg_covar + a * a)
+        else:
+            s2 = wts[:, None] * ((cov - self.reg_covar)[:, None] + a * a)
+        return OnlineState(centre, wts.copy(), wts[:, None] * a, s2)
+
+    def _online_step(self, X, w, state, eta):
+        centre = ((np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)) if state is None else state.centre)
+        lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                           self.covariance_type, shift=centre)
+        total = float(X.shape[0] if w is None else np.sum(w))
+        lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / total)
+        # The batch's statistics about the fixed centre, per unit weight.
+        a = self.means_ - centre
+        s1 = Sx + R[:, None] * a
+        if self.covariance_type == "full":
+            cross = Sx[:, :, None] * a[:, None, :]
+            s2 = Sxx + cross + cross.transpose(0, 2, 1) + R[:, None, None] * a[:, :, None] * a[:, None, :]
+        elif self.covariance_type == "tied":
+            s2 = Sxx
+        else:
+            s2 = Sxx + 2.0 * Sx * a + R[:, None] * a * a
+        batch = OnlineState(centre, R / total, s1 / total, s2 / total)
+        if state is None:
+            new = batch
+        else:
+            new = OnlineState(centre, *[(1.0 - eta) * old + eta * cur for old, cur in zip(state[1:], batch[1:])])
+        k = self.n_components
+        stats = Stats(new.s0, new.s1, new.s2, np.broadcast_to(centre, (k, centre.shape[0])), centre)
+        self._m_step(stats, eps_scale=1.0 / X.shape[0])
+        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
+        return lower_bound, new
+
+    # ------------------------------------------------------------------------ prediction
+    def _estimate_weighted_log_prob(self, X):
+        """log π_c + log N(x | μ_c, Σ_c): (n, k) float64 (scikit-learn's private method)."""
+        return _op("gmm_log_prob")(X, self.means_, self.precisions_cholesky_, self.covariance_type,
+                                   np.log(self.weights_))
+
+    def _score_samples_host(self, X):
+        return _op("gmm_log_prob_norm")(X, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                        self.covariance_type)
+
+    def _predict_host(self, X):
+        return np.argmax(self._estimate_weighted_log_prob(X), axis=1)
+
+    def _predict_proba_host(self, X):
+        wlp = self._estimate_weighted_log_prob(X)
+        return np.exp(wlp - logsumexp(wlp, axis=1)[:, None])
+
+    # -------------------------------------------------------------------------- sampling
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` points: (X (n_samples, n_features) float64, labels (n_samples,) int64).
+
+        The number of points per component is multinomial with the mixture weights; the points
+        come grouped by component (as in scikit-learn). ``random_state`` None uses
+        ``self.random_state`` (scikit-learn's behaviour: an int gives the same draw each call).
+        """
+        check_is_fitted(self, "means_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least one sample.")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(int(n_samples), weights / weights.sum())
+        k, d = self.means_.shape
+        parts = []
+        for c in range(k):
+            z = rng.standard_normal(size=(int(counts[c]), d))
+            ct = self.covariance_type
+            if ct in ("full", "tied"):
+                U = self.precisions_cholesky_[c] if ct == "full" else self.precisions_cholesky_
+                # x = μ + U⁻ᵀ z has covariance U⁻ᵀ U⁻¹ = (U Uᵀ)⁻¹
+                step = solve_triangular(U, z.T, lower=False, trans="T").T
+            else:  # diag (per-feature) or spherical (scalar) precision factors
+                step = z / self.precisions_cholesky_[c]
+            parts.append(self.means_[c] + step)
+        X = np.vstack(parts) if parts else np.empty((0, d))
+        labels = np.repeat(np.arange(k, dtype=np.int64), counts)
+        return X, labels
+
+    # ------------------------------------------------------------------ model selection
+    def _n_parameters(self):
+        """Number of free parameters of the model."""
+        k, d = self.means_.shape
+        if self.covariance_type == "full":
+            cov_params = k * d * (d + 1) / 2.0
+        elif self.covariance_type == "diag":
+            cov_params = k * d
+        elif self.covariance_type == "tied":
+            cov_params = d * (d + 1) / 2.0
+        else:
+            cov_params = k
+        return int(cov_params + d * k + k - 1)
+
+    def bic(self, X, sample_weight=None):
+        """Bayesian information criterion on X: −2 log L + p log n (lower is better); with
+        ``sample_weight``, log L is weighted and n = Σ w."""
+        log_l, n = self._total_log_likelihood(X, sample_weight)
+        return -2.0 * log_l + self._n_parameters() * math.log(n)
+
+    def aic(self, X, sample_weight=None):
+        """Akaike information criterion on X: −2 log L + 2 p (lower is better)."""
+        log_l, _ = self._total_log_likelihood(X, sample_weight)
+        return -2.0 * log_l + 2.0 * self._n_parameters()
+
+
+__all__ = ["GaussianMixture"]

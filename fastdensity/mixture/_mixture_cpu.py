@@ -1,0 +1,764 @@
+"""Numba kernels of the Gaussian mixture: the fused E-step, log-densities and precision factors.
+
+``gmm_estep`` is one parallel pass over the data per EM iteration. For each fixed block of
+``BLOCK`` rows it computes every component's log-density from the Cholesky factor of its
+precision, the log-sum-exp normaliser, the responsibilities and the sufficient statistics of
+the M-step, without any (n, k) or (n, k, d) temporary:
+
+    R_k   = Σ_i w_i r_ik                                         (k,)
+    Sx_k  = Σ_i w_i r_ik (x_i − μ_k)                             (k, d)
+    Sxx_k = Σ_i w_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ                  full: (k, d, d)
+            Σ_i w_i r_ik (x_i − μ_k)²                            diag, spherical: (k, d)
+            Σ_i w_i (x_i − c)(x_i − c)ᵀ                          tied: (d, d), c = ``shift``
+
+The statistics are taken about the current means (the previous iteration's), not about the
+origin: the M-step's covariance Sxx/R − δδᵀ (δ = the mean's update, small) then has no
+catastrophic cancellation when |μ| ≫ σ (scikit-learn's diag, spherical and tied formulas,
+E[x²] − μ², lose ~log10(μ²/σ²) digits there).
+
+Determinism (DESIGN.md, "Numerics"): rows are cut into chunks of ``CHUNK`` rows (a constant),
+each chunk is processed by one thread in a fixed order of blocks into its own partial buffers,
+and the partial buffers are summed in chunk order afterwards, so the results do not depend on
+the number of threads. Every block is padded to ``BLOCK`` rows (padding has weight 0), so that
+every row goes through the same vector code whatever its position (predict on a subset of
+the rows gives the same numbers).
+
+The parallel driver is thin (a ``prange`` over chunks); the per-block work lives in serial
+``@njit(cache=True)`` functions, and inputs of fewer than ``PARALLEL_MIN_CHUNKS`` chunks run
+the same chunks on the calling thread. The products with the precision factors and the
+second moments are 4 × 4 register tiles vectorised over the rows of a block (the feature
+dimension is zero-padded to a multiple of 4); only the lower triangle of Sxx is accumulated.
+The exp is ``fast_exp_neg`` (vectorisable, arguments ≤ 0). All arithmetic is float64.
+
+Everything compiles to one specialisation per driver: the covariance family and the mode
+(log-densities, normaliser, E-step) are runtime arguments, so float64 data of any shape and
+every covariance type share the compiled code.
+
+``precision_cholesky_full`` computes the precision factors U = L⁻ᵀ (Σ = L Lᵀ) in double-double
+arithmetic (≈ 32 significant digits) and rounds them once: for ill-conditioned covariances the
+factors, the log-determinant and therefore the log-densities stay accurate where a float64
+Cholesky loses ~log10(cond(Σ)) digits (scikit-learn issue #29989).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .._backend._fastexp import FASTMATH, fast_exp_neg
+
+BLOCK = 64  # rows per block: the length of every vectorised inner loop
+CHUNK = 2048  # rows per chunk: the unit of parallel work and of the fixed-order reduction
+# Fewer chunks than this run on the calling thread, one after the other (the same arithmetic):
+# starting a parallel region costs more than it saves on small inputs, much more on a busy
+# machine where OpenMP's spinning workers compete with the calling thread.
+PARALLEL_MIN_CHUNKS = 4
+LOG_2PI = math.log(2.0 * math.pi)
+
+_FULL, _TIED, _DIAG = 0, 1, 2  # engine families (spherical runs as diag)
+
+MODE_LOG_PROB = 0  # write the (n, k) weighted log-densities
+MODE_NORM = 1  # write the (n,) log-sum-exp normaliser only
+MODE_ESTEP = 2  # normaliser and sufficient statistics
+
+
+# ------------------------------------------------------------------------------ blocks
+# The feature dimension is padded to a multiple of 4 (zero rows in the data block, zero means,
+# zero precision-factor entries), so that the small matrix products below run on 4 × 4 tiles
+# with no remainder code: 16 multiply-adds per 8 loads, vectorised over the rows of the block.
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _load_block(X, w, r0, nb, xt, wb):
+    """Rows r0 .. r0+nb of X, transposed into xt (dp, BLOCK); padding columns (and, set once
+    by the caller, padding rows) are zero. Their weights into wb (0 for padding)."""
+    d = X.shape[1]
+    for b in range(nb):
+        row = r0 + b
+        for i in range(d):
+            xt[i, b] = X[row, i]
+        wb[b] = w[row]
+    for b in range(np.uint64(nb), np.uint64(BLOCK)):
+        for i in range(d):
+            xt[i, b] = 0.0
+        wb[b] = 0.0
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _centre(xt, mu, dt):
+    """dt = xt − mu[:, None] for one component."""
+    for i in range(xt.shape[0]):
+        m = mu[i]
+        for b in range(BLOCK):
+            dt[i, b] = xt[i, b] - m
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _tri_product(dt, U, y):
+    """y[j, :] = Σ_{i ≤ j} U[i, j] dt[i, :] for an upper-triangular U (dp × dp), in 4 × 4 tiles."""
+    dp = dt.shape[0]
+    for jb in range(0, dp, 4):
+        for b in range(BLOCK):
+            y[jb, b] = 0.0
+            y[jb + 1, b] = 0.0
+            y[jb + 2, b] = 0.0
+            y[jb + 3, b] = 0.0
+        for ib in range(0, jb + 4, 4):
+            u00 = U[ib, jb]
+            u01 = U[ib, jb + 1]
+            u02 = U[ib, jb + 2]
+            u03 = U[ib, jb + 3]
+            u10 = U[ib + 1, jb]
+            u11 = U[ib + 1, jb + 1]
+            u12 = U[ib + 1, jb + 2]
+            u13 = U[ib + 1, jb + 3]
+            u20 = U[ib + 2, jb]
+            u21 = U[ib + 2, jb + 1]
+            u22 = U[ib + 2, jb + 2]
+            u23 = U[ib + 2, jb + 3]
+            u30 = U[ib + 3, jb]
+            u31 = U[ib + 3, jb + 1]
+            u32 = U[ib + 3, jb + 2]
+            u33 = U[ib + 3, jb + 3]
+            for b in range(BLOCK):
+                d0 = dt[ib, b]
+                d1 = dt[ib + 1, b]
+                d2 = dt[ib + 2, b]
+                d3 = dt[ib + 3, b]
+                y[jb, b] += d0 * u00 + d1 * u10 + d2 * u20 + d3 * u30
+                y[jb + 1, b] += d0 * u01 + d1 * u11 + d2 * u21 + d3 * u31
+                y[jb + 2, b] += d0 * u02 + d1 * u12 + d2 * u22 + d3 * u32
+                y[jb + 3, b] += d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _gram_lower(a, v, S):
+    """S[i, j] += Σ_b a[i, b] v[j, b] on the 4 × 4 tiles on and below the diagonal
+    (entries above the diagonal inside diagonal tiles are computed too and ignored)."""
+    dp = a.shape[0]
+    for ib in range(0, dp, 4):
+        for jb in range(0, ib + 4, 4):
+            s00 = s01 = s02 = s03 = 0.0
+            s10 = s11 = s12 = s13 = 0.0
+            s20 = s21 = s22 = s23 = 0.0
+            s30 = s31 = s32 = s33 = 0.0
+            for b in range(BLOCK):
+                a0 = a[ib, b]
+                a1 = a[ib + 1, b]
+                a2 = a[ib + 2, b]
+                a3 = a[ib + 3, b]
+                v0 = v[jb, b]
+                v1 = v[jb + 1, b]
+                v2 = v[jb + 2, b]
+                v3 = v[jb + 3, b]
+                s00 += a0 * v0
+                s01 += a0 * v1
+                s02 += a0 * v2
+                s03 += a0 * v3
+                s10 += a1 * v0
+                s11 += a1 * v1
+                s12 += a1 * v2
+                s13 += a1 * v3
+                s20 += a2 * v0
+                s21 += a2 * v1
+                s22 += a2 * v2
+                s23 += a2 * v3
+                s30 += a3 * v0
+                s31 += a3 * v1
+                s32 += a3 * v2
+                s33 += a3 * v3
+            S[ib, jb] += s00
+            S[ib, jb + 1] += s01
+            S[ib, jb + 2] += s02
+            S[ib, jb + 3] += s03
+            S[ib + 1, jb] += s10
+            S[ib + 1, jb + 1] += s11
+            S[ib + 1, jb + 2] += s12
+            S[ib + 1, jb + 3] += s13
+            S[ib + 2, jb] += s20
+            S[ib + 2, jb + 1] += s21
+            S[ib + 2, jb + 2] += s22
+            S[ib + 2, jb + 3] += s23
+            S[ib + 3, jb] += s30
+            S[ib + 3, jb + 1] += s31
+            S[ib + 3, jb + 2] += s32
+            S[ib + 3, jb + 3] += s33
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _sum_squares(y, cc, lp_row):
+    """lp_row[b] = cc − ½ Σ_j y[j, b]²."""
+    for b in range(BLOCK):
+        lp_row[b] = 0.0
+    for j in range(y.shape[0]):
+        for b in range(BLOCK):
+            lp_row[b] += y[j, b] * y[j, b]
+    for b in range(BLOCK):
+        lp_row[b] = cc - 0.5 * lp_row[b]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _log_prob_full(xt, means, U, cst, dt, y, lp):
+    """lp[c, b] = cst[c] − ½‖(x_b − μ_c) U_c‖² for every component (U_c upper triangular)."""
+    for c in range(means.shape[0]):
+        _centre(xt, means[c], dt)
+        _tri_product(dt, U[c], y)
+        _sum_squares(y, cst[c], lp[c])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _log_prob_tied(xt, shift, muU, U, cst, dt, z, lp):
+    """lp[c, b] = cst[c] − ½‖(x_b − s) U − (μ_c − s) U‖² with one shared U (s = ``shift``):
+    (x − s) U once per block; ``muU`` holds (μ_c − s) U."""
+    _centre(xt, shift, dt)
+    _tri_product(dt, U, z)
+    for c in range(muU.shape[0]):
+        _centre(z, muU[c], dt)
+        _sum_squares(dt, cst[c], lp[c])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _log_prob_diag(xt, means, P, cst, lp):
+    """lp[c, b] = cst[c] − ½ Σ_i ((x_bi − μ_ci) p_ci)² (P: the diagonal precision factors)."""
+    d = xt.shape[0]
+    for c in range(means.shape[0]):
+        row = lp[c]
+        for b in range(BLOCK):
+            row[b] = 0.0
+        for i in range(d):
+            m = means[c, i]
+            p = P[c, i]
+            for b in range(BLOCK):
+                t = (xt[i, b] - m) * p
+                row[b] += t * t
+        cc = cst[c]
+        for b in range(BLOCK):
+            row[b] = cc - 0.5 * row[b]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _normalise(lp, wb, mx, s):
+    """Log-sum-exp over components into mx (the normaliser); lp becomes w_b r_cb in place."""
+    K = lp.shape[0]
+    for b in range(BLOCK):
+        mx[b] = lp[0, b]
+    for c in range(1, K):
+        for b in range(BLOCK):
+            v = lp[c, b]
+            mx[b] = v if v > mx[b] else mx[b]
+    for b in range(BLOCK):
+        s[b] = 0.0
+    for c in range(K):
+        for b in range(BLOCK):
+            e = fast_exp_neg(lp[c, b] - mx[b])
+            lp[c, b] = e
+            s[b] += e
+    for b in range(BLOCK):
+        sb = s[b]
+        mx[b] = mx[b] + math.log(sb)
+        s[b] = wb[b] / sb
+    for c in range(K):
+        for b in range(BLOCK):
+            lp[c, b] *= s[b]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _first_moments(xt, means, R, dt, rd, c, nk, sx):
+    """For component c: dt = x − μ_c, rd = r dt; add Σ r and Σ r dt."""
+    _centre(xt, means[c], dt)
+    acc = 0.0
+    for b in range(BLOCK):
+        acc += R[c, b]
+    nk[c] += acc
+    for i in range(xt.shape[0]):
+        acc = 0.0
+        for b in range(BLOCK):
+            v = R[c, b] * dt[i, b]
+            rd[i, b] = v
+            acc += v
+        sx[c, i] += acc
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _stats_full(xt, means, R, dt, rd, nk, sx, sxx):
+    """Add one block's R_c, Σ r (x − μ_c) and Σ r (x − μ_c)(x − μ_c)ᵀ (lower tiles)."""
+    for c in range(means.shape[0]):
+        _first_moments(xt, means, R, dt, rd, c, nk, sx)
+        _gram_lower(rd, dt, sxx[c])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _stats_tied(xt, shift, wb, means, R, dt, rd, nk, sx, sxx):
+    """R_c and Σ r (x − μ_c) per component; Σ w (x − s)(x − s)ᵀ (lower tiles) once."""
+    for c in range(means.shape[0]):
+        _first_moments(xt, means, R, dt, rd, c, nk, sx)
+    _centre(xt, shift, dt)
+    for i in range(xt.shape[0]):
+        for b in range(BLOCK):
+            rd[i, b] = wb[b] * dt[i, b]
+    _gram_lower(rd, dt, sxx)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _stats_diag(xt, means, R, nk, sx, sxx):
+    """R_c, Σ r (x − μ_c) and Σ r (x − μ_c)² per component."""
+    d = xt.shape[0]
+    for c in range(means.shape[0]):
+        acc = 0.0
+        for b in range(BLOCK):
+            acc += R[c, b]
+        nk[c] += acc
+        for i in range(d):
+            m = means[c, i]
+            a1 = 0.0
+            a2 = 0.0
+            for b in range(BLOCK):
+                t = xt[i, b] - m
+                v = R[c, b] * t
+                a1 += v
+                a2 += v * t
+            sx[c, i] += a1
+            sxx[c, i] += a2
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out, nk, sx, sxx):
+    """One chunk of rows r0..r1, block by block, by one thread."""
+    dp = means.shape[1]
+    K = means.shape[0]
+    xt = np.zeros((dp, BLOCK))
+    dt = np.zeros((dp, BLOCK))
+    rd = np.zeros((dp, BLOCK))
+    wb = np.empty(BLOCK)
+    mx = np.empty(BLOCK)
+    s = np.empty(BLOCK)
+    lp = np.empty((K, BLOCK))
+    for b0 in range(r0, r1, BLOCK):
+        nb = min(BLOCK, r1 - b0)
+        _load_block(X, w, b0, nb, xt, wb)
+        if family == _FULL:
+            _log_prob_full(xt, means, U, cst, dt, rd, lp)
+        elif family == _TIED:
+            _log_prob_tied(xt, shift, muU, U[0], cst, dt, rd, lp)
+        else:
+            _log_prob_diag(xt, means, U[0], cst, lp)
+        if mode == MODE_LOG_PROB:
+            for b in range(nb):
+                for c in range(K):
+                    lp_out[b0 + b, c] = lp[c, b]
+            continue
+        _normalise(lp, wb, mx, s)
+        for b in range(nb):
+            lpn[b0 + b] = mx[b]
+        if mode == MODE_NORM:
+            continue
+        if family == _FULL:
+            _stats_full(xt, means, lp, dt, rd, nk, sx, sxx)
+        elif family == _TIED:
+            _stats_tied(xt, shift, wb, means, lp, dt, rd, nk, sx, sxx[0])
+        else:
+            _stats_diag(xt, means, lp, nk, sx, sxx[0])
+
+
+@njit(parallel=True, cache=True)
+def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p):
+    n = X.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    last = nk_p.shape[0] - 1  # one partial buffer per chunk (E-step) or a placeholder
+    for ch in prange(n_chunks):
+        r0 = np.int64(ch) * CHUNK
+        r1 = min(n, r0 + CHUNK)
+        p = min(np.int64(ch), last)
+        _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out,
+               nk_p[p], sx_p[p], sxx_p[p])
+
+
+@njit(cache=True)
+def _gmm_pass_serial(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p):
+    n = X.shape[0]
+    last = nk_p.shape[0] - 1
+    for ch in range((n + CHUNK - 1) // CHUNK):
+        r0 = ch * CHUNK
+        p = min(ch, last)
+        _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, min(n, r0 + CHUNK), lpn, lp_out,
+               nk_p[p], sx_p[p], sxx_p[p])
+
+
+# ------------------------------------------------------------------------------- drivers
+def _gmm_pass(*args):
+    """One pass over the chunks: in parallel, or on the calling thread for small inputs (the
+    chunks and each chunk's arithmetic are the same, so are the results)."""
+    if args[0].shape[0] >= PARALLEL_MIN_CHUNKS * CHUNK:
+        _gmm_pass_parallel(*args)
+    else:
+        _gmm_pass_serial(*args)
+
+
+def _log_det_cholesky(prec_chol, cov_type, d):
+    """log |U_c| per component: Σ log diag(U_c) (= −½ log |Σ_c|)."""
+    if cov_type == "full":
+        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+    if cov_type == "tied":
+        return np.sum(np.log(np.diag(prec_chol)))
+    if cov_type == "diag":
+        return np.sum(np.log(prec_chol), axis=1)
+    return d * np.log(prec_chol)
+
+
+def _padded(d):
+    return (d + 3) // 4 * 4
+
+
+def _pad(a, shape):
+    """``a`` zero-padded at the end of every axis to ``shape`` (contiguous float64)."""
+    out = np.zeros(shape)
+    out[tuple(slice(0, s) for s in a.shape)] = a
+    return out
+
+
+def _prepare(means, prec_chol, log_weights, cov_type, shift):
+    """Engine arrays, padded to dp features: (family, means, U, muU, shift, cst).
+
+    ``cst[c]`` = log π_c + log|U_c| − (d/2) log 2π (without log π_c when log_weights is None).
+    """
+    means = np.asarray(means, dtype=np.float64)
+    K, d = means.shape
+    dp = _padded(d)
+    prec_chol = np.asarray(prec_chol, dtype=np.float64)
+    cst = _log_det_cholesky(prec_chol, cov_type, d) - 0.5 * d * LOG_2PI + np.zeros(K)
+    if log_weights is not None:
+        cst = cst + np.asarray(log_weights, dtype=np.float64)
+    cst = np.ascontiguousarray(cst)
+    if shift is None:
+        shift = np.mean(means, axis=0)
+    shift = np.asarray(shift, dtype=np.float64)
+    muU = np.zeros((1, dp))
+    if cov_type == "full":
+        family, U = _FULL, _pad(prec_chol, (K, dp, dp))
+    elif cov_type == "tied":
+        family, U = _TIED, _pad(prec_chol[None], (1, dp, dp))
+        muU = _pad((means - shift) @ prec_chol, (K, dp))
+    elif cov_type == "diag":
+        family, U = _DIAG, _pad(prec_chol[None], (1, K, dp))
+    elif cov_type == "spherical":
+        family, U = _DIAG, _pad(np.repeat(prec_chol[:, None], d, axis=1)[None], (1, K, dp))
+    else:
+        raise ValueError(f"unknown covariance type {cov_type!r}")
+    return family, _pad(means, (K, dp)), U, muU, _pad(shift, (dp,)), cst
+
+
+def _no_stats():
+    """Placeholder partial-statistics buffers (same types as the real ones: one compilation)."""
+    return np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
+
+
+def _as_rows(X):
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}")
+    return X
+
+
+def gmm_log_prob(X, means, prec_chol, cov_type, log_weights=None, shift=None):
+    """log N(x_i | μ_c, (U_c U_cᵀ)⁻¹) (+ log_weights[c] when given): float64 (n, k).
+
+    ``prec_chol`` in scikit-learn's layout for ``cov_type`` (full: (k, d, d) upper triangular,
+    tied: (d, d), diag: (k, d), spherical: (k,)). For tied covariances the data are shifted by
+    ``shift`` (default: the mean of the means, a property of the model, so that each row's
+    result does not depend on the other rows) before the shared factor is applied.
+    """
+    X = _as_rows(X)
+    n = X.shape[0]
+    family, means, U, muU, shift, cst = _prepare(means, prec_chol, log_weights, cov_type, shift)
+    out = np.empty((n, means.shape[0]))
+    if n:
+        _gmm_pass(X, np.ones(n), means, U, shift, muU, cst, family, MODE_LOG_PROB, np.empty(0),
+                  out, *_no_stats())
+    return out
+
+
+def gmm_log_prob_norm(X, means, prec_chol, log_weights, cov_type, shift=None):
+    """log Σ_c π_c N(x_i | μ_c, Σ_c) for each row: float64 (n,), without an (n, k) array."""
+    X = _as_rows(X)
+    n = X.shape[0]
+    family, means, U, muU, shift, cst = _prepare(means, prec_chol, log_weights, cov_type, shift)
+    lpn = np.empty(n)
+    if n:
+        _gmm_pass(X, np.ones(n), means, U, shift, muU, cst, family, MODE_NORM, lpn,
+                  np.zeros((1, 1)), *_no_stats())
+    return lpn
+
+
+def gmm_estep(X, sample_weight, means, prec_chol, log_weights, cov_type, shift=None):
+    """The fused E-step: (log_prob_norm (n,), R (k,), Sx (k, d), Sxx).
+
+    ``sample_weight`` (n,) or None. R, Sx and Sxx are the weighted sufficient statistics about
+    the current ``means`` (see the module docstring); Sxx is (k, d, d) for full (symmetric),
+    (d, d) about ``shift`` (default: the mean of the means) for tied and (k, d) for diag and
+    spherical. Deterministic: independent of the number of threads.
+    """
+    X = _as_rows(X)
+    n, d = X.shape
+    family, means, U, muU, shift, cst = _prepare(means, prec_chol, log_weights, cov_type, shift)
+    K, dp = means.shape
+    w = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    n_chunks = max(1, (n + CHUNK - 1) // CHUNK)
+    nk_p = np.zeros((n_chunks, K))
+    sx_p = np.zeros((n_chunks, K, dp))
+    if family == _FULL:
+        sxx_p = np.zeros((n_chunks, K, dp, dp))
+    elif family == _TIED:
+        sxx_p = np.zeros((n_chunks, 1, dp, dp))
+    else:
+        sxx_p = np.zeros((n_chunks, 1, K, dp))
+    lpn = np.empty(n)
+    if n:
+        _gmm_pass(X, w, means, U, shift, muU, cst, family, MODE_ESTEP, lpn, np.zeros((1, 1)),
+                  nk_p, sx_p, sxx_p)
+    # Fixed-order reduction of the per-chunk partial sums, then the padding is dropped.
+    nk = nk_p.sum(axis=0)
+    sx = sx_p.sum(axis=0)[:, :d]
+    sxx = sxx_p.sum(axis=0)
+    if family == _FULL:
+        sxx = np.tril(sxx[:, :d, :d])
+        sxx = sxx + np.tril(sxx, -1).transpose(0, 2, 1)
+    elif family == _TIED:
+        sxx = np.tril(sxx[0, :d, :d])
+        sxx = sxx + np.tril(sxx, -1).T
+    else:
+        sxx = sxx[0][:, :d]
+    return lpn, nk, sx, sxx
+
+
+# ------------------------------------------------------------- precision Cholesky factors
+# Double-double arithmetic (Dekker 1971; Knuth's two-sum): a value is hi + lo with |lo| ≤ ulp(hi)/2.
+# These functions must not be compiled with fastmath: reassociation would cancel the error terms.
+_SPLIT = 134217729.0  # 2^27 + 1
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(inline="always")
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+@njit(inline="always")
+def _two_prod(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@njit(inline="always")
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    e += al + bl
+    return _two_sum(s, e)
+
+
+@njit(inline="always")
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    e += ah * bl + al * bh
+    return _two_sum(p, e)
+
+
+@njit(inline="always")
+def _dd_div(ah, al, bh, bl):
+    q1 = ah / bh
+    ph, pl = _dd_mul(q1, 0.0, bh, bl)
+    rh, rl = _dd_add(ah, al, -ph, -pl)
+    q2 = rh / bh
+    ph, pl = _dd_mul(q2, 0.0, bh, bl)
+    rh, rl = _dd_add(rh, rl, -ph, -pl)
+    q3 = rh / bh
+    h, lo = _two_sum(q1, q2)
+    return _dd_add(h, lo, q3, 0.0)
+
+
+@njit(inline="always")
+def _dd_sqrt(ah, al):
+    x = math.sqrt(ah)
+    sh, sl = _two_prod(x, x)
+    rh, rl = _dd_add(ah, al, -sh, -sl)
+    return _two_sum(x, rh / (2.0 * x))
+
+
+@njit(cache=True)
+def _chol_dd_parts(A, Lh, Ll):
+    """A = L Lᵀ in double-double into (Lh, Ll); False if A is not numerically positive
+    definite (a non-positive or non-finite pivot)."""
+    d = A.shape[0]
+    for j in range(d):
+        sh, sl = A[j, j], 0.0
+        for k in range(j):
+            ph, pl = _dd_mul(Lh[j, k], Ll[j, k], Lh[j, k], Ll[j, k])
+            sh, sl = _dd_add(sh, sl, -ph, -pl)
+        if not (sh > 0.0) or not math.isfinite(sh):
+            return False
+        dh, dl = _dd_sqrt(sh, sl)
+        Lh[j, j] = dh
+        Ll[j, j] = dl
+        for i in range(j + 1, d):
+            sh, sl = A[i, j], 0.0
+            for k in range(j):
+                ph, pl = _dd_mul(Lh[i, k], Ll[i, k], Lh[j, k], Ll[j, k])
+                sh, sl = _dd_add(sh, sl, -ph, -pl)
+            qh, ql = _dd_div(sh, sl, dh, dl)
+            Lh[i, j] = qh
+            Ll[i, j] = ql
+    return True
+
+
+@njit(cache=True)
+def _factor_batch(A, invert, out, ok):
+    """For each matrix A_c = L Lᵀ: out_c = L (invert=False) or U = L⁻ᵀ (invert=True), computed
+    in double-double and rounded once; ok_c False where A_c is not positive definite."""
+    d = A.shape[1]
+    Lh = np.zeros((d, d))
+    Ll = np.zeros((d, d))
+    Mh = np.zeros((d, d))
+    Ml = np.zeros((d, d))
+    for c in range(A.shape[0]):
+        Lh[:] = 0.0
+        Ll[:] = 0.0
+        ok[c] = _chol_dd_parts(A[c], Lh, Ll)
+        if not ok[c]:
+            continue
+        if not invert:
+            for i in range(d):
+                for j in range(d):
+                    out[c, i, j] = Lh[i, j] + Ll[i, j]
+            continue
+        # M = L⁻¹ (lower triangular), column by column; U = Mᵀ
+        Mh[:] = 0.0
+        Ml[:] = 0.0
+        for j in range(d):
+            ih, il = _dd_div(1.0, 0.0, Lh[j, j], Ll[j, j])
+            Mh[j, j] = ih
+            Ml[j, j] = il
+            for i in range(j + 1, d):
+                sh, sl = 0.0, 0.0
+                for k in range(j, i):
+                    ph, pl = _dd_mul(Lh[i, k], Ll[i, k], Mh[k, j], Ml[k, j])
+                    sh, sl = _dd_add(sh, sl, ph, pl)
+                qh, ql = _dd_div(-sh, -sl, Lh[i, i], Ll[i, i])
+                Mh[i, j] = qh
+                Ml[i, j] = ql
+        for i in range(d):
+            for j in range(d):
+                out[c, i, j] = Mh[j, i] + Ml[j, i]
+
+
+def precision_cholesky_full(covariances):
+    """Upper-triangular U_c = L_c⁻ᵀ for covariances (k, d, d) = L_c L_cᵀ, computed in
+    double-double arithmetic and rounded once.
+
+    Returns (U (k, d, d), ok (k,) bool); ok[c] is False where Σ_c is not numerically positive
+    definite (U_c is then zero).
+    """
+    A = np.ascontiguousarray(covariances, dtype=np.float64)
+    out = np.zeros_like(A)
+    ok = np.zeros(A.shape[0], dtype=np.bool_)
+    _factor_batch(A, True, out, ok)
+    return out, ok
+
+
+def cholesky_dd(matrices):
+    """Lower Cholesky factors of (k, d, d) matrices in double-double, rounded once: (L, ok)."""
+    A = np.ascontiguousarray(matrices, dtype=np.float64)
+    out = np.zeros_like(A)
+    ok = np.zeros(A.shape[0], dtype=np.bool_)
+    _factor_batch(A, False, out, ok)
+    return out, ok
+
+
+# ------------------------------------------------------------------------ k-means++ seeding
+@njit(fastmath=FASTMATH, cache=True)
+def _kpp_chunk(X, w, cand, closest, r0, r1, dist, pot):
+    """For rows r0..r1: dist[t, i] = min(closest[i], ‖x_i − cand_t‖²); pot[t] += Σ w_i dist[t, i]."""
+    d = X.shape[1]
+    T = cand.shape[0]
+    xt = np.zeros((d, BLOCK))
+    wb = np.empty(BLOCK)
+    s = np.empty(BLOCK)
+    for b0 in range(r0, r1, BLOCK):
+        nb = min(BLOCK, r1 - b0)
+        _load_block(X, w, b0, nb, xt, wb)
+        for t in range(T):
+            for b in range(BLOCK):
+                s[b] = 0.0
+            for j in range(d):
+                cj = cand[t, j]
+                for b in range(BLOCK):
+                    a = xt[j, b] - cj
+                    s[b] += a * a
+            acc = 0.0
+            for b in range(nb):
+                v = min(s[b], closest[b0 + b])
+                dist[t, b0 + b] = v
+                acc += wb[b] * v
+            pot[t] += acc
+
+
+@njit(parallel=True, cache=True)
+def _kpp_pass(X, w, cand, closest, dist, pot_p):
+    n = X.shape[0]
+    n_chunks = (n + CHUNK - 1) // CHUNK
+    for ch in prange(n_chunks):
+        r0 = np.int64(ch) * CHUNK
+        r1 = min(n, r0 + CHUNK)
+        _kpp_chunk(X, w, cand, closest, r0, r1, dist, pot_p[np.int64(ch)])
+
+
+def _candidate_distances(X, w, cand, closest):
+    n = X.shape[0]
+    cand = np.ascontiguousarray(cand, dtype=np.float64)
+    dist = np.empty((cand.shape[0], n))
+    pot_p = np.zeros(((n + CHUNK - 1) // CHUNK, cand.shape[0]))
+    if n >= PARALLEL_MIN_CHUNKS * CHUNK:
+        _kpp_pass(X, w, cand, closest, dist, pot_p)
+    else:
+        for ch in range(pot_p.shape[0]):
+            _kpp_chunk(X, w, cand, closest, ch * CHUNK, min(n, (ch + 1) * CHUNK), dist, pot_p[ch])
+    return dist, pot_p.sum(axis=0)  # fixed-order reduction
+
+
+def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with 2 + ⌊log k⌋ local trials),
+    drawing from ``random_state`` exactly as ``sklearn.cluster.kmeans_plusplus`` does, so that
+    the same seed picks the same rows (barring rounding ties); the distances to the candidates
+    and the potentials are one parallel pass over the data per centre.
+
+    Returns (centres (k, d), indices (k,)).
+    """
+    X = _as_rows(X)
+    n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    n_local_trials = 2 + int(np.log(n_clusters))
+    indices = np.full(n_clusters, -1, dtype=np.int64)
+    centre_id = random_state.choice(n, p=w / w.sum())
+    indices[0] = centre_id
+    dist, pot = _candidate_distances(X, w, X[centre_id][None], np.full(n, np.inf))
+    closest, current_pot = dist[0], pot[0]
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(w * closest), rand_vals)
+        np.clip(candidate_ids, None, n - 1, out=candidate_ids)
+        dist, pot = _candidate_distances(X, w, X[candidate_ids], closest)
+        best = int(np.argmin(pot))
+        current_pot = pot[best]
+        closest = dist[best]
+        indices[c] = candidate_ids[best]
+    return X[indices].copy(), indices
