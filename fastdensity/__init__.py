@@ -8,6 +8,7 @@ from ._backend import threads
 from .io import load, save
 from .kde._gaussian_kde import gaussian_kde
 from .kde._kde import KernelDensity
+from .mixture import GaussianMixture
 from .parametric import (
     Bernoulli,
     Beta,
@@ -31,6 +32,7 @@ __all__ = [
     "ComparisonTable",
     "Exponential",
     "Gamma",
+    "GaussianMixture",
     "KernelDensity",
     "LogNormal",
     "MultivariateNormal",

@@ -58,6 +58,7 @@ _ATTR_PREFIX = "attr."
 # importing fastdensity.io imports no estimator. Each new estimator adds one row here.
 MODEL_CLASSES: dict[str, str] = {
     "KernelDensity": "fastdensity.kde._kde:KernelDensity",
+    "GaussianMixture": "fastdensity.mixture._gaussian_mixture:GaussianMixture",
     "Normal": "fastdensity.parametric._normal:Normal",
     "MultivariateNormal": "fastdensity.parametric._normal:MultivariateNormal",
     "Exponential": "fastdensity.parametric._exponential_family:Exponential",
@@ -211,10 +212,16 @@ def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         elif isinstance(value, (bool, int, float, str)):
             kind = type(value).__name__
             attributes.append({"name": name, "kind": kind, "value": value})
+        elif isinstance(value, list) and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+        ):
+            # A list of numbers (e.g. GaussianMixture.lower_bounds_) is stored as a float64 array.
+            arrays[_ATTR_PREFIX + name], _ = _check_array(np.asarray(value, dtype=np.float64), what)
+            attributes.append({"name": name, "kind": "number_list"})
         else:
             raise TypeError(
                 f"cannot save {what} of type {type(value).__name__}; model files hold only arrays, "
-                "numbers, strings and None"
+                "numbers, lists of numbers, strings and None"
             )
 
     from . import __version__
@@ -355,7 +362,7 @@ def _decode(arrays: dict[str, np.ndarray]):
         aname, kind = entry["name"], entry.get("kind")
         if not _ATTR_NAME.match(aname) or aname in params:
             raise _Invalid(f"malformed metadata: invalid attribute name {aname!r}")
-        if kind in ("array", "object_str_array", "numpy_scalar"):
+        if kind in ("array", "object_str_array", "numpy_scalar", "number_list"):
             key = _ATTR_PREFIX + aname
             if key not in arrays:
                 raise _Invalid(f"malformed file: the array for attribute {aname!r} is missing")
@@ -367,6 +374,10 @@ def _decode(arrays: dict[str, np.ndarray]):
                 if value.ndim != 0:
                     raise _Invalid(f"malformed file: attribute {aname!r} should be a scalar")
                 value = value[()]
+            elif kind == "number_list":
+                if value.ndim != 1 or value.dtype != np.float64:
+                    raise _Invalid(f"malformed file: attribute {aname!r} should be a list of numbers")
+                value = value.tolist()
         elif kind == "none":
             value = None
         elif kind in ("bool", "int", "float", "str"):
