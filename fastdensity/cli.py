@@ -243,8 +243,49 @@ def _add_kde_options(parser):
     parser.add_argument("--adaptive", action="store_true", help="Abramson's adaptive bandwidths")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _add_gmm_options(parser):
+    parser.add_argument("--n-components", "-n", type=_positive_int, default=1, metavar="K",
+                        help="number of mixture components (default: 1)")
+    parser.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), default="full",
+                        help="covariance structure (default: full)")
+    parser.add_argument("--n-init", type=_positive_int, default=1, help="EM restarts (default: 1)")
+    parser.add_argument("--max-iter", type=_positive_int, default=100, help="EM iterations (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+
+
+def _fit_gmm(args):
+    from .mixture import GaussianMixture
+
+    return GaussianMixture(n_components=args.n_components, covariance_type=args.covariance_type,
+                           n_init=args.n_init, max_iter=args.max_iter, random_state=args.seed)
+
+
+def _add_normal_options(parser):
+    parser.add_argument("--covariance-type", choices=("full", "diag", "spherical"), default="full",
+                        help="covariance structure of the multivariate normal (default: full)")
+
+
+def _fit_normal(args):
+    from .parametric import MultivariateNormal
+
+    return MultivariateNormal(covariance_type=args.covariance_type)
+
+
 FIT_MODELS = {
     "kde": ("kernel density estimate (fastdensity.KernelDensity)", _add_kde_options, _fit_kde),
+    "gmm": ("Gaussian mixture fitted by EM (fastdensity.GaussianMixture)", _add_gmm_options, _fit_gmm),
+    "normal": ("multivariate normal by maximum likelihood (fastdensity.MultivariateNormal)",
+               _add_normal_options, _fit_normal),
 }
 
 
@@ -320,7 +361,10 @@ def _cmd_sample(args, stdout, stderr) -> int:
     from .io import load
 
     estimator = load(args.model)
-    samples = np.asarray(estimator.sample(args.n_samples, random_state=args.seed))
+    samples = estimator.sample(args.n_samples, random_state=args.seed)
+    if isinstance(samples, tuple):  # mixtures return (X, component labels), as scikit-learn's do
+        samples = samples[0]
+    samples = np.asarray(samples)
     names = getattr(estimator, "feature_names_in_", None)
     header = [str(s) for s in names] if names is not None else [f"x{j}" for j in range(samples.shape[1])]
     write_array(args.output, samples, header=header)

@@ -283,3 +283,28 @@ def test_python_m_error_exit_code(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("fastdensity: error: cannot access")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("model_args", [["gmm", "--n-components", "2"], ["gmm", "--covariance-type", "diag"],
+                                        ["normal"], ["normal", "--covariance-type", "spherical"]])
+def test_fit_score_sample_other_models(model_args, tmp_path):
+    import fastdensity
+
+    rng = np.random.default_rng(21)
+    data = np.vstack([rng.normal(size=(120, 2)), rng.normal(size=(120, 2)) + 4.0])
+    data_path, model_path = tmp_path / "data.npy", tmp_path / "model.npz"
+    np.save(data_path, data)
+    assert main(["fit", *model_args[:1], str(data_path), "-o", str(model_path), *model_args[1:]]) == 0
+    assert main(["score", str(model_path), str(data_path), "-o", str(tmp_path / "s.npy"), "--no-progress"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), fastdensity.load(model_path).score_samples(data),
+                               rtol=1e-13)
+    assert main(["sample", str(model_path), "-n", "7", "-o", str(tmp_path / "x.npy"), "--seed", "3"]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (7, 2)
+
+
+def test_fit_gmm_rejects_zero_components(tmp_path, capsys):
+    data_path = tmp_path / "data.npy"
+    np.save(data_path, np.random.default_rng(0).normal(size=(20, 2)))
+    assert main(["fit", "gmm", str(data_path), "-o", str(tmp_path / "m.npz"), "--n-components", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "expected a positive integer" in err and len(err.strip().splitlines()) == 1

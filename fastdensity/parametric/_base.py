@@ -129,7 +129,7 @@ class ParametricDensity(BaseEstimator):
                 X64 = X64[:, 0]
             self._check_data(X64)
             self._fit(X64, w)
-            self._sample_dtype = X.dtype
+            self.sample_dtype_ = X.dtype.name  # a string, so that model files can hold it
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
@@ -209,7 +209,7 @@ class ParametricDensity(BaseEstimator):
         draws = np.asarray(self._sample(n_samples, generator_from(random_state)))
         draws = draws.reshape(n_samples, -1)
         if draws.dtype.kind == "f":
-            draws = draws.astype(self._sample_dtype, copy=False)
+            draws = draws.astype(np.dtype(self.sample_dtype_), copy=False)
         return draws
 
     def __sklearn_tags__(self):
