@@ -167,7 +167,7 @@ def test_failed_score_leaves_no_output(tmp_path, capsys, data, monkeypatch):
         (["fit", "kde", "{d}/train.npy", "-o", "{d}/m.npz", "--bandwidth", "wide"], "invalid bandwidth 'wide'"),
         (["fit", "kde", "{d}/train.npy", "-o", "{d}/m.npz", "--bandwidth", "-1"], "invalid bandwidth '-1'"),
         (["fit", "kde", "{d}/train.txt", "-o", "{d}/m.npz"], r"unsupported data file .*train.txt"),
-        (["fit", "gmm", "{d}/train.npy", "-o", "{d}/m.npz"], "invalid choice: 'gmm'"),
+        (["fit", "vae", "{d}/train.npy", "-o", "{d}/m.npz"], "invalid choice: 'vae'"),
         (["score", "{d}/m.npz", "{d}/queries.npy", "-o", "{d}/out.txt"], "unsupported output file"),
         (["score", "{d}/m.npz", "{d}/queries.npy", "-o", "{d}/o.npy", "--batch-size", "0"], "expected a positive integer"),
         (["sample", "{d}/m.npz", "-n", "ten", "-o", "{d}/s.npy"], "expected a positive integer; got 'ten'"),
