@@ -261,7 +261,8 @@ def test_demo_subprocess_writes_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "mean log-lik" in proc.stdout and "Old Faithful" in proc.stdout and "digits" in proc.stdout
     pngs = sorted(p.name for p in out_dir.iterdir())
-    assert pngs == ["old_faithful_1d_rules.png", "old_faithful_2d_contour.png"]
+    assert pngs == ["old_faithful_1d_rules.png", "old_faithful_2d_contour.png", "old_faithful_gmm_clusters.png"]
+    assert "model comparison" in proc.stdout and "GMM, BIC-chosen" in proc.stdout
     for name in pngs:
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
