@@ -1,0 +1,489 @@
+"""A k-d tree for exact k-nearest neighbours in low dimension (Numba).
+
+* Build: median splits on the widest side of the node's box, down to leaves of at most
+  ``leaf_size`` points; the tree is balanced and stored implicitly (node i has children 2i+1
+  and 2i+2), with each node's tight bounding box. Points are reordered so that a node's points
+  are contiguous, and stored transposed (d, n) so that a leaf scan vectorises over points.
+* Query: depth-first, nearer child first, a node skipped when the distance from the query to
+  its box exceeds the query's k-th distance. Queries are processed in the order of the leaf
+  they fall in, so consecutive queries touch the same part of the tree; ``prange`` over
+  blocks of that order, each query by one thread.
+* Distances are computed exactly as ``exact_sq_dist`` computes them (float64 differences, summed
+  over dimensions in order, no contraction), so the tree and brute force return identical
+  distances; the box bound is computed with the same monotone operations, so it never exceeds
+  the distance of a point inside the box and no neighbour (or tie) is pruned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._topk import INT_MAX, topk_push, topk_sort
+
+GROUP_MAX = 32  # queries searched together (they share a leaf)
+GROUP_MAX_D = 3  # above this, each query of a group runs its own depth-first search
+
+
+# ------------------------------------------------------------------------------ build
+
+
+@njit(cache=True)
+def _select(keys, perm, lo, hi, kth):
+    """Reorder keys[lo:hi] (and perm alongside) so that keys[kth] is the value of rank kth."""
+    while hi - lo > 1:
+        # median of three pivot
+        mid = lo + (hi - lo) // 2
+        a = keys[lo]
+        b = keys[mid]
+        c = keys[hi - 1]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+            if a > b:
+                b = a
+        pivot = b
+        i = lo
+        j = hi - 1
+        while i <= j:
+            while keys[i] < pivot:
+                i += 1
+            while keys[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = keys[i]
+                keys[i] = keys[j]
+                keys[j] = t
+                p = perm[i]
+                perm[i] = perm[j]
+                perm[j] = p
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j + 1
+        elif kth >= i:
+            lo = i
+        else:
+            return
+
+
+@njit(cache=True)
+def _split_node(xs, perm, keys, s, e, mid, box_lo, box_hi):
+    """Median split of perm[s:e] at ``mid`` on the widest side of the box; returns (dim, value)."""
+    d = xs.shape[1]
+    dim = 0
+    widest = -1.0
+    for c in range(d):
+        w = box_hi[c] - box_lo[c]
+        if w > widest:
+            widest = w
+            dim = c
+    for t in range(s, e):
+        keys[t] = xs[perm[t], dim]
+    _select(keys, perm, s, e, mid)
+    return dim, keys[mid]
+
+
+@njit(cache=True)
+def build_order(xs, leaf_size, aligned):
+    """Permutation of the rows of ``xs`` into k-d order, and the number of levels.
+
+    Nodes are halved until they hold at most ``leaf_size`` points. With ``aligned`` every split
+    falls on a multiple of ``leaf_size`` (consecutive groups of ``leaf_size`` points are then
+    cells of the partition, the last one short); otherwise halves are balanced.
+    """
+    n, d = xs.shape
+    perm = np.arange(n)
+    keys = np.empty(n)
+    depth = 0
+    while (n + (1 << depth) - 1) >> depth > leaf_size:
+        depth += 1
+    if aligned:
+        depth = 0
+        groups = (n + leaf_size - 1) // leaf_size
+        while (1 << depth) < groups:
+            depth += 1
+    n_nodes = (1 << (depth + 1)) - 1
+    start = np.zeros(n_nodes, dtype=np.int64)
+    end = np.zeros(n_nodes, dtype=np.int64)
+    box_lo = np.empty((n_nodes, d))
+    box_hi = np.empty((n_nodes, d))
+    end[0] = n
+    for c in range(d):
+        lo = math.inf
+        hi = -math.inf
+        for i in range(n):
+            v = xs[i, c]
+            lo = min(lo, v)
+            hi = max(hi, v)
+        box_lo[0, c] = lo
+        box_hi[0, c] = hi
+    first_leaf = (1 << depth) - 1
+    for node in range(first_leaf):
+        s = start[node]
+        e = end[node]
+        if aligned:
+            groups = (e - s + leaf_size - 1) // leaf_size
+            mid = min(e, s + (groups - groups // 2) * leaf_size)
+        else:
+            mid = s + (e - s) // 2
+        left = 2 * node + 1
+        right = left + 1
+        start[left] = s
+        end[left] = mid
+        start[right] = mid
+        end[right] = e
+        box_lo[left] = box_lo[node]
+        box_hi[left] = box_hi[node]
+        box_lo[right] = box_lo[node]
+        box_hi[right] = box_hi[node]
+        if e - s >= 2 and s < mid < e:
+            dim, value = _split_node(xs, perm, keys, s, e, mid, box_lo[node], box_hi[node])
+            box_hi[left, dim] = value
+            box_lo[right, dim] = value
+    return perm, depth
+
+
+@njit(cache=True)
+def _tight_boxes(xt, depth):
+    """Tight bounding boxes of every node of the implicit balanced tree over xt (d, n)."""
+    d, n = xt.shape
+    n_nodes = (1 << (depth + 1)) - 1
+    start = np.zeros(n_nodes, dtype=np.int64)
+    end = np.zeros(n_nodes, dtype=np.int64)
+    end[0] = n
+    first_leaf = (1 << depth) - 1
+    for node in range(first_leaf):
+        s = start[node]
+        e = end[node]
+        mid = s + (e - s) // 2
+        start[2 * node + 1] = s
+        end[2 * node + 1] = mid
+        start[2 * node + 2] = mid
+        end[2 * node + 2] = e
+    lo = np.full((n_nodes, d), math.inf)
+    hi = np.full((n_nodes, d), -math.inf)
+    for node in range(first_leaf, n_nodes):
+        for c in range(d):
+            for j in range(start[node], end[node]):
+                v = xt[c, j]
+                lo[node, c] = min(lo[node, c], v)
+                hi[node, c] = max(hi[node, c], v)
+    for node in range(first_leaf - 1, -1, -1):
+        for c in range(d):
+            lo[node, c] = min(lo[2 * node + 1, c], lo[2 * node + 2, c])
+            hi[node, c] = max(hi[2 * node + 1, c], hi[2 * node + 2, c])
+    return start, end, lo, hi
+
+
+class KDTree:
+    """Exact k-d tree over ``train`` (n, d); ``query`` returns what ``knn_distances`` returns."""
+
+    def __init__(self, train, leaf_size=16):
+        train = np.ascontiguousarray(train)
+        if train.dtype not in (np.float32, np.float64):
+            train = train.astype(np.float64)
+        self.train = train
+        xs = train.astype(np.float64)
+        self.perm, self.depth = build_order(xs, int(leaf_size), False)
+        self.xt = np.ascontiguousarray(xs[self.perm].T)
+        self.start, self.end, self.lo, self.hi = _tight_boxes(self.xt, self.depth)
+
+    def query(self, queries, k, exclude_self=False):
+        """k nearest neighbours of C-contiguous float ``queries`` (validated by the caller)."""
+        n, d = self.train.shape
+        m = queries.shape[0]
+        out_d = np.empty((m, k))
+        out_i = np.empty((m, k), dtype=np.int64)
+        q64 = np.ascontiguousarray(queries, dtype=np.float64)
+        order, g_start, g_end, g_leaf = query_groups(q64, self.lo, self.hi, self.depth, GROUP_MAX)
+        kdtree_query(q64, order, g_start, g_end, g_leaf, GROUP_MAX, self.xt, self.perm, self.start,
+                     self.end, self.lo, self.hi, self.depth, k, bool(exclude_self),
+                     d <= GROUP_MAX_D, out_d, out_i)
+        return out_d.astype(queries.dtype, copy=False), out_i
+
+
+# ------------------------------------------------------------------------------ query
+
+
+@njit(inline="always")
+def _box_lb(q, lo, hi, node):
+    """Squared distance from q to the node's box (exact-monotone, no contraction)."""
+    D = q.shape[0]
+    s = 0.0
+    for c in range(D):
+        g = lo[node, c] - q[c]
+        h = q[c] - hi[node, c]
+        if h > g:
+            g = h
+        if g > 0.0:
+            s += g * g
+    return s
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def query_groups(q64, lo, hi, depth, group_max):
+    """Queries grouped by the leaf their nearer-box descent ends in.
+
+    Returns ``order`` (queries sorted by leaf, stable) and groups of consecutive entries of
+    ``order`` that share a leaf, at most ``group_max`` each: (group_start, group_end, group_leaf).
+    """
+    m, d = q64.shape
+    first_leaf = (1 << depth) - 1
+    leaf = np.empty(m, dtype=np.int64)
+    for i in prange(m):
+        node = 0
+        for _ in range(depth):
+            left = 2 * node + 1
+            gl = 0.0
+            gr = 0.0
+            for c in range(d):
+                v = q64[i, c]
+                a = max(lo[left, c] - v, v - hi[left, c], 0.0)
+                b = max(lo[left + 1, c] - v, v - hi[left + 1, c], 0.0)
+                gl += a * a
+                gr += b * b
+            node = left if gl <= gr else left + 1
+        leaf[i] = node - first_leaf
+    n_leaves = 1 << depth
+    counts = np.zeros(n_leaves + 1, dtype=np.int64)
+    for i in range(m):
+        counts[leaf[i] + 1] += 1
+    n_groups = 0
+    for t in range(n_leaves):
+        n_groups += (counts[t + 1] + group_max - 1) // group_max
+    for t in range(1, n_leaves + 1):
+        counts[t] += counts[t - 1]
+    g_start = np.empty(n_groups, dtype=np.int64)
+    g_end = np.empty(n_groups, dtype=np.int64)
+    g_leaf = np.empty(n_groups, dtype=np.int64)
+    g = 0
+    for t in range(n_leaves):
+        for s in range(counts[t], counts[t + 1], group_max):
+            g_start[g] = s
+            g_end[g] = min(counts[t + 1], s + group_max)
+            g_leaf[g] = t
+            g += 1
+    order = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        order[counts[leaf[i]]] = i
+        counts[leaf[i]] += 1
+    return order, g_start, g_end, g_leaf
+
+
+@njit(inline="always")
+def _leaf_scan(q, xt, perm, s, e, hd, hi, k, skip, buf):
+    """Exact squared distances of the leaf's points; push those that beat the top-k.
+
+    One dimension at a time over the leaf (vectorised over points) into four partial sums
+    (dimension c into sum c mod 4), combined as (s0 + s1) + (s2 + s3): the same operations, in
+    the same order, as ``exact_sq_dist``. ``buf`` has shape (5, max leaf size)."""
+    D = q.shape[0]
+    thr = hd[0]
+    u0 = np.uint64(s)
+    nt = np.uint64(e - s)
+    for p in range(4):
+        for jj in range(nt):
+            buf[p, jj] = 0.0
+    for c in range(D):
+        qc = q[c]
+        row = xt[c]
+        acc = buf[c & 3]
+        for jj in range(nt):
+            a = row[u0 + jj] - qc
+            acc[jj] += a * a
+    out = buf[4]
+    for jj in range(nt):
+        out[jj] = (buf[0, jj] + buf[1, jj]) + (buf[2, jj] + buf[3, jj])
+    cnt = 0
+    for jj in range(nt):
+        cnt += out[jj] <= thr
+    if cnt == 0:
+        return
+    for jj in range(e - s):
+        r2 = out[jj]
+        if r2 <= hd[0]:
+            j = perm[s + jj]
+            if j != skip:
+                topk_push(hd, hi, k, r2, j)
+
+
+@njit(inline="always")
+def _box_box_lb(b_lo, b_hi, lo, hi, node):
+    """Squared distance between the query box [b_lo, b_hi] and the node's box."""
+    D = b_lo.shape[0]
+    s = 0.0
+    for c in range(D):
+        g = lo[node, c] - b_hi[c]
+        h = b_lo[c] - hi[node, c]
+        if h > g:
+            g = h
+        if g > 0.0:
+            s += g * g
+    return s
+
+
+@njit(fastmath=False, cache=True)
+def _query_group(q64, order, g0, g1, leaf, xt, perm, start, end, lo, hi, depth, k, exclude_self,
+                 use_groups, out_d, out_i, hd_blk, hi_blk, cand, cand_lb, stack, stack_b, buf,
+                 b_lo, b_hi):
+    """The queries order[g0:g1], all in one leaf, searched together.
+
+    1. Each query scans the smallest subtree above the shared leaf holding enough points: its
+       top-k is full, and the largest k-th distance T bounds what any query can still accept.
+    2. With ``use_groups`` (low d), one traversal for the group collects the leaves within T of
+       the queries' bounding box, sorted by that bound, and each query scans those of them that
+       its own box bound does not rule out. Otherwise (the group box and T are too loose in
+       higher d) each query runs its own depth-first search, nearer child first.
+    """
+    D = q64.shape[1]
+    first_leaf = (1 << depth) - 1
+    need = k + 1 if exclude_self else k
+    node = first_leaf + leaf
+    h = 0
+    while node > 0 and end[node] - start[node] < need:
+        node = (node - 1) // 2
+        h += 1
+    sub = node
+    leaf_a = ((sub + 1) << h) - 1
+    leaf_b = leaf_a + (1 << h)
+    nq = g1 - g0
+    for c in range(D):
+        b_lo[c] = math.inf
+        b_hi[c] = -math.inf
+    T = 0.0
+    for t in range(nq):
+        i = order[g0 + t]
+        q = q64[i]
+        hd = hd_blk[t]
+        hi_ = hi_blk[t]
+        hd[:k] = math.inf
+        hi_[:k] = np.iinfo(np.int64).max
+        skip = i if exclude_self else -1
+        for lf in range(leaf_a, leaf_b):
+            _leaf_scan(q, xt, perm, start[lf], end[lf], hd, hi_, k, skip, buf)
+        T = max(T, hd[0])
+        for c in range(D):
+            b_lo[c] = min(b_lo[c], q[c])
+            b_hi[c] = max(b_hi[c], q[c])
+    if not use_groups:
+        for t in range(nq):
+            i = order[g0 + t]
+            _dfs(q64[i], xt, perm, start, end, lo, hi, depth, k, i if exclude_self else -1,
+                 hd_blk[t], hi_blk[t], sub, stack, stack_b, buf)
+            _write(hd_blk[t], hi_blk[t], k, out_d, out_i, i)
+        return
+    # 2. leaves within T of the group box, outside the subtree already scanned
+    n_cand = 0
+    top = 0
+    stack[0] = 0
+    while top >= 0:
+        nd = stack[top]
+        top -= 1
+        if nd == sub:
+            continue
+        lb = _box_box_lb(b_lo, b_hi, lo, hi, nd)
+        if lb > T:
+            continue
+        if nd >= first_leaf:
+            # insertion by bound
+            p = n_cand
+            while p > 0 and cand_lb[p - 1] > lb:
+                cand[p] = cand[p - 1]
+                cand_lb[p] = cand_lb[p - 1]
+                p -= 1
+            cand[p] = nd
+            cand_lb[p] = lb
+            n_cand += 1
+        else:
+            top += 1
+            stack[top] = 2 * nd + 2
+            top += 1
+            stack[top] = 2 * nd + 1
+    # 3. per query
+    for t in range(nq):
+        i = order[g0 + t]
+        q = q64[i]
+        hd = hd_blk[t]
+        hi_ = hi_blk[t]
+        skip = i if exclude_self else -1
+        for p in range(n_cand):
+            if cand_lb[p] > hd[0]:
+                break
+            lf = cand[p]
+            if _box_lb(q, lo, hi, lf) <= hd[0]:
+                _leaf_scan(q, xt, perm, start[lf], end[lf], hd, hi_, k, skip, buf)
+        _write(hd, hi_, k, out_d, out_i, i)
+
+
+@njit(inline="always")
+def _write(hd, hi, k, out_d, out_i, i):
+    topk_sort(hd, hi, k)
+    for r in range(k):
+        out_d[i, r] = math.sqrt(hd[r])
+        out_i[i, r] = hi[r]
+
+
+@njit(inline="always")
+def _dfs(q, xt, perm, start, end, lo, hi, depth, k, skip, hd, hi_, sub, stack_n, stack_b, buf):
+    """Depth-first search for one query, nearer child first, skipping the subtree ``sub``."""
+    first_leaf = (1 << depth) - 1
+    top = 0
+    stack_n[0] = 0
+    stack_b[0] = 0.0
+    while top >= 0:
+        node = stack_n[top]
+        lb = stack_b[top]
+        top -= 1
+        if lb > hd[0] or node == sub:
+            continue
+        while node < first_leaf:
+            left = 2 * node + 1
+            bl = _box_lb(q, lo, hi, left)
+            br = _box_lb(q, lo, hi, left + 1)
+            if bl <= br:
+                near, far, bn, bf = left, left + 1, bl, br
+            else:
+                near, far, bn, bf = left + 1, left, br, bl
+            if bf <= hd[0] and far != sub:
+                top += 1
+                stack_n[top] = far
+                stack_b[top] = bf
+            if bn > hd[0] or near == sub:
+                node = -1
+                break
+            node = near
+        if node >= 0:
+            _leaf_scan(q, xt, perm, start[node], end[node], hd, hi_, k, skip, buf)
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start, end, lo, hi,
+                 depth, k, exclude_self, use_groups, out_d, out_i):
+    d = q64.shape[1]
+    first_leaf = (1 << depth) - 1
+    n_leaves = 1 << depth
+    max_leaf = 0
+    for node in range(first_leaf, start.shape[0]):
+        max_leaf = max(max_leaf, end[node] - start[node])
+    n_groups = g_start.shape[0]
+    n_tasks = min(n_groups, 64 * 16)
+    for task in prange(n_tasks):
+        hd_blk = np.empty((group_max, k))
+        hi_blk = np.empty((group_max, k), dtype=np.int64)
+        cand = np.empty(n_leaves, dtype=np.int64)
+        cand_lb = np.empty(n_leaves)
+        stack = np.empty(2 * depth + 4, dtype=np.int64)
+        stack_b = np.empty(2 * depth + 4)
+        buf = np.empty((5, max_leaf))
+        b_lo = np.empty(d)
+        b_hi = np.empty(d)
+        g0 = task * n_groups // n_tasks
+        g1 = (task + 1) * n_groups // n_tasks
+        for g in range(g0, g1):
+            _query_group(q64, order, g_start[g], g_end[g], g_leaf[g], xt, perm, start, end, lo, hi,
+                         depth, k, exclude_self, use_groups, out_d, out_i, hd_blk, hi_blk, cand,
+                         cand_lb, stack, stack_b, buf, b_lo, b_hi)
