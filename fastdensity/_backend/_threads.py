@@ -27,7 +27,8 @@ def resolve_n_jobs(n_jobs) -> int:
 
 @contextlib.contextmanager
 def threads(n_jobs=None):
-    """Run the enclosed fastdensity calls on ``n_jobs`` threads (scikit-learn's convention).
+    """Run the enclosed fastdensity calls on ``n_jobs`` threads (scikit-learn's convention:
+    -1 all cores, -2 all but one; ``None`` leaves the current count unchanged).
 
     >>> import fastdensity
     >>> with fastdensity.threads(1):
@@ -35,6 +36,11 @@ def threads(n_jobs=None):
     """
     import numba
 
+    if n_jobs is None:
+        # An estimator left at n_jobs=None follows the surrounding setting (all cores by default,
+        # or an enclosing ``threads(n)``) instead of overriding it.
+        yield
+        return
     previous = numba.get_num_threads()
     numba.set_num_threads(resolve_n_jobs(n_jobs))
     try:
