@@ -343,7 +343,7 @@ def integrate_1d(kde):
     return float(np.sum(wx.ravel() * np.exp(kde.score_samples(xs.reshape(-1, 1)))))
 
 
-def integrate_2d(kde, chunk=400_000):
+def integrate_2d(kde, chunk=200_000):
     """∫∫ exp(score_samples) by nested Gauss–Legendre: in x over pieces between the support
     ellipses' tangents (smoothstep-mapped), in y over pieces between each ellipse's crossings
     of the line, so that compact polynomial kernels are integrated exactly piece by piece;

@@ -54,7 +54,7 @@ def assert_moments_match(samples, mean, cov, n_se=5.0):
     np.testing.assert_array_less(np.abs(products.mean(axis=0) - cov), n_se * se_cov)
 
 
-def kde_cdf(kde, lo, hi, n_grid=200_001):
+def kde_cdf(kde, lo, hi, n_grid=60_001):
     """The KDE's CDF on [lo, hi] by the trapezoid rule over exp(score_samples) (1-D)."""
     grid = np.linspace(lo, hi, n_grid)
     pdf = np.exp(kde.score_samples(grid[:, None]))
