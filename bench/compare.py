@@ -132,6 +132,10 @@ def loadavg():
         return "?"
 
 
+def fmt_ratio(x):
+    return f"{x:.2f}x" if x >= 0.1 else f"{x:.1e}x"
+
+
 def fmt_rate(x):
     return f"{x:10.3e}"
 
@@ -180,7 +184,8 @@ def exp_floor(log, quick):
     nthreads = numba.get_num_threads()
     nblocks = 4 * nthreads
     n_big = 2_000_000 if quick else 20_000_000
-    reps = 20 if quick else 400
+    reps = 200 if quick else 20000  # ~0.2-0.5 s per call, like a KDE call: short parallel regions
+    # suffer more from other processes on a shared machine
     rates = {}
     rng = np.random.default_rng(1)
     for dt in (np.float64, np.float32):
@@ -490,7 +495,8 @@ def main(argv=None):
         base = fd_rates[(r["d"], r["n"], "float64")]
         base1 = fd_rates[(r["d"], r["n"], "float64-1thr")]
         log(f"{r['lib'][:46]:46s} {r['d']:2d} {r['n']:7d} {r['m']:7d} {r['m_timed']:7d} "
-            f"{fmt_rate(r['rate'])} {base / r['rate']:8.2f}x {base1 / r['rate']:10.2f}x {r['diff']:11.2e}")
+            f"{fmt_rate(r['rate'])} {fmt_ratio(base / r['rate']):>9s} {fmt_ratio(base1 / r['rate']):>11s} "
+            f"{r['diff']:11.2e}")
 
     log("")
     log("## Best exact library per case (FFTKDE and scikit-learn rtol>0 excluded: not exact pointwise)")
