@@ -232,6 +232,13 @@ def test_threads_sets_and_restores():
     assert numba.get_num_threads() == before
 
 
+def test_threads_none_leaves_the_enclosing_count_alone():
+    with threads(1):
+        with threads(None):
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == 1
+
+
 def test_threads_restores_after_an_exception():
     before = numba.get_num_threads()
     with pytest.raises(RuntimeError, match="boom"):

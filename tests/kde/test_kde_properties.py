@@ -170,8 +170,6 @@ def test_n_jobs_sets_the_engine_thread_count(monkeypatch):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
-@pytest.mark.xfail(strict=True, reason="BUG (reported): KernelDensity(n_jobs=None) resets the count to all "
-                   "cores inside fastdensity.threads(1), overriding the context")
 def test_threads_context_governs_an_estimator_left_at_n_jobs_none(monkeypatch):
     # fastdensity.threads(n) "runs the enclosed fastdensity calls on n threads"; an estimator
     # whose n_jobs was not set must not override it.
