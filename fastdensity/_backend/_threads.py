@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
+
+import numpy as np
 
 
 def _max_threads() -> int:
@@ -16,8 +19,9 @@ def resolve_n_jobs(n_jobs) -> int:
     max_threads = _max_threads()
     if n_jobs is None:
         return max_threads
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral):
         raise TypeError(f"n_jobs must be an int or None; got {n_jobs!r}")
+    n_jobs = int(n_jobs)
     if n_jobs == 0:
         raise ValueError("n_jobs must not be 0; use None or -1 for all cores, or a positive count")
     if n_jobs < 0:

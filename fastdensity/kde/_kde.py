@@ -214,8 +214,10 @@ class KernelDensity(BaseEstimator):
                 H = factor**2 * H0
             used = float(np.sqrt(H[0, 0])) if d == 1 else H
             return used, H
-        if isinstance(bw, bool):
-            raise TypeError(f"bandwidth must be a number, an array or a string; got {bw!r}")
+        if bw is None or isinstance(bw, bool):
+            raise TypeError(
+                f"bandwidth must be a positive number, a (d,) or (d, d) array, or one of {_RULES}; got {bw!r}"
+            )
         if isinstance(bw, numbers.Real):
             if not (np.isfinite(bw) and bw > 0):
                 raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")

@@ -276,9 +276,9 @@ def test_resolve_n_jobs_errors(n_jobs, exc, match):
         resolve_n_jobs(n_jobs)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: resolve_n_jobs accepts only Python int, not NumPy integers")
 def test_resolve_n_jobs_accepts_numpy_integers():
     assert resolve_n_jobs(np.int64(1)) == 1
+    assert type(resolve_n_jobs(np.int32(-1))) is int
 
 
 def test_public_names():

@@ -127,7 +127,7 @@ def test_bad_scalar_bandwidth(X, bandwidth):
 
 
 def test_bool_bandwidth(X):
-    with pytest.raises(TypeError, match="bandwidth must be a number, an array or a string; got True"):
+    with pytest.raises(TypeError, match=r"bandwidth must be a positive number, a \(d,\) or \(d, d\) array.*got True"):
         KernelDensity(bandwidth=True).fit(X)
 
 
@@ -251,3 +251,9 @@ def test_bad_random_state(X):
     kde = KernelDensity().fit(X)
     with pytest.raises(ValueError, match="cannot be used to seed"):
         kde.sample(3, random_state="seed")
+
+
+def test_bandwidth_none_is_a_type_error():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(TypeError, match="bandwidth must be a positive number, a \\(d,\\) or \\(d, d\\) array"):
+        KernelDensity(bandwidth=None).fit(X)
