@@ -88,23 +88,50 @@ def _split_node(xs, perm, keys, s, e, mid, box_lo, box_hi):
 
 
 @njit(cache=True)
+def _build_node(xs, perm, keys, node, start, end, box_lo, box_hi, leaf_size, aligned):
+    """Split one node: its children's ranges and (top-down) boxes."""
+    s = start[node]
+    e = end[node]
+    if aligned:
+        groups = (e - s + leaf_size - 1) // leaf_size
+        mid = min(e, s + (groups - groups // 2) * leaf_size)
+    else:
+        mid = s + (e - s) // 2
+    left = 2 * node + 1
+    right = left + 1
+    start[left] = s
+    end[left] = mid
+    start[right] = mid
+    end[right] = e
+    box_lo[left] = box_lo[node]
+    box_hi[left] = box_hi[node]
+    box_lo[right] = box_lo[node]
+    box_hi[right] = box_hi[node]
+    if e - s >= 2 and s < mid < e:
+        dim, value = _split_node(xs, perm, keys, s, e, mid, box_lo[node], box_hi[node])
+        box_hi[left, dim] = value
+        box_lo[right, dim] = value
+
+
+@njit(parallel=True, cache=True)
 def build_order(xs, leaf_size, aligned):
     """Permutation of the rows of ``xs`` into k-d order, and the number of levels.
 
     Nodes are halved until they hold at most ``leaf_size`` points. With ``aligned`` every split
     falls on a multiple of ``leaf_size`` (consecutive groups of ``leaf_size`` points are then
-    cells of the partition, the last one short); otherwise halves are balanced.
+    cells of the partition, the last one short); otherwise halves are balanced. The nodes of a
+    level are split in parallel (disjoint ranges: the result does not depend on the threads).
     """
     n, d = xs.shape
     perm = np.arange(n)
     keys = np.empty(n)
     depth = 0
-    while (n + (1 << depth) - 1) >> depth > leaf_size:
-        depth += 1
     if aligned:
-        depth = 0
         groups = (n + leaf_size - 1) // leaf_size
         while (1 << depth) < groups:
+            depth += 1
+    else:
+        while (n + (1 << depth) - 1) >> depth > leaf_size:
             depth += 1
     n_nodes = (1 << (depth + 1)) - 1
     start = np.zeros(n_nodes, dtype=np.int64)
@@ -113,41 +140,21 @@ def build_order(xs, leaf_size, aligned):
     box_hi = np.empty((n_nodes, d))
     end[0] = n
     for c in range(d):
-        lo = math.inf
-        hi = -math.inf
-        for i in range(n):
+        box_lo[0, c] = math.inf
+        box_hi[0, c] = -math.inf
+    for i in range(n):
+        for c in range(d):
             v = xs[i, c]
-            lo = min(lo, v)
-            hi = max(hi, v)
-        box_lo[0, c] = lo
-        box_hi[0, c] = hi
-    first_leaf = (1 << depth) - 1
-    for node in range(first_leaf):
-        s = start[node]
-        e = end[node]
-        if aligned:
-            groups = (e - s + leaf_size - 1) // leaf_size
-            mid = min(e, s + (groups - groups // 2) * leaf_size)
-        else:
-            mid = s + (e - s) // 2
-        left = 2 * node + 1
-        right = left + 1
-        start[left] = s
-        end[left] = mid
-        start[right] = mid
-        end[right] = e
-        box_lo[left] = box_lo[node]
-        box_hi[left] = box_hi[node]
-        box_lo[right] = box_lo[node]
-        box_hi[right] = box_hi[node]
-        if e - s >= 2 and s < mid < e:
-            dim, value = _split_node(xs, perm, keys, s, e, mid, box_lo[node], box_hi[node])
-            box_hi[left, dim] = value
-            box_lo[right, dim] = value
+            box_lo[0, c] = min(box_lo[0, c], v)
+            box_hi[0, c] = max(box_hi[0, c], v)
+    for level in range(depth):
+        first = (1 << level) - 1
+        for t in prange(1 << level):
+            _build_node(xs, perm, keys, first + t, start, end, box_lo, box_hi, leaf_size, aligned)
     return perm, depth
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _tight_boxes(xt, depth):
     """Tight bounding boxes of every node of the implicit balanced tree over xt (d, n)."""
     d, n = xt.shape
@@ -166,7 +173,8 @@ def _tight_boxes(xt, depth):
         end[2 * node + 2] = e
     lo = np.full((n_nodes, d), math.inf)
     hi = np.full((n_nodes, d), -math.inf)
-    for node in range(first_leaf, n_nodes):
+    for leaf in prange(n_nodes - first_leaf):
+        node = first_leaf + leaf
         for c in range(d):
             for j in range(start[node], end[node]):
                 v = xt[c, j]
@@ -182,7 +190,7 @@ def _tight_boxes(xt, depth):
 class KDTree:
     """Exact k-d tree over ``train`` (n, d); ``query`` returns what ``knn_distances`` returns."""
 
-    def __init__(self, train, leaf_size=16):
+    def __init__(self, train, leaf_size=32):
         train = np.ascontiguousarray(train)
         if train.dtype not in (np.float32, np.float64):
             train = train.astype(np.float64)
