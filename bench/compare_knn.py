@@ -244,6 +244,8 @@ def main():
                         help="seconds per call above which a library is timed on a query subset")
     parser.add_argument("--out", default=None)
     parser.add_argument("--crossover", action="store_true", help="also time tree vs brute over d and n")
+    parser.add_argument("--cells", default=None,
+                        help="comma-separated indices of the cells to run (default: all three)")
     args = parser.parse_args()
     log = Tee(args.out)
     import numba
@@ -265,6 +267,8 @@ def main():
     log("fit + score: index build + the 10 nearest neighbours of every query; median of "
         f"{args.repeats} interleaved rounds; ratio = time / fastdensity float64 time")
     cells = QUICK_CELLS if args.quick else CELLS
+    if args.cells:
+        cells = [cells[int(i)] for i in args.cells.split(",")]
     for n, d in cells:
         compare_cell(log, n, d, args.repeats, args.budget, args.quick)
     if args.crossover:

@@ -25,6 +25,7 @@ from ._topk import INT_MAX, topk_push, topk_sort
 
 GROUP_MAX = 32  # queries searched together (they share a leaf)
 GROUP_MAX_D = 3  # above this, each query of a group runs its own depth-first search
+_SERIAL_LEVELS = 3  # tree levels built serially before the subtrees are built in parallel
 
 
 # ------------------------------------------------------------------------------ build
@@ -113,14 +114,29 @@ def _build_node(xs, perm, keys, node, start, end, box_lo, box_hi, leaf_size, ali
         box_lo[right, dim] = value
 
 
+@njit(cache=True)
+def _build_subtree(xs, perm, keys, root, depth, start, end, box_lo, box_hi, leaf_size, aligned):
+    """Split every internal node below ``root`` (serially, nodes in breadth-first order)."""
+    first_leaf = (1 << depth) - 1
+    lo = root
+    width = 1
+    while lo < first_leaf:
+        for node in range(lo, lo + width):
+            _build_node(xs, perm, keys, node, start, end, box_lo, box_hi, leaf_size, aligned)
+        lo = 2 * lo + 1
+        width *= 2
+
+
 @njit(parallel=True, cache=True)
 def build_order(xs, leaf_size, aligned):
     """Permutation of the rows of ``xs`` into k-d order, and the number of levels.
 
     Nodes are halved until they hold at most ``leaf_size`` points. With ``aligned`` every split
     falls on a multiple of ``leaf_size`` (consecutive groups of ``leaf_size`` points are then
-    cells of the partition, the last one short); otherwise halves are balanced. The nodes of a
-    level are split in parallel (disjoint ranges: the result does not depend on the threads).
+    cells of the partition, the last one short); otherwise halves are balanced. The top
+    ``_SERIAL_LEVELS`` levels are split serially, then the subtrees below them in one parallel
+    loop (disjoint ranges: the result does not depend on the threads; one parallel region, as
+    every barrier costs a scheduler quantum on a loaded machine).
     """
     n, d = xs.shape
     perm = np.arange(n)
@@ -147,10 +163,12 @@ def build_order(xs, leaf_size, aligned):
             v = xs[i, c]
             box_lo[0, c] = min(box_lo[0, c], v)
             box_hi[0, c] = max(box_hi[0, c], v)
-    for level in range(depth):
-        first = (1 << level) - 1
-        for t in prange(1 << level):
-            _build_node(xs, perm, keys, first + t, start, end, box_lo, box_hi, leaf_size, aligned)
+    top = min(depth, _SERIAL_LEVELS)
+    for node in range((1 << top) - 1):
+        _build_node(xs, perm, keys, node, start, end, box_lo, box_hi, leaf_size, aligned)
+    first = (1 << top) - 1
+    for t in prange(1 << top):
+        _build_subtree(xs, perm, keys, first + t, depth, start, end, box_lo, box_hi, leaf_size, aligned)
     return perm, depth
 
 
