@@ -13,10 +13,16 @@ detect a tiny sum and recompute in log space.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core.errors import TypingError
-from numba.extending import intrinsic, overload
+
+from ._vector_width import prefer_full_width_vectors
+
+# Before anything below is compiled: full-width AVX-512 vectors where the host has them.
+prefer_full_width_vectors()
+
+from llvmlite import ir  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.core.errors import TypingError  # noqa: E402
+from numba.extending import intrinsic, overload  # noqa: E402
 
 # The flags that let LLVM vectorise the reductions; no "nnan"/"ninf": infinities must survive.
 FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
