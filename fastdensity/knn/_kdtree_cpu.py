@@ -25,6 +25,7 @@ from ._topk import INT_MAX, topk_push, topk_sort
 
 GROUP_MAX = 32  # queries searched together (they share a leaf)
 GROUP_MAX_D = 3  # above this, each query of a group runs its own depth-first search
+RANK_MAX = 128  # a query's first top-k is filled by ranking when its start subtree is this small
 _SERIAL_LEVELS = 3  # tree levels built serially before the subtrees are built in parallel
 
 
@@ -301,14 +302,13 @@ def query_groups(q64, lo, hi, depth, group_max):
 
 
 @njit(inline="always")
-def _leaf_scan(q, xt, perm, s, e, hd, hi, k, skip, buf):
-    """Exact squared distances of the leaf's points; push those that beat the top-k.
+def _sq_dists(q, xt, s, e, buf):
+    """Exact squared distances of points s..e into buf[4, :e - s].
 
-    One dimension at a time over the leaf (vectorised over points) into four partial sums
-    (dimension c into sum c mod 4), combined as (s0 + s1) + (s2 + s3): the same operations, in
-    the same order, as ``exact_sq_dist``. ``buf`` has shape (5, max leaf size)."""
+    One dimension at a time (vectorised over points) into four partial sums (dimension c into
+    sum c mod 4), combined as (s0 + s1) + (s2 + s3): the same operations, in the same order, as
+    ``exact_sq_dist``."""
     D = q.shape[0]
-    thr = hd[0]
     u0 = np.uint64(s)
     nt = np.uint64(e - s)
     for p in range(4):
@@ -324,8 +324,16 @@ def _leaf_scan(q, xt, perm, s, e, hd, hi, k, skip, buf):
     out = buf[4]
     for jj in range(nt):
         out[jj] = (buf[0, jj] + buf[1, jj]) + (buf[2, jj] + buf[3, jj])
+    return out
+
+
+@njit(inline="always")
+def _leaf_scan(q, xt, perm, s, e, hd, hi, k, skip, buf):
+    """Push the points s..e that beat the query's top-k (``buf``: shape (5, >= e - s))."""
+    thr = hd[0]
+    out = _sq_dists(q, xt, s, e, buf)
     cnt = 0
-    for jj in range(nt):
+    for jj in range(np.uint64(e - s)):
         cnt += out[jj] <= thr
     if cnt == 0:
         return
@@ -335,6 +343,30 @@ def _leaf_scan(q, xt, perm, s, e, hd, hi, k, skip, buf):
             j = perm[s + jj]
             if j != skip:
                 topk_push(hd, hi, k, r2, j)
+
+
+@njit(inline="always")
+def _rank_fill(q, xt, perm, s, e, hd, hi, k, skip, buf, ids):
+    """Fill an empty top-k with the k nearest of points s..e (at least k of them, the query's
+    own point excepted) by ranking: rank_i = #{j : (r_j, id_j) < (r_i, id_i)}, vectorised over
+    j and free of unpredictable branches (several times cheaper than k pushes and more)."""
+    n = e - s
+    r = _sq_dists(q, xt, s, e, buf)
+    for t in range(n):
+        j = perm[s + t]
+        ids[t] = j
+        if j == skip:
+            r[t] = math.inf
+            ids[t] = INT_MAX
+    for t in range(n):
+        rt = r[t]
+        it = ids[t]
+        rank = 0
+        for u in range(np.uint64(n)):
+            rank += (r[u] < rt) | ((r[u] == rt) & (ids[u] < it))
+        if rank < k:
+            hd[k - 1 - rank] = rt
+            hi[k - 1 - rank] = it
 
 
 @njit(inline="always")
@@ -355,7 +387,7 @@ def _box_box_lb(b_lo, b_hi, lo, hi, node):
 @njit(fastmath=False, cache=True)
 def _query_group(q64, order, g0, g1, leaf, xt, perm, start, end, lo, hi, depth, k, exclude_self,
                  use_groups, out_d, out_i, hd_blk, hi_blk, cand, cand_lb, stack, stack_b, buf,
-                 b_lo, b_hi):
+                 ids, b_lo, b_hi):
     """The queries order[g0:g1], all in one leaf, searched together.
 
     1. Each query scans the smallest subtree above the shared leaf holding enough points: its
@@ -386,11 +418,14 @@ def _query_group(q64, order, g0, g1, leaf, xt, perm, start, end, lo, hi, depth, 
         q = q64[i]
         hd = hd_blk[t]
         hi_ = hi_blk[t]
-        hd[:k] = math.inf
-        hi_[:k] = np.iinfo(np.int64).max
         skip = i if exclude_self else -1
-        for lf in range(leaf_a, leaf_b):
-            _leaf_scan(q, xt, perm, start[lf], end[lf], hd, hi_, k, skip, buf)
+        if end[sub] - start[sub] <= RANK_MAX:
+            _rank_fill(q, xt, perm, start[sub], end[sub], hd, hi_, k, skip, buf, ids)
+        else:
+            hd[:k] = math.inf
+            hi_[:k] = INT_MAX
+            for lf in range(leaf_a, leaf_b):
+                _leaf_scan(q, xt, perm, start[lf], end[lf], hd, hi_, k, skip, buf)
         T = max(T, hd[0])
         for c in range(D):
             b_lo[c] = min(b_lo[c], q[c])
@@ -504,7 +539,8 @@ def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start,
         cand_lb = np.empty(n_leaves)
         stack = np.empty(2 * depth + 4, dtype=np.int64)
         stack_b = np.empty(2 * depth + 4)
-        buf = np.empty((5, max_leaf))
+        buf = np.empty((5, max(max_leaf, RANK_MAX)))
+        ids = np.empty(RANK_MAX, dtype=np.int64)
         b_lo = np.empty(d)
         b_hi = np.empty(d)
         g0 = task * n_groups // n_tasks
@@ -512,4 +548,4 @@ def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start,
         for g in range(g0, g1):
             _query_group(q64, order, g_start[g], g_end[g], g_leaf[g], xt, perm, start, end, lo, hi,
                          depth, k, exclude_self, use_groups, out_d, out_i, hd_blk, hi_blk, cand,
-                         cand_lb, stack, stack_b, buf, b_lo, b_hi)
+                         cand_lb, stack, stack_b, buf, ids, b_lo, b_hi)
