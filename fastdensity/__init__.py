@@ -8,6 +8,7 @@ from ._backend import threads
 from .io import load, save
 from .kde._gaussian_kde import gaussian_kde
 from .kde._kde import KernelDensity
+from .knn import KNNDensity
 from .mixture import GaussianMixture
 from .parametric import (
     Bernoulli,
@@ -33,6 +34,7 @@ __all__ = [
     "Exponential",
     "Gamma",
     "GaussianMixture",
+    "KNNDensity",
     "KernelDensity",
     "LogNormal",
     "MultivariateNormal",

@@ -5,6 +5,7 @@
     fastdensity demo [--output-dir DIR] [--quick]
     fastdensity fit kde DATA -o MODEL [--bandwidth B] [--kernel K] [--adaptive] [--weights FILE]
     fastdensity fit gmm DATA -o MODEL [--n-components K] [--covariance-type T] [--n-init N] [--seed S]
+    fastdensity fit knn DATA -o MODEL [--n-neighbors K] [--algorithm A]
     fastdensity fit normal DATA -o MODEL [--covariance-type T]
     fastdensity score MODEL DATA -o OUT [--batch-size N] [--progress | --no-progress]
     fastdensity sample MODEL -n N -o OUT [--seed S]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import math
 import os
 import sys
@@ -262,6 +264,19 @@ def _fit_gmm(args):
                            n_init=args.n_init, max_iter=args.max_iter, random_state=args.seed)
 
 
+def _add_knn_options(parser):
+    parser.add_argument("--n-neighbors", "-k", type=_positive_int, default=10, metavar="K",
+                        help="neighbours (default: 10)")
+    parser.add_argument("--algorithm", choices=("auto", "brute", "kd_tree"), default="auto",
+                        help="search engine (default: auto)")
+
+
+def _fit_knn(args):
+    from .knn import KNNDensity
+
+    return KNNDensity(n_neighbors=args.n_neighbors, algorithm=args.algorithm)
+
+
 def _add_normal_options(parser):
     parser.add_argument("--covariance-type", choices=("full", "diag", "spherical"), default="full",
                         help="covariance structure of the multivariate normal (default: full)")
@@ -276,6 +291,7 @@ def _fit_normal(args):
 FIT_MODELS = {
     "kde": ("kernel density estimate (fastdensity.KernelDensity)", _add_kde_options, _fit_kde),
     "gmm": ("Gaussian mixture fitted by EM (fastdensity.GaussianMixture)", _add_gmm_options, _fit_gmm),
+    "knn": ("k-nearest-neighbour density, not normalised (fastdensity.KNNDensity)", _add_knn_options, _fit_knn),
     "normal": ("multivariate normal by maximum likelihood (fastdensity.MultivariateNormal)",
                _add_normal_options, _fit_normal),
 }
@@ -297,7 +313,12 @@ def _cmd_fit(args, stdout, stderr) -> int:
             )
     _, _, build = FIT_MODELS[args.model]
     estimator = build(args)
-    estimator.fit(X, sample_weight=weights)
+    if weights is None:
+        estimator.fit(X)
+    elif "sample_weight" in inspect.signature(estimator.fit).parameters:
+        estimator.fit(X, sample_weight=weights)
+    else:
+        raise ValueError(f"--weights is not supported by {type(estimator).__name__}")
     save(estimator, args.output)
     print(f"fitted {type(estimator).__name__} on {X.shape[0]} rows × {X.shape[1]} features; "
           f"wrote {args.output}", file=stdout)
@@ -353,6 +374,9 @@ def _cmd_sample(args, stdout, stderr) -> int:
     from .io import load
 
     estimator = load(args.model)
+    if not callable(getattr(estimator, "sample", None)):
+        raise ValueError(f"{type(estimator).__name__} models cannot draw samples (the kNN density is not "
+                         "normalised); fit a kde, gmm or normal model to sample")
     samples = estimator.sample(args.n_samples, random_state=args.seed)
     if isinstance(samples, tuple):  # mixtures return (X, component labels), as scikit-learn's do
         samples = samples[0]

@@ -59,6 +59,7 @@ _ATTR_PREFIX = "attr."
 MODEL_CLASSES: dict[str, str] = {
     "KernelDensity": "fastdensity.kde._kde:KernelDensity",
     "GaussianMixture": "fastdensity.mixture._gaussian_mixture:GaussianMixture",
+    "KNNDensity": "fastdensity.knn._knn:KNNDensity",
     "Normal": "fastdensity.parametric._normal:Normal",
     "MultivariateNormal": "fastdensity.parametric._normal:MultivariateNormal",
     "Exponential": "fastdensity.parametric._exponential_family:Exponential",

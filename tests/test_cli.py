@@ -287,7 +287,8 @@ def test_python_m_error_exit_code(tmp_path):
 
 
 @pytest.mark.parametrize("model_args", [["gmm", "--n-components", "2"], ["gmm", "--covariance-type", "diag"],
-                                        ["normal"], ["normal", "--covariance-type", "spherical"]])
+                                        ["normal"], ["normal", "--covariance-type", "spherical"],
+                                        ["knn", "--n-neighbors", "5"], ["knn", "--algorithm", "kd_tree"]])
 def test_fit_score_sample_other_models(model_args, tmp_path):
     import fastdensity
 
@@ -299,6 +300,9 @@ def test_fit_score_sample_other_models(model_args, tmp_path):
     assert main(["score", str(model_path), str(data_path), "-o", str(tmp_path / "s.npy"), "--no-progress"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), fastdensity.load(model_path).score_samples(data),
                                rtol=1e-13)
+    if model_args[0] == "knn":
+        assert main(["sample", str(model_path), "-n", "7", "-o", str(tmp_path / "x.npy")]) == 1
+        return
     assert main(["sample", str(model_path), "-n", "7", "-o", str(tmp_path / "x.npy"), "--seed", "3"]) == 0
     assert np.load(tmp_path / "x.npy").shape == (7, 2)
 
@@ -309,3 +313,11 @@ def test_fit_gmm_rejects_zero_components(tmp_path, capsys):
     assert main(["fit", "gmm", str(data_path), "-o", str(tmp_path / "m.npz"), "--n-components", "0"]) == 2
     err = capsys.readouterr().err
     assert "expected a positive integer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fit_knn_rejects_weights(tmp_path, capsys):
+    data_path, weights_path = tmp_path / "data.npy", tmp_path / "w.npy"
+    np.save(data_path, np.random.default_rng(0).normal(size=(20, 2)))
+    np.save(weights_path, np.ones(20))
+    assert main(["fit", "knn", str(data_path), "-o", str(tmp_path / "m.npz"), "--weights", str(weights_path)]) == 1
+    assert "--weights is not supported by KNNDensity" in capsys.readouterr().err
