@@ -21,6 +21,7 @@ OPS: dict[str, dict[str, str]] = {
     "gmm_log_prob": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob"},
     "gmm_log_prob_norm": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob_norm"},
     "kmeans_plusplus": {"cpu": "fastdensity.mixture._mixture_cpu:kmeans_plusplus"},
+    "knn_distances": {"cpu": "fastdensity.knn._knn_cpu:knn_distances"},
 }
 
 
