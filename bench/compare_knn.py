@@ -212,7 +212,7 @@ def compare_cell(log, n, d, repeats, budget, quick):
 def crossover(log, repeats, quick):
     """Tree time / brute time, fit + score with n = m (the table behind algorithm='auto')."""
     sizes = [2_000, 10_000] if quick else [2_000, 10_000, 100_000]
-    dims = [2, 3, 4, 5, 6, 8]
+    dims = [2, 3, 4, 5, 6, 8, 10]
     log("")
     log(f"## Crossover: k-d tree time / brute time (fit + score_samples, n = m, k = {K}; load {loadavg()})")
     log(f"{'n':>8s} " + " ".join(f"{'d=' + str(d):>8s}" for d in dims))

@@ -16,25 +16,32 @@ from ._knn_cpu import knn_distances, knn_index
 
 _ALGORITHMS = ("auto", "brute", "kd_tree")
 
-# algorithm="auto": the k-d tree when n >= _TREE_MIN_N, k <= _TREE_MAX_K and either d <= 3 or
-# (d <= _TREE_MAX_D and n >= _TREE_LARGE_N); brute force otherwise. Measured on this project's
-# 2-core machine (Xeon with AVX-512, load 3-4 from other jobs), fit + score_samples with n = m,
-# k = 10, standard normal data (bench/compare_knn.py --crossover; medians of 3 interleaved
-# runs), k-d tree time / brute-force time:
+# algorithm="auto" (``_auto_algorithm``): the k-d tree for n >= 1,000 and k <= 128 when d <= 3,
+# or d <= 4 with n >= 10,000, or d <= 6 with n >= 50,000 and k <= 64; brute force otherwise.
+# Measured on this project's 2-core machine (Xeon, AVX-512; load 2-3 from other jobs), fit +
+# score_samples with n = m, standard normal data, medians of 3 interleaved runs
+# (bench/compare_knn.py --crossover gives the k = 10 table): k-d tree time / brute time
 #
-#   d           2      3      4      5      6      8
-#   n = 1e4   0.67   0.69   1.08   1.44   1.77   2.99
-#   n = 1e5   0.31   0.34   0.39   0.41   0.75   0.81
+#   k = 10       d=2    d=3    d=4    d=5    d=6    d=8    d=10
+#   n = 2e3     0.37   0.42   0.65   0.78   1.00   1.48   1.84     (both 2-10 ms)
+#   n = 1e4     0.76   0.82   0.95   1.13   1.33   2.19   3.17
+#   n = 1e5     0.34   0.33   0.37   0.43   0.72   1.56   4.75
+#   k = 100
+#   n = 1e4     0.62   0.71   0.94          1.26
+#   n = 1e5     0.66   0.64   0.70          1.13
 #
-# The tree's cost per query grows slowly with n and fast with d, the brute screen's (which
-# skips whole panels by ball bounds up to d = 12) linearly with n and slowly with d: the tree
-# wins up to d = 3 from n ~ 2,000 and up to d = 8 at n = 1e5. At n = 2,000 both take a few
-# milliseconds (ratios 0.8-1.3, noise). With k = 100 (n = 1e4) the tree's ratios at d = 2, 3 were
-# 0.59 and 0.85: its per-query top-k work grows with k, hence _TREE_MAX_K.
-_TREE_MAX_D = 8
-_TREE_LARGE_N = 50_000
-_TREE_MAX_K = 64
-_TREE_MIN_N = 2_000
+# The tree's cost per query grows slowly with n and fast with d and k; the brute screen's
+# (which skips whole panels by ball bounds up to d = 12) linearly with n and slowly with d.
+_TREE_MIN_N = 1_000
+_TREE_MAX_K = 128
+
+
+def _auto_algorithm(n, d, k):
+    if n < _TREE_MIN_N or k > _TREE_MAX_K:
+        return "brute"
+    if d <= 3 or (d <= 4 and n >= 10_000) or (d <= 6 and n >= 50_000 and k <= 64):
+        return "kd_tree"
+    return "brute"
 
 
 def _log_unit_ball_volume(d):
@@ -73,8 +80,8 @@ class KNNDensity(BaseEstimator):
         The search engine (results are identical): "brute" screens every pair (any d); "kd_tree"
         is a k-d tree written for this library, several times faster than brute force in low
         dimension (and faster than ``scipy.spatial.cKDTree``); "auto" picks the tree for
-        d ≤ 3 (d ≤ 8 from n = 50,000), k ≤ 64 and n ≥ 2,000, brute force otherwise, from
-        measurements recorded in ``fastdensity/knn/_knn.py``.
+        d ≤ 3 (d ≤ 4 from n = 10,000, d ≤ 6 from n = 50,000), n ≥ 1,000 and k ≤ 128, brute
+        force otherwise, from measurements recorded in ``fastdensity/knn/_knn.py``.
     backend : {"auto", "cpu", "cuda"}, default="auto"
         Where to compute: "auto" follows the data (NumPy arrays and torch CPU tensors run on the
         CPU). Results come back in the caller's array type.
@@ -135,11 +142,7 @@ class KNNDensity(BaseEstimator):
     def _choose_algorithm(self, n, d):
         if self.algorithm != "auto":
             return self.algorithm
-        if n < _TREE_MIN_N or self.n_neighbors > _TREE_MAX_K:
-            return "brute"
-        if d <= 3 or (d <= _TREE_MAX_D and n >= _TREE_LARGE_N):
-            return "kd_tree"
-        return "brute"
+        return _auto_algorithm(n, d, self.n_neighbors)
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None):
