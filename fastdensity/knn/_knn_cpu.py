@@ -62,6 +62,9 @@ BLAS_QUERY_BLOCK = 256  # queries per gemm block (and parallel task)
 BOUNDS_MAX_D = 12  # panel skipping by ball bounds up to this dimension (it never pays above)
 
 _U32 = 2.0**-24  # unit roundoff of float32
+# Data spreads (max |x − mean|) the screen handles; outside, the k-d tree does the search.
+_SCALE_MIN = 2.0**-300
+_SCALE_MAX = 2.0**300
 
 
 def _margin_coef(d, exact_f32_data):
@@ -360,7 +363,12 @@ def prepare_train(train) -> BruteIndex:
     n, d = train.shape
     center = train.mean(axis=0, dtype=np.float64) if n else np.zeros(d)
     xs = train.astype(np.float64) - center
-    inv_scale = 1.0 / _pow2_at_least(float(np.max(np.abs(xs)))) if xs.size else 1.0
+    spread = float(np.max(np.abs(xs))) if xs.size else 0.0
+    if spread != 0.0 and not _SCALE_MIN <= spread <= _SCALE_MAX:
+        # Squared distances at this scale over- or underflow; the float32 screen cannot be
+        # scaled for them. The k-d tree computes in float64 only (exact, slower in high d).
+        return KDTree(train)
+    inv_scale = 1.0 / _pow2_at_least(spread)
     xs *= inv_scale
     return _layout(train, center, inv_scale, xs)
 
@@ -406,7 +414,9 @@ def knn_index(train, algorithm="brute"):
     """Prepare ``train`` (n, d) once for repeated ``knn_distances`` calls.
 
     ``algorithm="brute"`` lays it out for the float32 screen (``BruteIndex``); ``"kd_tree"``
-    builds the k-d tree of ``_kdtree_cpu`` (for low dimension).
+    builds the k-d tree of ``_kdtree_cpu`` (for low dimension). Data spread over more than
+    2^300 or less than 2^-300 (squared distances over- or underflow float64 there) cannot be
+    scaled for the screen and gets the tree whatever ``algorithm`` says.
     """
     if algorithm == "brute":
         return prepare_train(train)
@@ -460,6 +470,8 @@ def _brute(queries, index, k, exclude_self):
     qs = (queries.astype(np.float64) - index.center) * index.inv_scale
     qmax = float(np.max(np.abs(qs)))
     if qmax > 2.0**40:  # queries far outside the data: screen on a wider common scale (rare)
+        if qmax / index.inv_scale > _SCALE_MAX:
+            return KDTree(train).query(queries, k, exclude_self)
         inv_scale = index.inv_scale / _pow2_at_least(qmax)
         xs = (train.astype(np.float64) - index.center) * inv_scale
         return _brute(queries, _layout(train, index.center, inv_scale, xs), k, exclude_self)

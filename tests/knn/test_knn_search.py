@@ -124,6 +124,18 @@ def test_offset_and_far_queries():
     np.testing.assert_allclose(dist[40:], ref_d[40:], rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_extreme_scales(scale):
+    """Spreads whose squares under- or overflow float64 go to the tree: the oracle's answer
+    (zeros or infinities, ties by index), never an error or an invalid index."""
+    X, Q = data(500, 20, 3, seed=10)
+    with np.errstate(over="ignore", under="ignore"):
+        ref_d, ref_i = numpy_knn(Q * scale, X * scale, 4)
+    dist, ind = knn_distances(Q * scale, X * scale, 4)
+    np.testing.assert_array_equal(ind, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12)
+
+
 def test_thread_count_does_not_change_results():
     X, Q = data(3000, 500, 16, seed=8)
     with fastdensity.threads(1):
