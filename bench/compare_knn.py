@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import platform
 import sys
@@ -154,11 +155,9 @@ def compare_cell(log, n, d, repeats, budget, quick):
         ("scipy cKDTree workers=-1", ckdtree_runner(X, Q), None),
         ("sklearn NearestNeighbors n_jobs=-1", sklearn_runner(X, Q), None),
     ]
-    try:
-        import faiss  # noqa: F401
-
+    if importlib.util.find_spec("faiss") is not None:
         contenders.append(("faiss IndexFlatL2 (float32)", faiss_runner(X, Q), None))
-    except ImportError:
+    else:
         log("(faiss not importable: pip install faiss-cpu to include it)")
 
     engine = KNNDensity(K).fit(X).effective_algorithm_
@@ -197,7 +196,8 @@ def compare_cell(log, n, d, repeats, budget, quick):
             t_query = max(t - fixed, 0.0)
             t = fixed + t_query * m / m_sub
         r = (check or timed)(min(m, 2000))
-        rel = float(np.max(np.abs(np.asarray(r, dtype=np.float64) - ref) / ref)) if r is not None else float("nan")
+        r = np.asarray(r, dtype=np.float64)
+        rel = float(np.max(np.abs(r - ref) / ref))
         rows.append((name, t, m_sub, rel))
     base = rows[0][1]
     log(f"{'library':38s} {'time s':>9s} {'ratio':>7s} {'m timed':>9s} {'max rel Δr_k':>13s}")
@@ -237,7 +237,8 @@ def crossover(log, repeats, quick):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test; do not quote)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=20.0,
@@ -255,7 +256,8 @@ def main():
     log(f"# fastdensity kNN density vs other libraries — {datetime.datetime.now():%Y-%m-%d %H:%M}")
     log(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"Numba threads {numba.get_num_threads()}; load {loadavg()}")
-    versions = f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}"
+    versions = (f"numpy {np.__version__}, scipy {scipy.__version__}, "
+                f"scikit-learn {sklearn.__version__}, numba {numba.__version__}")
     try:
         import faiss
 

@@ -394,8 +394,8 @@ def _layout(train, center, inv_scale, xs) -> BruteIndex:
     rho = np.maximum.reduceat(np.sqrt(np.einsum("ij,ij->i", dev, dev)), starts) if n else np.zeros(0)
     R = float(np.sqrt(np.max(np.einsum("ij,ij->i", xs, xs)))) if n else 0.0
     if blas:
-        return BruteIndex(train, train_sorted, center, inv_scale, perm, True, np.ascontiguousarray(x32), xx, mu,
-                          rho, R)
+        return BruteIndex(train, train_sorted, center, inv_scale, perm, True,
+                          np.ascontiguousarray(x32), xx, mu, rho, R)
     padded = n_tiles * tile
     width = x32.shape[1]
     panels = np.zeros((padded, width), dtype=np.float32)
@@ -403,8 +403,8 @@ def _layout(train, center, inv_scale, xs) -> BruteIndex:
     panels = np.ascontiguousarray(panels.reshape(n_tiles, tile, width).transpose(0, 2, 1))
     xxp = np.full(padded, np.inf, dtype=np.float32)
     xxp[:n] = xx
-    return BruteIndex(train, train_sorted, center, inv_scale, perm, False, panels, xxp.reshape(n_tiles, tile), mu,
-                      rho, R)
+    return BruteIndex(train, train_sorted, center, inv_scale, perm, False, panels,
+                      xxp.reshape(n_tiles, tile), mu, rho, R)
 
 
 ALGORITHMS = ("brute", "kd_tree")

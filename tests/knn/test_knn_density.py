@@ -99,7 +99,8 @@ def test_duplicates_give_inf_with_a_warning():
     X = rng.standard_normal((100, 2))
     X = np.vstack([X, X[:2], X[:2]])  # rows 0 and 1 appear three times
     est = KNNDensity(3).fit(X)
-    with pytest.warns(RuntimeWarning, match=r"2 of 5 rows have their k-th nearest neighbour \(k = 3\) at distance 0"):
+    match = r"2 of 5 rows have their k-th nearest neighbour \(k = 3\) at distance 0"
+    with pytest.warns(RuntimeWarning, match=match):
         out = est.score_samples(X[:5])
     assert np.all(np.isposinf(out[:2])) and np.all(np.isfinite(out[2:]))
     with warnings.catch_warnings():
@@ -146,7 +147,11 @@ def test_torch_tensors_in_and_out():
         ({"algorithm": "ball_tree"}, r"algorithm must be one of \('auto', 'brute', 'kd_tree'\)", ValueError),
         ({"backend": "gpu"}, "backend must be one of", ValueError),
         ({"n_jobs": 0}, "n_jobs must not be 0", ValueError),
-        ({"n_neighbors": 51}, r"n_neighbors = 51 is larger than the number of training points \(n_samples = 50\)", ValueError),
+        (
+            {"n_neighbors": 51},
+            r"n_neighbors = 51 is larger than the number of training points \(n_samples = 50\)",
+            ValueError,
+        ),
     ],
 )
 def test_bad_parameters(params, match, error):
