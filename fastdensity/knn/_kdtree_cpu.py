@@ -12,8 +12,8 @@ that the brute-force engine uses for its panels and query blocks (``build_order`
   and vectorised, much cheaper than k and more pushes); then, in d ≤ ``GROUP_MAX_D``, one
   traversal collects the leaves within the group's largest k-th distance of the group's box and
   each query scans those its own box bound admits, nearest first; in higher d each query runs
-  its own depth-first search, nearer child first. ``prange`` over blocks of groups; each query
-  is handled by one thread.
+  its own depth-first search, nearer child first. Tasks of a few groups are handed to the
+  threads dynamically (``_sched.next_task``); each query is handled by one thread.
 * Distances are computed with exactly the operations of ``exact_sq_dist`` (float64
   differences, four partial sums over dimensions, no contraction), so the tree and brute force
   return identical distances; box bounds use the same monotone operations, so a bound never
@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from ._sched import next_task
 from ._topk import INT_MAX, topk_push, topk_sort
 
 GROUP_MAX = 32  # queries searched together (they share a leaf)
+GROUPS_PER_TASK = 8  # groups per task handed to a thread
 GROUP_MAX_D = 3  # above this, each query of a group runs its own depth-first search
 RANK_MAX = 128  # a query's first top-k is filled by ranking when its start subtree is this small
 _SERIAL_LEVELS = 3  # tree levels built serially before the subtrees are built in parallel
@@ -138,15 +141,15 @@ def _build_subtree(xs, perm, keys, root, depth, start, end, box_lo, box_hi, leaf
 
 
 @njit(parallel=True, cache=True)
-def build_order(xs, leaf_size, aligned):
+def build_order(xs, leaf_size, aligned, n_workers):
     """Permutation of the rows of ``xs`` into k-d order, and the number of levels.
 
     Nodes are halved until they hold at most ``leaf_size`` points. With ``aligned`` every split
     falls on a multiple of ``leaf_size`` (consecutive groups of ``leaf_size`` points are then
     cells of the partition, the last one short); otherwise halves are balanced. The top
-    ``_SERIAL_LEVELS`` levels are split serially, then the subtrees below them in one parallel
-    loop (disjoint ranges: the result does not depend on the threads; one parallel region, as
-    every barrier costs a scheduler quantum on a loaded machine).
+    ``_SERIAL_LEVELS`` levels are split serially, then the subtrees below them are handed out
+    to the threads (disjoint ranges: the result does not depend on the threads; one parallel
+    region, as every barrier costs a scheduler quantum on a loaded machine).
     """
     n, d = xs.shape
     perm = np.arange(n)
@@ -177,14 +180,23 @@ def build_order(xs, leaf_size, aligned):
     for node in range((1 << top) - 1):
         _build_node(xs, perm, keys, node, start, end, box_lo, box_hi, leaf_size, aligned)
     first = (1 << top) - 1
-    for t in prange(1 << top):
-        _build_subtree(xs, perm, keys, first + t, depth, start, end, box_lo, box_hi, leaf_size, aligned)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one iteration per thread; subtrees handed out dynamically
+        while True:
+            t = next_task(counter)
+            if t >= (1 << top):
+                break
+            _build_subtree(xs, perm, keys, first + t, depth, start, end, box_lo, box_hi, leaf_size,
+                           aligned)
     return perm, depth
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _tight_boxes(xt, depth):
-    """Tight bounding boxes of every node of the implicit balanced tree over xt (d, n)."""
+    """Tight bounding boxes of every node of the implicit balanced tree over xt (d, n).
+
+    Serial: it takes well under a millisecond, less than a parallel region costs to start on a
+    busy machine."""
     d, n = xt.shape
     n_nodes = (1 << (depth + 1)) - 1
     start = np.zeros(n_nodes, dtype=np.int64)
@@ -201,8 +213,7 @@ def _tight_boxes(xt, depth):
         end[2 * node + 2] = e
     lo = np.full((n_nodes, d), math.inf)
     hi = np.full((n_nodes, d), -math.inf)
-    for leaf in prange(n_nodes - first_leaf):
-        node = first_leaf + leaf
+    for node in range(first_leaf, n_nodes):
         for c in range(d):
             for j in range(start[node], end[node]):
                 v = xt[c, j]
@@ -224,7 +235,7 @@ class KDTree:
             train = train.astype(np.float64)
         self.train = train
         xs = train.astype(np.float64)
-        self.perm, self.depth = build_order(xs, int(leaf_size), False)
+        self.perm, self.depth = build_order(xs, int(leaf_size), False, numba.get_num_threads())
         self.xt = np.ascontiguousarray(xs[self.perm].T)
         self.start, self.end, self.lo, self.hi = _tight_boxes(self.xt, self.depth)
 
@@ -238,7 +249,7 @@ class KDTree:
         order, g_start, g_end, g_leaf = query_groups(q64, self.lo, self.hi, self.depth, GROUP_MAX)
         kdtree_query(q64, order, g_start, g_end, g_leaf, GROUP_MAX, self.xt, self.perm, self.start,
                      self.end, self.lo, self.hi, self.depth, k, bool(exclude_self),
-                     d <= GROUP_MAX_D, out_d, out_i)
+                     d <= GROUP_MAX_D, out_d, out_i, numba.get_num_threads())
         return out_d.astype(queries.dtype, copy=False), out_i
 
 
@@ -532,7 +543,7 @@ def _dfs(q, xt, perm, start, end, lo, hi, depth, k, skip, hd, hi_, sub, stack_n,
 
 @njit(parallel=True, fastmath=False, cache=True)
 def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start, end, lo, hi,
-                 depth, k, exclude_self, use_groups, out_d, out_i):
+                 depth, k, exclude_self, use_groups, out_d, out_i, n_workers):
     d = q64.shape[1]
     first_leaf = (1 << depth) - 1
     n_leaves = 1 << depth
@@ -540,8 +551,9 @@ def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start,
     for node in range(first_leaf, start.shape[0]):
         max_leaf = max(max_leaf, end[node] - start[node])
     n_groups = g_start.shape[0]
-    n_tasks = min(n_groups, 64 * 16)
-    for task in prange(n_tasks):
+    n_tasks = (n_groups + GROUPS_PER_TASK - 1) // GROUPS_PER_TASK
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one iteration per thread; tasks handed out dynamically
         hd_blk = np.empty((group_max, k))
         hi_blk = np.empty((group_max, k), dtype=np.int64)
         cand = np.empty(n_leaves, dtype=np.int64)
@@ -552,9 +564,11 @@ def kdtree_query(q64, order, g_start, g_end, g_leaf, group_max, xt, perm, start,
         ids = np.empty(RANK_MAX, dtype=np.int64)
         b_lo = np.empty(d)
         b_hi = np.empty(d)
-        g0 = task * n_groups // n_tasks
-        g1 = (task + 1) * n_groups // n_tasks
-        for g in range(g0, g1):
-            _query_group(q64, order, g_start[g], g_end[g], g_leaf[g], xt, perm, start, end, lo, hi,
-                         depth, k, exclude_self, use_groups, out_d, out_i, hd_blk, hi_blk, cand,
-                         cand_lb, stack, stack_b, buf, ids, b_lo, b_hi)
+        while True:
+            task = next_task(counter)
+            if task >= n_tasks:
+                break
+            for g in range(task * GROUPS_PER_TASK, min(n_groups, (task + 1) * GROUPS_PER_TASK)):
+                _query_group(q64, order, g_start[g], g_end[g], g_leaf[g], xt, perm, start, end, lo,
+                             hi, depth, k, exclude_self, use_groups, out_d, out_i, hd_blk, hi_blk,
+                             cand, cand_lb, stack, stack_b, buf, ids, b_lo, b_hi)

@@ -31,7 +31,8 @@ Design (see DESIGN.md, "Numerics"):
   nearest to it first, so its thresholds are nearly final after a few panels and later panels
   are rejected by the vectorised count alone. In low dimension a panel whose ball (centre,
   radius) is farther from both queries of a pair than their k-th distances is skipped.
-* ``prange`` over blocks of queries; each query is handled by one thread from start to end.
+* Blocks of queries are handed to the threads dynamically (``_sched.next_task``); each query
+  is handled by one thread from start to end, so the results do not depend on the threads.
   Memory is O(n·d + m·k): the layout keeps a float32 copy and a float64 copy (in k-d order,
   for the exact distances) of the training data.
 * Measured per core (one thread, process time, n = 50,000 / 20,000, k = 10): d = 4 4.8e9,
@@ -44,11 +45,13 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
 from ._kdtree_cpu import KDTree, build_order
+from ._sched import next_task
 from ._topk import INT_MAX, exact_sq_dist, topk_push, topk_sort
 
 TILE = 256  # training points per panel (Numba screen), TILE_NARROW up to NARROW_D dimensions
@@ -311,23 +314,35 @@ def _block_blas(i0, i1, qorder, queries, q2, qq, qn, qs, train, perm, x32, xx, m
 
 @njit(parallel=True, cache=True)
 def knn_panels(qorder, queries, q2, qq, qn, qs, train, perm, panels, xxp, mu, rho, R, inv_s2,
-               coef, k, exclude_self, block, use_bounds, out_d, out_i, dims, one):
+               coef, k, exclude_self, block, n_workers, use_bounds, out_d, out_i, dims, one):
     m = qorder.shape[0]
-    for b in prange((m + block - 1) // block):
-        i0 = b * block
-        _block_panels(i0, min(m, i0 + block), qorder, queries, q2, qq, qn, qs, train, perm,
-                      panels, xxp, mu, rho, R, inv_s2, coef, k, exclude_self, use_bounds, out_d,
-                      out_i, dims, one)
+    n_blocks = (m + block - 1) // block
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one iteration per thread; blocks handed out dynamically
+        while True:
+            b = next_task(counter)
+            if b >= n_blocks:
+                break
+            i0 = b * block
+            _block_panels(i0, min(m, i0 + block), qorder, queries, q2, qq, qn, qs, train, perm,
+                          panels, xxp, mu, rho, R, inv_s2, coef, k, exclude_self, use_bounds, out_d,
+                          out_i, dims, one)
 
 
 @njit(parallel=True, cache=True)
 def knn_blas(qorder, queries, q2, qq, qn, qs, train, perm, x32, xx, mu, rho, R, inv_s2, coef, k,
-             exclude_self, block, out_d, out_i, one):
+             exclude_self, block, n_workers, out_d, out_i, one):
     m = qorder.shape[0]
-    for b in prange((m + block - 1) // block):
-        i0 = b * block
-        _block_blas(i0, min(m, i0 + block), qorder, queries, q2, qq, qn, qs, train, perm,
-                    x32, xx, mu, rho, R, inv_s2, coef, k, exclude_self, out_d, out_i, one)
+    n_blocks = (m + block - 1) // block
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one iteration per thread; blocks handed out dynamically
+        while True:
+            b = next_task(counter)
+            if b >= n_blocks:
+                break
+            i0 = b * block
+            _block_blas(i0, min(m, i0 + block), qorder, queries, q2, qq, qn, qs, train, perm, x32,
+                        xx, mu, rho, R, inv_s2, coef, k, exclude_self, out_d, out_i, one)
 
 
 # ------------------------------------------------------------------------- host side
@@ -377,7 +392,7 @@ def _layout(train, center, inv_scale, xs) -> BruteIndex:
     n, d = xs.shape
     blas = d > MAX_NUMBA_D
     tile = BLAS_TILE if blas else (TILE_NARROW if d <= NARROW_D else TILE)
-    perm = build_order(xs, tile, True)[0] if n > tile else np.arange(n)
+    perm = build_order(xs, tile, True, numba.get_num_threads())[0] if n > tile else np.arange(n)
     xs = xs[perm]
     # float64 whatever the input dtype, so that one compiled kernel serves both
     train_sorted = np.ascontiguousarray(train[perm], dtype=np.float64)
@@ -477,11 +492,9 @@ def _brute(queries, index, k, exclude_self):
         return _brute(queries, _layout(train, index.center, inv_scale, xs), k, exclude_self)
     # Blocks as large as measured best, smaller when there are few queries so that every thread
     # has several (the results do not depend on the block size).
-    import numba
-
     block = BLAS_QUERY_BLOCK if index.blas else QUERY_BLOCK
     block = int(min(block, max(16, 2 * (m // (8 * numba.get_num_threads()) // 2))))
-    qorder = build_order(qs, block, True)[0] if m > block else np.arange(m)
+    qorder = build_order(qs, block, True, numba.get_num_threads())[0] if m > block else np.arange(m)
     qs = np.ascontiguousarray(qs[qorder])
     queries_sorted = np.ascontiguousarray(queries[qorder], dtype=np.float64)
     q2 = (-2.0 * qs).astype(np.float32)
@@ -495,7 +508,8 @@ def _brute(queries, index, k, exclude_self):
     coef = _margin_coef(d, exact_f32)
     one = np.float32(1.0)
     args = (qorder, queries_sorted, q2, qq, qn, qs, index.train_sorted, index.perm, index.x32,
-            index.xx, index.mu, index.rho, index.R, inv_s2, coef, k, exclude_self, block)
+            index.xx, index.mu, index.rho, index.R, inv_s2, coef, k, exclude_self, block,
+            numba.get_num_threads())
     if index.blas:
         from threadpoolctl import threadpool_limits
 
