@@ -1,0 +1,18 @@
+"""Deep generative models in PyTorch: the :class:`VAE`, the GAN and the :class:`Trainer` they share.
+
+torch is an optional dependency of fastdensity; it is imported here, and only when this module is
+imported (``import fastdensity`` never imports it).
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only without torch
+    raise ImportError(
+        "fastdensity.generative needs PyTorch: pip install torch (or pip install fastdensity[torch])"
+    ) from None
+
+from ._trainer import Trainer, TrainingHistory, TrainingTask, load_checkpoint
+
+# GAN: the lead adds ``from ._gan import GAN`` here and "GAN" to __all__.
+
+__all__ = ["Trainer", "TrainingHistory", "TrainingTask", "load_checkpoint"]
