@@ -1,0 +1,221 @@
+"""Feature extractors: the shipped digits CNN, the generic pipeline and the FID Inception-v3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastdensity.datasets import load_digits
+from fastdensity.metrics._features import class_probabilities, digits_weights_path, features
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[2]
+# The accuracy stated in DigitsClassifier's docstring (356 of 360 test images).
+DOCUMENTED_TEST_ACCURACY = 356 / 360
+
+
+@pytest.fixture(scope="module")
+def digits_test():
+    return load_digits(split="test", return_labels=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch stays optional
+# ---------------------------------------------------------------------------------------------
+
+def test_import_without_torch_and_clear_error():
+    code = textwrap.dedent("""
+        import sys
+
+        class NoTorch:  # makes `import torch` raise ImportError, as when torch is not installed
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("No module named 'torch'")
+
+        sys.meta_path.insert(0, NoTorch())
+        import fastdensity.metrics._features as f
+        try:
+            f.features([[0.0]])
+        except ImportError as exc:
+            assert "pip install torch" in str(exc), exc
+        else:
+            raise SystemExit("no ImportError")
+        try:
+            f.DigitsClassifier
+        except ImportError as exc:
+            assert "pip install torch" in str(exc), exc
+        else:
+            raise SystemExit("no ImportError")
+        assert "torch" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the shipped digits CNN
+# ---------------------------------------------------------------------------------------------
+
+def test_shipped_weights_file():
+    path = digits_weights_path()
+    assert path.is_file()
+    assert len(path.read_bytes()) < 300_000
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in state.values())
+    from fastdensity.metrics._features import DigitsClassifier
+
+    assert set(state) == set(DigitsClassifier().state_dict())
+
+
+def test_shipped_weights_reach_documented_accuracy(digits_test):
+    from fastdensity.metrics._features import DigitsClassifier, load_digits_classifier
+
+    X, y = digits_test
+    assert f"{100 * DOCUMENTED_TEST_ACCURACY:.1f} %" in DigitsClassifier.__doc__
+    model = load_digits_classifier()
+    assert not model.training
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(X).unsqueeze(1)).argmax(dim=1).numpy()
+    assert np.mean(predicted == y) >= DOCUMENTED_TEST_ACCURACY - 0.01
+    probs = class_probabilities(X)
+    assert np.mean(probs.argmax(axis=1) == y) >= DOCUMENTED_TEST_ACCURACY - 0.01
+
+
+def _numpy_digits_cnn(state, X):
+    """Independent NumPy forward pass of the digits CNN: returns (features, logits)."""
+    w = {k: v.numpy().astype(np.float64) for k, v in state.items()}
+
+    def conv3x3_relu(x, weight, bias):  # x (n, c, h, w); 'same' padding
+        n, _, h, wd = x.shape
+        padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        out = np.zeros((n, weight.shape[0], h, wd))
+        for dy in range(3):
+            for dx in range(3):
+                out += np.einsum("nchw,oc->nohw", padded[:, :, dy:dy + h, dx:dx + wd], weight[:, :, dy, dx])
+        return np.maximum(out + bias[None, :, None, None], 0)
+
+    def pool2(x):
+        n, c, h, wd = x.shape
+        return x.reshape(n, c, h // 2, 2, wd // 2, 2).max(axis=(3, 5))
+
+    x = X.astype(np.float64).reshape(-1, 1, 8, 8)
+    x = pool2(conv3x3_relu(x, w["conv1.weight"], w["conv1.bias"]))
+    x = pool2(conv3x3_relu(x, w["conv2.weight"], w["conv2.bias"]))
+    feats = x.reshape(len(x), -1) @ w["fc1.weight"].T + w["fc1.bias"]
+    logits = np.maximum(feats, 0) @ w["fc2.weight"].T + w["fc2.bias"]
+    return feats, logits
+
+
+def test_digits_features_match_numpy_oracle(digits_test):
+    X = digits_test[0][:50]
+    state = torch.load(str(digits_weights_path()), map_location="cpu", weights_only=True)
+    ref_features, ref_logits = _numpy_digits_cnn(state, X)
+    got = features(X)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (50, 64)
+    np.testing.assert_allclose(got, ref_features, rtol=1e-4, atol=1e-4)
+    from scipy.special import softmax
+
+    np.testing.assert_allclose(class_probabilities(X), softmax(ref_logits, axis=1), rtol=1e-4, atol=1e-6)
+
+
+def test_digits_feature_columns_all_vary(digits_test):
+    assert np.all(features(digits_test[0]).std(axis=0) > 0)
+
+
+def test_input_layouts_and_types_agree(digits_test):
+    X = digits_test[0][:40]
+    ref = features(X)
+    np.testing.assert_array_equal(features(X[:, None]), ref)
+    np.testing.assert_array_equal(features(X.reshape(40, 64)), ref)
+    np.testing.assert_array_equal(features(X.astype(np.float64)), ref)
+    got = features(torch.from_numpy(X))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64 and got.device.type == "cpu"
+    np.testing.assert_array_equal(got.numpy(), ref)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_batch_size_changes_only_rounding(digits_test, batch_size):
+    X = digits_test[0][:100]
+    ref = features(X, batch_size=1000)
+    np.testing.assert_allclose(features(X, batch_size=batch_size), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(class_probabilities(X, batch_size=batch_size), class_probabilities(X),
+                               rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# any callable or module
+# ---------------------------------------------------------------------------------------------
+
+def test_plain_callable_gets_channel_dimension_and_numpy_output_works():
+    X = np.random.default_rng(0).random((10, 5, 6))
+    seen = []
+
+    def mean_rows(batch):
+        seen.append(tuple(batch.shape))
+        return batch.numpy().mean(axis=3)  # a numpy result is accepted too
+
+    got = features(X, mean_rows, batch_size=4)
+    assert seen == [(4, 1, 5, 6), (4, 1, 5, 6), (2, 1, 5, 6)]
+    np.testing.assert_allclose(got, X.mean(axis=2), rtol=1e-6)
+
+
+def test_module_runs_in_eval_mode_without_grad_and_mode_is_restored():
+    gen = torch.Generator().manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
+    torch.nn.init.normal_(module[2].weight, generator=gen)
+    module.train()
+    X = torch.rand(9, 1, 4, 4, generator=gen, requires_grad=True)
+    got = features(X, module, batch_size=4)
+    assert module.training  # restored
+    assert not got.requires_grad
+    module.eval()
+    with torch.no_grad():
+        ref = module(X).double()
+    torch.testing.assert_close(got, ref)
+
+
+def test_module_on_another_device_is_refused():
+    module = torch.nn.Linear(4, 2, device="meta")
+    with pytest.raises(ValueError, match="parameters are on meta but the images go to cpu"):
+        features(np.zeros((3, 4)), module, device="cpu")
+
+
+def test_class_probabilities_of_a_callable():
+    logits = np.random.default_rng(1).normal(size=(12, 5)) * 30  # large logits: the softmax must not overflow
+    probs = class_probabilities(logits, lambda b: b.double(), batch_size=5)
+    from scipy.special import softmax
+
+    # Callables receive float32 batches; the softmax itself is taken in float64.
+    expected = softmax(logits.astype(np.float32).astype(np.float64), axis=1)
+    np.testing.assert_allclose(probs, expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"extractor": "inception"}, ValueError, "extractor must be 'digits', an InceptionV3Features instance"),
+    ({"extractor": 3}, TypeError, "extractor must be 'digits' or a callable"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
+])
+def test_bad_arguments(digits_test, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        features(digits_test[0][:4], **kwargs)
+
+
+def test_bad_images(digits_test):
+    X = digits_test[0][:4]
+    with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
+        features(X * 16)
+    with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
+        features(np.where(X > 0.5, np.nan, X))
+    with pytest.raises(ValueError, match="the digits extractor needs 8×8 images"):
+        features(np.zeros((4, 28, 28)))
+    with pytest.raises(ValueError, match="non-empty array of shape"):
+        features(np.zeros((0, 8, 8)))
+    with pytest.raises(TypeError, match="images must be real numbers"):
+        features(np.array([["a"]]))
