@@ -248,6 +248,15 @@ def _ball_counts_device(queries, centres, radii, batch_size):
     return counts
 
 
+def _like(result, like):
+    """The op's result (CuPy on the GPU) as ``like``'s array type: torch via DLPack, zero copy."""
+    if type(like).__module__.startswith("torch") and not type(result).__module__.startswith("torch"):
+        import torch
+
+        return torch.from_dlpack(result)
+    return result
+
+
 def _prdc_device(real_features, fake_features, k, batch_size, knn):
     """PRDC of device arrays with the backend's ``knn_distances`` op (results stay on the device
     until the four means are read)."""
@@ -258,9 +267,9 @@ def _prdc_device(real_features, fake_features, k, batch_size, knn):
         raise ValueError(
             f"real_features has {real.shape[1]} features and fake_features {fake.shape[1]}; they must match"
         )
-    radii_real = knn(real, real, k + 1)[0][:, k]
-    radii_fake = knn(fake, fake, k + 1)[0][:, k]
-    nn_real = knn(real, fake, 1)[0][:, 0]
+    radii_real = _like(knn(real, real, k + 1)[0], real)[:, k]
+    radii_fake = _like(knn(fake, fake, k + 1)[0], fake)[:, k]
+    nn_real = _like(knn(real, fake, 1)[0], real)[:, 0]
     counts_fake = _ball_counts_device(fake, real, radii_real, batch_size)
     counts_real = _ball_counts_device(real, fake, radii_fake, batch_size)
     n_real, n_fake = real.shape[0], fake.shape[0]
