@@ -1,0 +1,132 @@
+"""The CUDA mixture ops (fastdensity.mixture._mixture_cuda) against the CPU engine, on a GPU.
+
+Every test here needs a CUDA GPU and CuPy (``@pytest.mark.gpu``); the CPU-side pieces of the
+launcher are tested in test_mixture_cuda_compile.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mixture_helpers import max_rel
+from test_mixture_cuda_compile import _random_model
+
+from fastdensity.mixture import _mixture_cpu as cpu
+from fastdensity.mixture import _mixture_cuda as gpu
+
+COV_TYPES = ("full", "tied", "diag", "spherical")
+# float32 runs in float32 per tile (float64 across tiles): normwise relative error allowed
+TOL = {np.float32: 2e-4, np.float64: 1e-10}
+
+
+def _poison_empty(cp, monkeypatch):
+    """Make cupy.empty hand out NaN-filled memory, so that an unwritten output shows."""
+    real_empty = cp.empty
+
+    def empty(*args, **kwargs):
+        a = real_empty(*args, **kwargs)
+        a.fill(np.nan if a.dtype.kind == "f" else -7)
+        return a
+
+    monkeypatch.setattr(cp, "empty", empty)
+
+
+def _data(rng, n, d, dtype, offset=5.0):
+    return (rng.normal(scale=2.0, size=(n, d)) + offset).astype(dtype)
+
+
+def _compare(got, want, tol):
+    got = np.asarray(got)
+    assert got.shape == np.shape(want) and got.dtype == np.float64
+    assert not np.isnan(got).any()
+    assert max_rel(got, want) <= tol, max_rel(got, want)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize(("n", "d", "K"), [(1, 1, 1), (31, 3, 2), (1025, 16, 8), (3000, 5, 31), (300, 100, 4)])
+def test_every_op_matches_the_cpu_engine(dtype, cov_type, n, d, K, monkeypatch):
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng()
+    X = _data(rng, n, d, dtype)
+    w = rng.uniform(0.2, 3.0, size=n)
+    means, prec_chol, log_weights = _random_model(rng, d, K, cov_type, offset=5.0)
+    tol = TOL[dtype]
+    Xg = cp.asarray(X)
+
+    _poison_empty(cp, monkeypatch)
+    lp = gpu.gmm_log_prob(Xg, means, prec_chol, cov_type, log_weights)
+    lpn = gpu.gmm_log_prob_norm(Xg, means, prec_chol, log_weights, cov_type)
+    est = gpu.gmm_estep(Xg, cp.asarray(w), means, prec_chol, log_weights, cov_type)
+    monkeypatch.undo()
+
+    _compare(cp.asnumpy(lp), cpu.gmm_log_prob(X, means, prec_chol, cov_type, log_weights), tol)
+    _compare(cp.asnumpy(lpn), cpu.gmm_log_prob_norm(X, means, prec_chol, log_weights, cov_type), tol)
+    want = cpu.gmm_estep(X, w, means, prec_chol, log_weights, cov_type)
+    for got_part, want_part in zip(est, want):
+        _compare(cp.asnumpy(got_part), want_part, tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_estep_is_deterministic_and_unweighted_equals_unit_weights(cov_type):
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng()
+    X = cp.asarray(_data(rng, 300_001, 4, np.float32))
+    means, prec_chol, log_weights = _random_model(rng, 4, 5, cov_type, offset=5.0)
+    first = gpu.gmm_estep(X, None, means, prec_chol, log_weights, cov_type)
+    again = gpu.gmm_estep(X, None, means, prec_chol, log_weights, cov_type)
+    ones = gpu.gmm_estep(X, cp.ones(X.shape[0]), means, prec_chol, log_weights, cov_type)
+    for a, b, c in zip(first, again, ones):
+        np.testing.assert_array_equal(cp.asnumpy(a), cp.asnumpy(b))  # bitwise: no atomics
+        np.testing.assert_array_equal(cp.asnumpy(a), cp.asnumpy(c))
+
+
+@pytest.mark.gpu
+def test_tied_shift_is_honoured():
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng()
+    X = _data(rng, 513, 3, np.float64)
+    means, prec_chol, log_weights = _random_model(rng, 3, 3, "tied", offset=5.0)
+    shift = rng.normal(size=3)
+    got = gpu.gmm_estep(cp.asarray(X), None, means, prec_chol, log_weights, "tied", shift=shift)
+    want = cpu.gmm_estep(X, None, means, prec_chol, log_weights, "tied", shift=shift)
+    for a, b in zip(got, want):
+        _compare(cp.asnumpy(a), b, 1e-10)
+
+
+@pytest.mark.gpu
+def test_far_offset_data_keep_their_accuracy_in_float32():
+    """Statistics about the current means: |μ| ≫ σ costs only the float32 rounding of x and μ."""
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng()
+    X = _data(rng, 20_000, 3, np.float32, offset=1e4)
+    means, prec_chol, log_weights = _random_model(rng, 3, 2, "diag", offset=1e4)
+    means = means - means.mean(0) + X.astype(np.float64).mean(0)
+    got = gpu.gmm_estep(cp.asarray(X), None, means, prec_chol, log_weights, "diag")
+    want = cpu.gmm_estep(X, None, means, prec_chol, log_weights, "diag")
+    _compare(cp.asnumpy(got[3]), want[3], 1e-3)
+
+
+@pytest.mark.gpu
+def test_torch_cuda_tensors_round_trip():
+    cp = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    rng = np.random.default_rng()
+    X = rng.normal(size=(999, 4)).astype(np.float32)
+    means, prec_chol, log_weights = _random_model(rng, 4, 3, "full")
+    got = gpu.gmm_log_prob_norm(torch.as_tensor(X, device="cuda"), means, prec_chol, log_weights, "full")
+    back = torch.from_dlpack(got)
+    assert back.device.type == "cuda" and back.dtype == torch.float64
+    _compare(back.cpu().numpy(), cpu.gmm_log_prob_norm(X, means, prec_chol, log_weights, "full"), 2e-4)
+    assert isinstance(got, cp.ndarray)
+
+
+@pytest.mark.gpu
+def test_unknown_covariance_type_is_refused():
+    cp = pytest.importorskip("cupy")
+    with pytest.raises(ValueError, match="unknown covariance type 'banded'"):
+        gpu.gmm_log_prob(cp.ones((3, 2)), np.zeros((1, 2)), np.ones(1), "banded")
