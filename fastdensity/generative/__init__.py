@@ -12,7 +12,9 @@ except ImportError:  # pragma: no cover - exercised only without torch
     ) from None
 
 from ._trainer import Trainer, TrainingHistory, TrainingTask, load_checkpoint
+from ._vae import VAE
+from ._vae_model import VAEModel
 
 # GAN: the lead adds ``from ._gan import GAN`` here and "GAN" to __all__.
 
-__all__ = ["Trainer", "TrainingHistory", "TrainingTask", "load_checkpoint"]
+__all__ = ["VAE", "Trainer", "TrainingHistory", "TrainingTask", "VAEModel", "load_checkpoint"]
