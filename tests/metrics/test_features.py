@@ -219,3 +219,170 @@ def test_bad_images(digits_test):
         features(np.zeros((0, 8, 8)))
     with pytest.raises(TypeError, match="images must be real numbers"):
         features(np.array([["a"]]))
+
+
+# ---------------------------------------------------------------------------------------------
+# the FID Inception-v3, with random weights saved to a temporary file
+# ---------------------------------------------------------------------------------------------
+
+def _random_inception_state(seed=0):
+    """A random state dict whose activations neither vanish nor explode (He-initialised convolutions,
+    random batch-norm statistics), so that the tests see real numbers flowing through."""
+    from fastdensity.metrics._features import InceptionV3Features
+
+    gen = torch.Generator().manual_seed(seed)
+    with pytest.warns(UserWarning, match="random weights"):
+        net = InceptionV3Features(None)
+    state = {}
+    for key, value in net.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue  # like the pre-0.4 FID weights file
+        if key.endswith("conv.weight") or key == "fc.weight":
+            fan_in = value[0].numel()
+            value = torch.randn(value.shape, generator=gen) * (2.0 / fan_in) ** 0.5
+        elif key.endswith("running_var"):
+            value = 0.5 + torch.rand(value.shape, generator=gen)
+        elif key.endswith(("running_mean", "bn.bias", "fc.bias")):
+            value = 0.1 * torch.randn(value.shape, generator=gen)
+        elif key.endswith("bn.weight"):
+            value = 0.8 + 0.4 * torch.rand(value.shape, generator=gen)
+        state[key] = value.contiguous()
+    return state
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    state = _random_inception_state()
+    path = tmp_path_factory.mktemp("inception") / "pt_inception-random.pth"
+    torch.save(state, path)
+    return path, state
+
+
+@pytest.fixture(scope="module")
+def inception(inception_file):
+    from fastdensity.metrics._features import InceptionV3Features
+
+    torch.set_num_threads(1)
+    return InceptionV3Features(inception_file[0])
+
+
+@pytest.fixture(scope="module")
+def small_images():
+    return np.random.default_rng(5).random((3, 12, 10)).astype(np.float32)
+
+
+def test_inception_parameter_count_matches_keras():
+    from fastdensity.metrics._inception import InceptionV3Features
+
+    with pytest.warns(UserWarning, match="random weights"):
+        net = InceptionV3Features(None)
+    conv = sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    bn = sum(m.num_features for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    # Keras' InceptionV3(include_top=False) has 21,802,784 parameters: convolutions without bias
+    # plus three per batch-norm channel (beta, moving mean, moving variance; no scale).
+    assert conv + 3 * bn == 21_802_784
+    assert tuple(net.fc.weight.shape) == (1008, 2048)
+
+
+def test_inception_key_names_round_trip(inception_file, inception):
+    path, state = inception_file
+    loaded = inception.state_dict()
+    assert "Mixed_7c.branch3x3dbl_3b.bn.running_var" in loaded and "Conv2d_1a_3x3.conv.weight" in loaded
+    assert not any(k.startswith("AuxLogits") for k in loaded)
+    assert set(state) == {k for k in loaded if not k.endswith("num_batches_tracked")}
+    for key, value in state.items():
+        assert torch.equal(loaded[key], value), key
+
+
+def test_inception_features_shapes_and_determinism(inception_file, inception, small_images):
+    from fastdensity.metrics._features import InceptionV3Features
+
+    got = features(small_images, inception)
+    assert got.shape == (3, 2048) and got.dtype == np.float64
+    assert np.all(np.isfinite(got)) and got.std() > 0
+    np.testing.assert_array_equal(features(small_images, inception), got)
+    np.testing.assert_array_equal(features(small_images, InceptionV3Features(inception_file[0])), got)
+    probs = class_probabilities(small_images, inception)
+    assert probs.shape == (3, 1008)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_inception_batch_size_and_grey_channels(inception, small_images):
+    ref = features(small_images, inception, batch_size=3)
+    np.testing.assert_allclose(features(small_images, inception, batch_size=1), ref, rtol=1e-4, atol=1e-5)
+    rgb = np.repeat(small_images[:, None], 3, axis=1)
+    np.testing.assert_allclose(features(rgb, inception, batch_size=3), ref, rtol=1e-5, atol=1e-6)
+
+
+def _bilinear_numpy(image, size):
+    """Half-pixel-centre bilinear resize without antialiasing (PyTorch's align_corners=False)."""
+    def axis(n_in):
+        src = np.maximum((np.arange(size) + 0.5) * n_in / size - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
+        return i0, np.minimum(i0 + 1, n_in - 1), src - i0
+
+    r0, r1, wr = axis(image.shape[0])
+    c0, c1, wc = axis(image.shape[1])
+    top = image[r0][:, c0] * (1 - wc) + image[r0][:, c1] * wc
+    bottom = image[r1][:, c0] * (1 - wc) + image[r1][:, c1] * wc
+    return top * (1 - wr[:, None]) + bottom * wr[:, None]
+
+
+def test_inception_preprocessing_matches_pytorch_fid(small_images):
+    from fastdensity.metrics._inception import InceptionV3Features
+
+    out = InceptionV3Features.preprocess(torch.from_numpy(small_images).double())
+    assert tuple(out.shape) == (3, 3, 299, 299)
+    expected = 2 * _bilinear_numpy(small_images[1].astype(np.float64), 299) - 1
+    for channel in range(3):
+        np.testing.assert_allclose(out[1, channel].numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_inception_fid_pooling_patches():
+    from scipy.ndimage import maximum_filter
+
+    from fastdensity.metrics._inception import _avg_pool_no_pad, _InceptionE
+
+    # TensorFlow's average pool leaves the zero padding out: a constant stays constant at the border.
+    torch.testing.assert_close(_avg_pool_no_pad(torch.ones(1, 2, 5, 5)), torch.ones(1, 2, 5, 5))
+    # Mixed_7c's pool branch is a 3×3 max pool (stride 1, padding 1) before its 1×1 convolution.
+    block = _InceptionE(8, pool="max").eval()
+    x = torch.randn(2, 8, 5, 5, generator=torch.Generator().manual_seed(0)).double()
+    block = block.double()
+    with torch.no_grad():
+        got = block(x)[:, -192:]
+        pooled = maximum_filter(x.numpy(), size=(1, 1, 3, 3), mode="constant", cval=-np.inf)
+        expected = block.branch_pool(torch.from_numpy(pooled))
+    torch.testing.assert_close(got, expected)
+
+
+def test_inception_weights_errors(tmp_path, inception_file):
+    from fastdensity.metrics._features import InceptionV3Features
+
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        InceptionV3Features(tmp_path / "missing.pth")
+    state = dict(inception_file[1])
+    del state["Mixed_6b.branch1x1.conv.weight"]
+    state["AuxLogits.fc.weight"] = torch.zeros(3)
+    torch.save(state, tmp_path / "keys.pth")
+    with pytest.raises(ValueError, match=r"1 missing keys \['Mixed_6b.branch1x1.conv.weight'\], "
+                                         r"1 unexpected keys \['AuxLogits.fc.weight'\]"):
+        InceptionV3Features(tmp_path / "keys.pth")
+    state = dict(inception_file[1])
+    state["fc.weight"] = torch.zeros(1000, 2048)
+    torch.save(state, tmp_path / "shape.pth")
+    with pytest.raises(ValueError, match=r"fc.weight: \(1000, 2048\) instead of \(1008, 2048\)"):
+        InceptionV3Features(tmp_path / "shape.pth")
+    torch.save([torch.zeros(2)], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        InceptionV3Features(tmp_path / "list.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot load"):
+        InceptionV3Features(tmp_path / "junk.pth")
+
+
+def test_inception_rejects_bad_images(inception):
+    with pytest.raises(ValueError, match=r"finite values in \[0, 1\]"):
+        features(np.full((1, 4, 4), 255.0), inception)
+    with pytest.raises(ValueError, match=r"needs images \(n, h, w\), \(n, 1, h, w\) or \(n, 3, h, w\)"):
+        features(np.zeros((1, 2, 4, 4)), inception)
