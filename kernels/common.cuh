@@ -3,7 +3,11 @@
 // compiled with `#line 1 "<file>"` prepended so that errors point at the source.
 #pragma once
 
+// NVRTC (CuPy's default compiler) predefines __CUDACC_RTC__ and has the device built-ins without
+// headers; cuda_runtime.h is only for nvcc (the compile checks in the tests).
+#ifndef __CUDACC_RTC__
 #include <cuda_runtime.h>
+#endif
 
 namespace fastdensity {
 
@@ -22,6 +26,19 @@ __device__ __forceinline__ float fast_exp(float x) { return __expf(x); }
 __device__ __forceinline__ double fast_exp(double x) { return exp(x); }
 __device__ __forceinline__ float fast_log(float x) { return __logf(x); }
 __device__ __forceinline__ double fast_log(double x) { return log(x); }
+
+// 2^x. float: one special-function-unit instruction (ex2.approx.ftz, relative error ~2^-22,
+// 2^x for x <= -126 flushes to +0, 2^-inf = +0); double: the accurate library exp2. Kernels that
+// need exp(y) pre-scale y by log2(e) once (see kde.cu) so that the inner loop is a single ex2.
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ double fast_exp2(double x) { return exp2(x); }
+
+// +inf of the working type (for running minima that start "empty").
+template <typename T> __device__ __forceinline__ T positive_inf() { return -numeric<T>::neg_inf(); }
 
 // A running log-sum-exp: max and sum of exp(value - max), merged in a fixed order.
 template <typename T>

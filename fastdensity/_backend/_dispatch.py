@@ -1,7 +1,8 @@
 """The op table: each op name maps, per backend, to the import path of its implementation.
 
 Implementations are imported on first use and cached, so that importing fastdensity compiles
-nothing and imports no optional library. Later backends (CUDA, Dask) add rows here.
+nothing and imports no optional library (a CUDA launcher module imports CuPy only when called).
+Later backends (Dask) add rows here.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 
-from ._namespace import ArrayKind, SUPPORTED_NOW
+from ._cuda import require_cupy
+from ._namespace import SUPPORTED_CUDA, SUPPORTED_NOW, ArrayKind
 
 BACKENDS = ("auto", "cpu", "cuda")
 
 # op name -> {backend: "module:function"}
 OPS: dict[str, dict[str, str]] = {
-    "kde_logsum": {"cpu": "fastdensity.kde._kde_cpu:kde_logsum"},
+    "kde_logsum": {"cpu": "fastdensity.kde._kde_cpu:kde_logsum", "cuda": "fastdensity.kde._kde_cuda:kde_logsum"},
     "kde_loo_logsum_grid": {"cpu": "fastdensity.kde._kde_cv_cpu:kde_loo_logsum_grid"},
     "gmm_estep": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_estep"},
     "gmm_log_prob": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob"},
@@ -35,8 +37,11 @@ def validate_backend(backend) -> str:
 def resolve_backend(backend: str, kind: ArrayKind) -> str:
     """Pick the concrete backend ("cpu" or "cuda") for data of ``kind``.
 
-    Raises an error naming what is supported when the combination cannot run here; a GPU array is
-    never silently moved to the host.
+    "auto" follows the data: GPU arrays (CuPy, torch CUDA) run on "cuda", host arrays on "cpu".
+    "cuda" needs CuPy and a GPU; without them it raises
+    :class:`~fastdensity._backend._cuda.CudaUnavailableError` (an ``ImportError``) that says how to
+    install CuPy or to choose backend="cpu". Raises an error naming what is supported when the
+    combination cannot run here; a GPU array is never silently moved to the host.
     """
     validate_backend(backend)
     if backend == "auto":
@@ -52,10 +57,13 @@ def resolve_backend(backend: str, kind: ArrayKind) -> str:
             raise TypeError(f"Dask arrays are not supported yet; supported: {SUPPORTED_NOW}")
         return "cpu"
     # backend == "cuda"
-    raise NotImplementedError(
-        "backend='cuda' is not available in this version of fastdensity (the CUDA kernels are not "
-        f"part of it yet); use backend='cpu' with {SUPPORTED_NOW}"
-    )
+    if kind.namespace == "dask":
+        raise TypeError(f"Dask arrays are not supported yet; supported with backend='cuda': {SUPPORTED_CUDA}")
+    if kind.on_gpu:
+        require_cupy(f"the data is a {kind.namespace} array on the GPU, but backend='cuda'")
+    else:
+        require_cupy("backend='cuda'")
+    return "cuda"
 
 
 @lru_cache(maxsize=None)

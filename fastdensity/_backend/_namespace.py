@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 SUPPORTED_NOW = "NumPy arrays (and array-likes) and torch CPU tensors"
+# What the CUDA backend accepts (with CuPy and a GPU).
+SUPPORTED_CUDA = "CuPy arrays and torch CUDA tensors (NumPy arrays and torch CPU tensors with backend='cuda')"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ def _is_cupy_array(x) -> bool:
 def _is_dask_array(x) -> bool:
     dask_array = sys.modules.get("dask.array")
     return dask_array is not None and isinstance(x, dask_array.Array)
+
+
+def device_index(x) -> int | None:
+    """The CUDA device ordinal of a CuPy array or torch CUDA tensor; None for host arrays."""
+    if _is_torch_tensor(x):
+        return None if x.device.type == "cpu" else x.device.index
+    if _is_cupy_array(x):
+        return x.device.id
+    return None
 
 
 def array_kind(x) -> ArrayKind:

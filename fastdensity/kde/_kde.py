@@ -1,4 +1,4 @@
-"""``KernelDensity``: a superset of scikit-learn's estimator on the exact tiled engine."""
+"""``KernelDensity``: a superset of scikit-learn's estimator on the exact tiled engine (CPU or GPU)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .._backend import common_kind, from_host_numpy, get_op, resolve_backend, threads, to_host_numpy
+from .._backend import array_kind, common_kind, from_host_numpy, get_op, resolve_backend, threads, to_host_numpy
+from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
 from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel
 
@@ -68,7 +69,13 @@ class KernelDensity(BaseEstimator):
         weighted geometric mean of f̃ over the data.
     backend : {"auto", "cpu", "cuda"}, default="auto"
         Where to compute: "auto" follows the data (NumPy arrays and torch CPU tensors run on the
-        CPU). Results come back in the caller's array type.
+        CPU, CuPy arrays and torch CUDA tensors on their GPU, torch tensors through DLPack without a
+        copy); "cuda" also runs host data on the current GPU. Results come back in the caller's
+        array type and device. Fitted on a GPU, the fitted arrays stay there (``training_data_`` is
+        a CuPy array) and ``sample`` draws there; scoring data on the other device moves the fitted
+        state once (cached). On the GPU, ``bandwidth`` may be a number, an array, "scott" or
+        "silverman" ("isj" and "cv" run on the CPU only). The CUDA backend needs CuPy
+        (``pip install fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
 
@@ -149,11 +156,18 @@ class KernelDensity(BaseEstimator):
         validate_backend(self.backend)
 
     def _check_input(self, X, *, reset):
+        """(validated X, the caller's ArrayKind, "cpu" or "cuda"); X is a CuPy array for "cuda"."""
         kind = common_kind(X)
-        resolve_backend(self.backend, kind)
+        backend = resolve_backend(self.backend, kind)
+        if backend == "cuda":
+            from . import _kde_device
+
+            X = to_device_cupy(X)
+            with X.device:
+                return _kde_device.check_device_X(self, X, reset=reset), kind, backend
         X = to_host_numpy(X) if kind.namespace != "numpy" else X
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
-        return X, kind
+        return X, kind, backend
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -162,7 +176,11 @@ class KernelDensity(BaseEstimator):
         Returns ``self``.
         """
         self._validate_params()
-        X, _ = self._check_input(X, reset=True)
+        X, kind, backend = self._check_input(X, reset=True)
+        self._fit_kind = kind
+        if backend == "cuda":
+            with X.device:
+                return self._fit_device(X, sample_weight)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 to_host_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
@@ -185,6 +203,44 @@ class KernelDensity(BaseEstimator):
             if self.adaptive:
                 self.adaptive_factors_ = self._abramson_factors(chol, weights)
                 self._clear_cache()
+        return self
+
+    def _fit_device(self, X, sample_weight):
+        """``fit`` for a CuPy X on its device: the fitted arrays stay there."""
+        from . import _kde_device
+
+        cp = _kde_device.require_cupy("backend='cuda'")
+        n, d = X.shape
+        weights = None if sample_weight is None else _kde_device.check_device_weights(to_device_cupy(sample_weight), n)
+        bw = self.bandwidth
+        if isinstance(bw, str) and bw in ("scott", "silverman"):
+            H = _kde_device.rule_bandwidth_matrix(X, weights, bw, self.kernel)
+            bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
+        elif isinstance(bw, str) and bw in ("isj", "cv"):
+            raise NotImplementedError(
+                f"bandwidth={bw!r} is not available on the GPU yet; use a number, an array, 'scott' or "
+                "'silverman', or fit on the CPU (the fitted bandwidth_matrix_ can then be passed as bandwidth)"
+            )
+        else:  # numbers, arrays and invalid values: only the number of features is read
+            bandwidth_used, H = self._bandwidth_matrix(np.empty((0, d)), None)
+        _cholesky_bandwidth(H)
+        self.training_data_ = X
+        self.sample_weight_ = weights
+        self.bandwidth_ = bandwidth_used
+        self.bandwidth_matrix_ = H
+        self.adaptive_factors_ = None
+        self._clear_cache()
+        if self.adaptive:
+            log_pilot = self._log_density_device(X)
+            w = cp.ones(n) if weights is None else weights
+            w = w / w.sum()
+            positive = w > 0
+            if not bool(cp.isfinite(log_pilot[positive]).all()):
+                raise ValueError("adaptive=True needs a positive pilot density at every training point")
+            log_g = (w[positive] * log_pilot[positive]).sum()
+            log_pilot = cp.where(cp.isfinite(log_pilot), log_pilot, log_g)
+            self.adaptive_factors_ = cp.exp(-0.5 * (log_pilot - log_g))
+            self._clear_cache()
         return self
 
     def _bandwidth_matrix(self, X, weights):
@@ -261,21 +317,24 @@ class KernelDensity(BaseEstimator):
 
     def _engine_state(self, dtype):
         """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm."""
+        from ._kde_device import to_host
+
         cache = getattr(self, "_engine_cache", None)
         if cache is None:
             cache = self._engine_cache = {}
         key = np.dtype(dtype)
         if key not in cache:
-            X = np.asarray(self.training_data_, dtype=np.float64)
+            # Fitted on a GPU: the fitted arrays come to the host once (this cache).
+            X = np.asarray(to_host(self.training_data_), dtype=np.float64)
             n, d = X.shape
             chol = _cholesky_bandwidth(self.bandwidth_matrix_)
             train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
-            weights = np.ones(n) if self.sample_weight_ is None else np.asarray(self.sample_weight_, dtype=np.float64)
+            weights = np.ones(n) if self.sample_weight_ is None else np.asarray(to_host(self.sample_weight_), dtype=np.float64)
             with np.errstate(divide="ignore"):
                 log_w = np.log(weights) - np.log(np.sum(weights))
             inv_scales = None
             if self.adaptive_factors_ is not None:
-                lam = np.asarray(self.adaptive_factors_, dtype=np.float64)
+                lam = np.asarray(to_host(self.adaptive_factors_), dtype=np.float64)
                 log_w = log_w - d * np.log(lam)
                 inv_scales = 1.0 / lam
             keep = np.isfinite(log_w)  # zero-weight rows contribute nothing: drop them
@@ -286,6 +345,55 @@ class KernelDensity(BaseEstimator):
             log_norm = log_kernel_norm(self.kernel, d) - float(np.sum(np.log(np.diag(chol))))
             cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
         return cache[key]
+
+    def _device_engine_state(self, dtype, device_id):
+        """``_engine_state`` on GPU ``device_id`` (CuPy arrays), built once per dtype and device."""
+        from . import _kde_device
+
+        cp = _kde_device.require_cupy("backend='cuda'")
+        cache = getattr(self, "_engine_cache", None)
+        if cache is None:
+            cache = self._engine_cache = {}
+        key = (np.dtype(dtype), device_id)
+        if key not in cache:
+            with cp.cuda.Device(device_id):
+                # ndarray.copy() allocates on the current device (host data is uploaded): the one move.
+                def here(a):
+                    if a is None:
+                        return None
+                    if _kde_device.is_device_array(a):
+                        return a if a.device.id == device_id else a.copy()
+                    return cp.asarray(a)
+
+                X = here(self.training_data_)
+                n, d = X.shape
+                chol = _cholesky_bandwidth(self.bandwidth_matrix_)
+                train_t = cp.ascontiguousarray(_kde_device.whiten(chol, X).T, dtype=key[0])
+                weights = cp.ones(n) if self.sample_weight_ is None else here(self.sample_weight_).astype(cp.float64)
+                log_w = cp.log(weights) - cp.log(weights.sum())
+                inv_scales = None
+                if self.adaptive_factors_ is not None:
+                    lam = here(self.adaptive_factors_).astype(cp.float64)
+                    log_w = log_w - d * cp.log(lam)
+                    inv_scales = 1.0 / lam
+                keep = cp.isfinite(log_w)
+                if not bool(keep.all()):
+                    train_t = cp.ascontiguousarray(train_t[:, keep])
+                    log_w = log_w[keep]
+                    inv_scales = None if inv_scales is None else inv_scales[keep]
+                log_norm = log_kernel_norm(self.kernel, d) - float(np.sum(np.log(np.diag(chol))))
+                cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
+        return cache[key]
+
+    def _log_density_device(self, X):
+        """Log densities of a CuPy ``X`` (m, d) on its device, float64 CuPy result."""
+        from . import _kde_device
+
+        dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
+        chol, train_t, log_w, inv_scales, log_norm = self._device_engine_state(dtype, X.device.id)
+        queries = _kde_device.whiten(chol, X).astype(dtype)
+        kde_logsum = get_op("kde_logsum", "cuda")
+        return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
 
     def _log_density_host(self, X):
         """Log densities of NumPy ``X`` (m, d), float64 result."""
@@ -303,7 +411,13 @@ class KernelDensity(BaseEstimator):
         outside the support of compact kernels.
         """
         check_is_fitted(self, "training_data_")
-        X, kind = self._check_input(X, reset=False)
+        X, kind, backend = self._check_input(X, reset=False)
+        if backend == "cuda":
+            with X.device:
+                log_density = self._log_density_device(X)
+                if X.dtype == np.float32:
+                    log_density = log_density.astype(np.float32)
+            return from_device_cupy(log_density, kind)
         with threads(self.n_jobs):
             log_density = self._log_density_host(X)
         if X.dtype == np.float32:
@@ -313,21 +427,41 @@ class KernelDensity(BaseEstimator):
     def score(self, X, y=None):
         """Total log-likelihood of ``X`` (a sum, as in scikit-learn's ``KernelDensity``)."""
         log_density = self.score_samples(X)
-        return float(np.sum(np.asarray(to_host_numpy(log_density), dtype=np.float64)))
+        kind = array_kind(log_density)
+        if kind.namespace == "torch":
+            return float(log_density.double().sum())
+        if kind.namespace == "cupy":
+            return float(log_density.sum(dtype=np.float64))
+        return float(np.sum(np.asarray(log_density, dtype=np.float64)))
 
     # --------------------------------------------------------------------------- sampling
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` points (n_samples, d) from the fitted density.
 
         Works for every kernel, with weights, per-feature and full bandwidths and adaptive
-        bandwidths: pick a training point by weight, then add a draw from its kernel.
+        bandwidths: pick a training point by weight, then add a draw from its kernel. Fitted on a
+        GPU, the draw happens there (CuPy's generator) and comes back in the fitted data's type
+        (CuPy array or torch CUDA tensor); else a NumPy array.
         """
         check_is_fitted(self, "training_data_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
             raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
         rng = check_random_state(random_state)
         # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
-        gen = np.random.default_rng(rng.randint(0, 2**63 - 1, dtype=np.int64))
+        seed = rng.randint(0, 2**63 - 1, dtype=np.int64)
+        from ._kde_device import is_device_array
+
+        if is_device_array(self.training_data_):
+            from . import _kde_device
+
+            with self.training_data_.device:
+                out = _kde_device.sample(
+                    self.training_data_, self.sample_weight_, self.adaptive_factors_,
+                    _cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
+                )
+            kind = getattr(self, "_fit_kind", None)
+            return from_device_cupy(out, kind) if kind is not None and kind.on_gpu else out
+        gen = np.random.default_rng(seed)
         X = np.asarray(self.training_data_, dtype=np.float64)
         n, d = X.shape
         if self.sample_weight_ is None:

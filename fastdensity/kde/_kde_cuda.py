@@ -1,0 +1,167 @@
+"""CUDA launcher for exact kernel sums: the GPU twin of ``_kde_cpu.kde_logsum`` (kernels/kde.cu).
+
+Same signature and contract as the CPU op: whitened CuPy ``queries`` (m, d) and ``train`` (n, d)
+(or its prepared (d, n) transpose ``train_t``) of one floating dtype, optional log weights and
+per-point inverse scales; returns a CuPy float64 array (m,) on the current device. This module
+imports without CuPy (the name expressions below are used by the compile check in CI).
+
+Launch geometry (computed here, never in an estimator): one thread per query, ``BLOCK`` queries
+per block; when the query blocks alone would not fill the chip (``BLOCKS_PER_SM`` blocks per
+multiprocessor), the training points are split over ``blockIdx.y`` in multiples of the tile and
+``kde_logsum_finish_*`` merges the per-split partials in split order (deterministic). Compact
+kernels whose sum is tiny but not 0 are recomputed in float64 log space by ``kde_logsum_slow`` on
+those queries only, as the CPU does. The floors of the kernels are in kernels/kde.cu.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._backend._cuda import get_function, multiprocessor_count, require_cupy
+from ._kernels import COMPACT_KERNELS, KERNELS
+
+SOURCE = "kde.cu"
+BLOCK = 128  # kde::BLOCK
+TILE = 128  # kde::TILE (split lengths are multiples of it; also a multiple of kde::TILE_G)
+SLOW_BLOCK = 128  # kde::SLOW_BLOCK
+FINISH_BLOCK = 256
+BLOCKS_PER_SM = 8
+MAX_SPLITS = 65535  # gridDim.y limit
+# Compile-time dimensions; d is padded up to the next one (zeros add exactly 0); 0 = any d.
+SPECIALISED_D = (1, 2, 3, 4, 6, 8, 12, 16)
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_TINY = {np.dtype(np.float64): 1e-280, np.dtype(np.float32): 1e-30}
+_LOG2E = 1.0 / math.log(2.0)
+_KERNEL_CODES = {name: code for code, name in enumerate(KERNELS)}
+
+
+def _compiled_d(d: int) -> int:
+    for D in SPECIALISED_D:
+        if d <= D:
+            return D
+    return 0
+
+
+def main_name(kernel: str, ctype: str, D: int, adaptive: bool) -> str:
+    return f"kde_logsum_{kernel}<{ctype}, {D}, {'true' if adaptive else 'false'}>"
+
+
+def slow_name(kernel: str, ctype: str) -> str:
+    return f"kde_logsum_slow<{ctype}, {_KERNEL_CODES[kernel]}>"
+
+
+FINISH_NAMES = ("kde_logsum_finish_log", "kde_logsum_finish_sum")
+
+
+def module_group(kernel: str, ctype: str) -> tuple[str, ...]:
+    """The name expressions compiled together for one kernel profile and dtype (one module)."""
+    names = [main_name(kernel, ctype, D, a) for D in SPECIALISED_D + (0,) for a in (False, True)]
+    if kernel in COMPACT_KERNELS:
+        names.append(slow_name(kernel, ctype))
+    return tuple(names) + FINISH_NAMES
+
+
+# Every instantiation this launcher can ask for (checked by tests/kde/test_kde_cuda_compile.py).
+KDE_NAME_EXPRESSIONS = tuple(
+    dict.fromkeys(name for kernel in KERNELS for ctype in ("float", "double") for name in module_group(kernel, ctype))
+)
+
+
+def coordinate_scale(kernel: str) -> float:
+    """Factor folded into the coordinates so that the inner loop needs a bare ex2 (see kde.cu)."""
+    if kernel == "gaussian":
+        return math.sqrt(0.5 * _LOG2E)
+    if kernel == "exponential":
+        return _LOG2E
+    return 1.0
+
+
+def launch_geometry(m: int, n: int, n_sm: int) -> tuple[int, int, int]:
+    """(query blocks, splits, split length): enough blocks to fill ``n_sm`` multiprocessors."""
+    query_blocks = -(-m // BLOCK)
+    n_tiles = -(-n // TILE)
+    splits = max(1, min(-(-BLOCKS_PER_SM * n_sm // query_blocks), n_tiles, MAX_SPLITS))
+    split_len = -(-n_tiles // splits) * TILE
+    splits = -(-n // split_len)
+    return query_blocks, splits, split_len
+
+
+def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=None, *, train_t=None):
+    """log Σ_j w_j k(‖q_i − x_j‖ s_j) for whitened CuPy ``queries`` (m, d) and ``train`` (n, d).
+
+    ``log_weights`` (n,) are log w_j (any scale; None for equal weights of 1); ``inv_scales`` (n,)
+    optional per-point inverse bandwidth factors. ``train_t`` may pass a prepared contiguous (d, n)
+    transpose of ``train``. Returns a CuPy float64 array (m,) on the current device. Both arrays
+    must have the same floating dtype (float32 or float64).
+    """
+    cp = require_cupy("the CUDA KDE engine")
+    queries = cp.ascontiguousarray(queries)
+    dtype = queries.dtype
+    if train_t is None:
+        train_t = cp.ascontiguousarray(cp.asarray(train).T, dtype=dtype)
+    else:
+        train_t = cp.ascontiguousarray(train_t)
+    if train_t.ndim != 2:
+        raise ValueError(f"train must be 2-D; got {train_t.ndim} dimensions")
+    d, n = train_t.shape
+    if queries.ndim != 2 or queries.shape[1] != d:
+        raise ValueError(f"queries must have shape (m, {d}); got {queries.shape}")
+    if train_t.dtype != dtype or dtype not in _CTYPES:
+        raise TypeError(f"queries and train must both be float32 or both float64; got {dtype} and {train_t.dtype}")
+    if n == 0:
+        raise ValueError("the training set is empty")
+    if kernel not in _KERNEL_CODES:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    m = queries.shape[0]
+    out = cp.empty(m, dtype=cp.float64)
+    if m == 0:
+        return out
+
+    ctype = _CTYPES[dtype]
+    log_w = cp.zeros(n, dtype=cp.float64) if log_weights is None else cp.ascontiguousarray(log_weights, dtype=cp.float64)
+    if log_w.shape != (n,):
+        raise ValueError(f"log_weights must have shape ({n},); got {log_w.shape}")
+    shift = float(cp.max(log_w))
+    compact = kernel in COMPACT_KERNELS
+    if compact:
+        param = cp.exp(log_w - shift).astype(dtype)
+        tiny = _TINY[dtype] * max(float(cp.sum(param, dtype=cp.float64)), 1.0)
+    else:
+        param = ((shift - log_w) * _LOG2E).astype(dtype)  # −log2 w_j ≥ 0 (+inf for zero weights)
+    adaptive = inv_scales is not None
+    if adaptive:
+        inv_scale2 = cp.ascontiguousarray(cp.asarray(inv_scales, dtype=cp.float64) ** 2).astype(dtype)
+        if inv_scale2.shape != (n,):
+            raise ValueError(f"inv_scales must have shape ({n},); got {inv_scale2.shape}")
+    else:
+        inv_scale2 = cp.ones(1, dtype=dtype)
+
+    query_blocks, splits, split_len = launch_geometry(m, n, multiprocessor_count())
+    part_m = cp.empty((splits, m), dtype=cp.float64)
+    part_s = cp.empty((splits, m), dtype=cp.float64)
+    group = module_group(kernel, ctype)
+    main = get_function(SOURCE, main_name(kernel, ctype, _compiled_d(d), adaptive), group)
+    scalar = dtype.type
+    main(
+        (query_blocks, splits),
+        (BLOCK,),
+        (queries, train_t, param, inv_scale2, np.int64(m), np.int64(n), np.int32(d), np.int64(split_len),
+         scalar(coordinate_scale(kernel)), part_m, part_s),
+    )
+    finish_grid = (-(-m // FINISH_BLOCK),)
+    if compact:
+        finish = get_function(SOURCE, "kde_logsum_finish_sum", group)
+        finish(finish_grid, (FINISH_BLOCK,), (part_s, np.int64(m), np.int32(splits), np.float64(shift),
+                                              np.float64(tiny), out))
+        rows = cp.flatnonzero(cp.isnan(out)).astype(cp.int64)
+        if rows.size:
+            slow = get_function(SOURCE, slow_name(kernel, ctype), group)
+            slow((min(int(rows.size), 65535 * 16),), (SLOW_BLOCK,),
+                 (queries, train_t, log_w, inv_scale2, np.int32(adaptive), np.int64(n), np.int32(d), rows,
+                  np.int64(rows.size), out))
+    else:
+        finish = get_function(SOURCE, "kde_logsum_finish_log", group)
+        finish(finish_grid, (FINISH_BLOCK,), (part_m, part_s, np.int64(m), np.int32(splits), np.float64(shift), out))
+    return out

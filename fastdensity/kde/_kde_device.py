@@ -1,0 +1,163 @@
+"""The GPU side of ``KernelDensity``: input checks, rule bandwidths, whitening and sampling on CuPy
+arrays (the numerics of the sums are in ``_kde_cuda``). Imported only when the CUDA backend runs.
+
+The data never leaves the device: the rules of thumb reduce it there to a (d, d) covariance, the
+only thing that comes to the host; sampling draws on the device with CuPy's random generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._backend._cuda import require_cupy
+from ._bandwidth import _check_covariance, _check_support, scott_factor, silverman_factor
+from ._kernels import kernel_coordinate_variance
+
+
+def is_device_array(x) -> bool:
+    cupy = __import__("sys").modules.get("cupy")
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def to_host(x):
+    """NumPy view or copy of ``x`` (a CuPy array is copied to the host; used for fitted state only)."""
+    return x.get() if is_device_array(x) else x
+
+
+def check_device_X(estimator, X, *, reset):
+    """scikit-learn's ``validate_data`` checks for a CuPy array: 2-D, real, finite, non-empty,
+    float32/float64 kept (other real types become float64), the fitted number of features."""
+    cp = require_cupy("backend='cuda'")
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead; reshape your data (e.g. X.reshape(-1, 1))")
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold real numbers; got dtype {X.dtype}")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    X = cp.ascontiguousarray(X)
+    n, d = X.shape
+    if n < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if d < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if not bool(cp.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    if reset:
+        estimator.n_features_in_ = d
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif d != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {d} features, but {type(estimator).__name__} is expecting {estimator.n_features_in_} "
+            "features as input."
+        )
+    return X
+
+
+def check_device_weights(sample_weight, n):
+    """Non-negative finite float64 weights (n,) with a positive sum, on the device."""
+    cp = require_cupy("backend='cuda'")
+    w = cp.asarray(sample_weight, dtype=cp.float64)
+    if w.ndim == 0:
+        w = cp.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
+    if not bool(cp.isfinite(w).all()):
+        raise ValueError("sample_weight must be finite")
+    if bool((w < 0).any()):
+        raise ValueError("Negative values in data passed to `sample_weight`")
+    if not float(w.sum()) > 0:
+        raise ValueError("sample_weight must have a positive sum; all weights are zero")
+    return w
+
+
+def rule_bandwidth_matrix(X, weights, rule, kernel):
+    """``_bandwidth.rule_bandwidth_matrix`` for "scott"/"silverman" with X (n, d) on the device."""
+    cp = require_cupy("backend='cuda'")
+    X = X.astype(cp.float64, copy=False)
+    n, d = X.shape
+    w = cp.ones(n) if weights is None else weights
+    positive = w > 0
+    count = int(positive.sum())
+    # The same checks and messages as on the CPU, fed with what they read: the number of points
+    # with positive weight, and their per-feature range (a 2-row stand-in of min and max).
+    _check_support(np.empty((min(count, d + 1), d)), None)
+    support = X[positive]
+    v1 = float(w.sum())
+    denom = v1 - float((w * w).sum()) / v1
+    if not denom > 0:
+        raise ValueError("the covariance needs at least 2 points with positive weight; pass a float bandwidth")
+    mean = (w @ X) / v1
+    Xc = X - mean
+    cov = ((Xc * w[:, None]).T @ Xc / denom).get()
+    cov = 0.5 * (cov + cov.T)
+    _check_covariance(cov, np.stack([support.min(axis=0).get(), support.max(axis=0).get()]))
+    wn = w / v1
+    neff = float(n) if weights is None else float(1.0 / (wn * wn).sum())
+    factor = scott_factor(neff, d) if rule == "scott" else silverman_factor(neff, d)
+    return cov * (factor * factor / kernel_coordinate_variance(kernel, d))
+
+
+def whiten(chol, X):
+    """L⁻¹ xᵢ for every row of the device array X (float64 result), as ``_kde._whiten``."""
+    cp = require_cupy("backend='cuda'")
+    X = X.astype(cp.float64, copy=False)
+    diag = np.diagonal(chol)
+    if np.count_nonzero(chol - np.diag(diag)) == 0:
+        return X / cp.asarray(diag)
+    from cupyx.scipy.linalg import solve_triangular
+
+    return cp.ascontiguousarray(solve_triangular(cp.asarray(chol), X.T, lower=True).T)
+
+
+def _sample_radius(rs, kernel, d, size):
+    """Radii with density ∝ k(r) r^{d−1} (``_kernels._sample_radius`` on the device)."""
+    cp = require_cupy("backend='cuda'")
+    if kernel == "exponential":
+        return rs.gamma(d, 1.0, size)
+    if kernel == "tophat":
+        return rs.beta(d, 1.0, size)
+    if kernel == "linear":
+        return rs.beta(d, 2.0, size)
+    if kernel in ("epanechnikov", "biweight", "triweight"):
+        p = {"epanechnikov": 1, "biweight": 2, "triweight": 3}[kernel]
+        return cp.sqrt(rs.beta(0.5 * d, p + 1.0, size))
+    if kernel == "cosine":  # rejection from Beta(d, 2), acceptance sin(πu/2)/(πu/2) ≥ 2/π
+        out = cp.empty(size)
+        filled = 0
+        while filled < size:
+            need = size - filled
+            batch = int(need * 1.6) + 16
+            r = rs.beta(d, 2.0, batch)
+            u = 0.5 * np.pi * (1.0 - r)
+            ratio = cp.where(u > 0, cp.sin(u) / cp.where(u > 0, u, 1.0), 1.0)
+            keep = r[rs.random_sample(batch) < ratio][:need]
+            out[filled : filled + keep.size] = keep
+            filled += int(keep.size)
+        return out
+    raise ValueError(f"unknown kernel {kernel!r}")
+
+
+def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed):
+    """Draw ``n_samples`` points on the device: a training row by weight, plus a kernel draw."""
+    cp = require_cupy("backend='cuda'")
+    rs = cp.random.RandomState(seed)
+    n, d = train.shape
+    if sample_weight is None:
+        idx = rs.randint(0, n, size=n_samples)
+    else:
+        p = sample_weight / sample_weight.sum()
+        idx = rs.choice(n, size=n_samples, p=p)
+    if kernel == "gaussian":
+        u = rs.standard_normal((n_samples, d))
+    else:
+        direction = rs.standard_normal((n_samples, d))
+        norms = cp.linalg.norm(direction, axis=1, keepdims=True)
+        norms[norms == 0.0] = 1.0
+        u = direction / norms * _sample_radius(rs, kernel, d, n_samples)[:, None]
+    if adaptive_factors is not None:
+        u *= adaptive_factors[idx, None]
+    out = train[idx].astype(cp.float64) + u @ cp.asarray(chol).T
+    return out.astype(train.dtype, copy=False)
