@@ -124,6 +124,17 @@ def test_digits_features_match_numpy_oracle(digits_test):
     np.testing.assert_allclose(class_probabilities(X), softmax(ref_logits, axis=1), rtol=1e-4, atol=1e-6)
 
 
+def test_a_digits_classifier_instance_equals_the_named_extractor(digits_test):
+    from fastdensity.metrics._features import load_digits_classifier
+
+    X = digits_test[0][:30]
+    model = load_digits_classifier()
+    model.train()
+    np.testing.assert_array_equal(features(X, model), features(X))
+    np.testing.assert_array_equal(class_probabilities(X.reshape(30, 64), model), class_probabilities(X))
+    assert model.training
+
+
 def test_digits_feature_columns_all_vary(digits_test):
     assert np.all(features(digits_test[0]).std(axis=0) > 0)
 
