@@ -131,10 +131,10 @@ def _scaled(cp, a, center, scale, dtype):
     return cp.ascontiguousarray(((a.astype(np.float64) - center) * scale).astype(dtype))
 
 
-def _kernel(cp, name, smem):
+def _kernel(name, group, smem):
     from .._backend._cuda import get_function
 
-    kern = get_function(SOURCE, name, NAME_EXPRESSIONS)
+    kern = get_function(SOURCE, name, group)
     if smem > _STATIC_SMEM:
         kern.max_dynamic_shared_size_bytes = smem
     return kern
@@ -185,8 +185,10 @@ def knn_distances(queries, train, k, exclude_self=False):
     xx = cp.ascontiguousarray(cp.sum(xs64 * xs64, axis=1).astype(dtype))
     del xs64
 
+    # One module per (compute dtype, output dtype): a first call compiles two kernels, not five.
+    group = (TOPK_NAMES[dtype], MERGE_NAMES[(dtype, np.dtype(out_dtype))])
     part = cp.empty((geo.n_splits, m, k), dtype=np.int32)
-    topk = _kernel(cp, TOPK_NAMES[dtype], geo.smem_topk)
+    topk = _kernel(group[0], group, geo.smem_topk)
     topk((geo.grid_x, geo.n_splits), (32 * geo.warps,),
          (qs, xs, xx, np.int32(m), np.int32(n), np.int32(d), np.int32(k), np.int32(geo.k2),
           np.int32(geo.split_len), np.int32(bool(exclude_self)), part),
@@ -195,9 +197,11 @@ def knn_distances(queries, train, k, exclude_self=False):
 
     out_d = cp.empty((m, k), dtype=out_dtype)
     out_i = cp.empty((m, k), dtype=np.int64)
-    merge = _kernel(cp, MERGE_NAMES[(dtype, np.dtype(out_dtype))], geo.smem_merge)
+    merge = _kernel(group[1], group, geo.smem_merge)
+    queries_t = cp.ascontiguousarray(queries.astype(dtype, copy=False))
+    train_t = cp.ascontiguousarray(train.astype(dtype, copy=False))
     merge((m,), (MERGE_THREADS,),
-          (cp.ascontiguousarray(queries.astype(dtype, copy=False)), cp.ascontiguousarray(train.astype(dtype, copy=False)),
-           part, np.int32(m), np.int32(d), np.int32(k), np.int32(geo.n_splits), np.int32(geo.p2), out_d, out_i),
+          (queries_t, train_t, part, np.int32(m), np.int32(d), np.int32(k), np.int32(geo.n_splits),
+           np.int32(geo.p2), out_d, out_i),
          shared_mem=geo.smem_merge)
     return out_d, out_i

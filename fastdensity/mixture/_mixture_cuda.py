@@ -153,6 +153,8 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
         raise ValueError(f"the GPU engine takes fewer than 2**31 rows; got {n}")
     geo = plan(n, d, K, family, mode, dtype.itemsize,
                cp.cuda.Device().attributes["MaxSharedMemoryPerBlockOptin"])
+    # One small module per (dtype, family, mode): a first call compiles two kernels, not nineteen.
+    group = (pass_name(dtype, family, mode), REDUCE_NAME)
     has_w = sample_weight is not None
     w = cp.ascontiguousarray(sample_weight, dtype=dtype) if has_w else cp.ones(1, dtype=dtype)
     ti, tj = np.tril_indices(d)
@@ -162,7 +164,7 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
     lp_out = cp.empty((n, K) if mode == MODE_LOG_PROB else 1)
     partial = cp.zeros((geo.blocks, geo.n_entries) if mode == MODE_ESTEP else 1)
     if n:
-        kern = get_function(SOURCE, pass_name(dtype, family, mode), NAME_EXPRESSIONS)
+        kern = get_function(SOURCE, group[0], group)
         if geo.smem > _STATIC_SMEM:
             kern.max_dynamic_shared_size_bytes = geo.smem
         kern((geo.blocks,), (geo.rows,),
@@ -174,7 +176,7 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
     if mode == MODE_NORM:
         return lpn
     flat = cp.empty(geo.n_entries)
-    reduce = get_function(SOURCE, REDUCE_NAME, NAME_EXPRESSIONS)
+    reduce = get_function(SOURCE, REDUCE_NAME, group)
     reduce((-(-geo.n_entries // REDUCE_THREADS),), (REDUCE_THREADS,),
            (partial, np.int32(partial.shape[0]), np.int32(geo.n_entries), flat))
     return (lpn,) + unpack_stats(flat, d, K, cov_type, xp=cp)

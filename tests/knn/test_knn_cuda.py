@@ -1,8 +1,10 @@
 """The CUDA kNN engine (fastdensity.knn._knn_cuda) against the CPU engine.
 
-GPU tests (``@pytest.mark.gpu``) skip without a GPU; the CPU-side tests check the launch plan and a
-line-by-line NumPy transcription of the kernels' selection (candidate buffers, bitonic flushes,
-splits, exact merge), so that the algorithm is tested here even though the CUDA code is not.
+GPU tests (``@pytest.mark.gpu``) skip without a GPU. Without one, the same checks run the real
+launcher and the real kernels/knn.cu in the host emulation (tests/cuda_host_emulation.py: one CPU
+thread per CUDA thread, real barriers and ballots), and the CPU-side tests check the launch plan
+and a NumPy transcription of the kernels' selection (candidate buffers, bitonic flushes, splits,
+exact merge).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cuda_host_emulation
 from fastdensity.knn import _knn_cpu as cpu
 from fastdensity.knn import _knn_cuda as gpu
 
@@ -180,10 +183,10 @@ def _screen_bound(queries, train, dtype):
     return 4.0 * (x.shape[1] + 4) * u * (qn + R) ** 2
 
 
-def _check_against_cpu(cp, queries, train, k, exclude_self, monkeypatch):
-    _poison_empty(cp, monkeypatch)
-    got_d, got_i = gpu.knn_distances(cp.asarray(queries), cp.asarray(train), k, exclude_self)
-    monkeypatch.undo()
+def _check_against_cpu(cp, queries, train, k, exclude_self):
+    with pytest.MonkeyPatch.context() as mp:
+        _poison_empty(cp, mp)
+        got_d, got_i = gpu.knn_distances(cp.asarray(queries), cp.asarray(train), k, exclude_self)
     got_d, got_i = cp.asnumpy(got_d), cp.asnumpy(got_i)
     want_d, want_i = cpu.knn_distances(queries, train, k, exclude_self)
     assert got_d.dtype == want_d.dtype and got_i.dtype == np.int64
@@ -210,21 +213,21 @@ def _check_against_cpu(cp, queries, train, k, exclude_self, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("m", "n", "d", "k"), [(1, 1, 1, 1), (31, 1025, 3, 7), (1025, 31, 16, 31),
                                                 (257, 3000, 33, 100), (64, 20000, 70, 10), (5, 2000, 8, 1024)])
-def test_matches_the_cpu_engine(dtype, m, n, d, k, monkeypatch):
+def test_matches_the_cpu_engine(dtype, m, n, d, k):
     cp = pytest.importorskip("cupy")
     rng = np.random.default_rng()
     train = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + 10.0).astype(dtype)
     queries = (rng.normal(size=(m, d)) * 2.0 + 10.0).astype(dtype)
-    _check_against_cpu(cp, queries, train, k, False, monkeypatch)
+    _check_against_cpu(cp, queries, train, k, False)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [1, 32, 33])
-def test_leave_one_out_matches_the_cpu_engine(dtype, k, monkeypatch):
+def test_leave_one_out_matches_the_cpu_engine(dtype, k):
     cp = pytest.importorskip("cupy")
     train = np.random.default_rng().normal(size=(1025, 5)).astype(dtype)
-    _check_against_cpu(cp, train, train, k, True, monkeypatch)
+    _check_against_cpu(cp, train, train, k, True)
 
 
 @pytest.mark.gpu
@@ -242,12 +245,12 @@ def test_ties_go_to_the_smaller_index(dtype):
 
 
 @pytest.mark.gpu
-def test_mixed_dtypes_and_far_queries(monkeypatch):
+def test_mixed_dtypes_and_far_queries():
     cp = pytest.importorskip("cupy")
     rng = np.random.default_rng()
     train = rng.normal(size=(500, 6))
     queries = (rng.normal(size=(9, 6)) * 1e3).astype(np.float32)  # far outside the data
-    _check_against_cpu(cp, queries, train, 12, False, monkeypatch)
+    _check_against_cpu(cp, queries, train, 12, False)
 
 
 @pytest.mark.gpu
@@ -274,3 +277,57 @@ def test_k_above_the_maximum_is_refused():
     x = cp.asarray(np.random.default_rng().normal(size=(1100, 2)))
     with pytest.raises(ValueError, match="at most 1024 on the GPU"):
         gpu.knn_distances(x, x, 1025)
+
+
+# ---------------------------------------------------------------- in the host emulation
+needs_gxx = pytest.mark.skipif(not cuda_host_emulation.available(), reason="g++ is not installed")
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """The fake ``cupy`` (NumPy) whose kernels run kernels/knn.cu in the host emulation."""
+    kernels = cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, sm_count=4)
+    from fastdensity._backend._cuda import require_cupy
+
+    return require_cupy(), kernels
+
+
+@needs_gxx
+@pytest.mark.parametrize(("dtype", "m", "n", "d", "k"), [
+    (np.float32, 37, 700, 5, 40),  # one split, 8 warps, several flushes per query
+    (np.float64, 5, 3000, 3, 7),  # few queries: the training set is split (grid.y > 1)
+    (np.float32, 9, 1000, 40, 33),  # two dimension chunks, k2 = 64
+    (np.float64, 1, 1, 1, 1),
+    (np.float32, 3, 1100, 2, 1024),  # k at the maximum: one warp, 2048-entry lists
+])
+def test_emulated_kernels_match_the_cpu_engine(emulated, dtype, m, n, d, k):
+    cp, kernels = emulated
+    rng = np.random.default_rng()
+    train = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + 10.0).astype(dtype)
+    queries = (rng.normal(size=(m, d)) * 2.0 + 10.0).astype(dtype)
+    _check_against_cpu(cp, queries, train, k, False)
+    (grid, _, _), = kernels[gpu.TOPK_NAMES[np.dtype(dtype)]].launches
+    if n == 3000:
+        assert grid[1] > 1
+
+
+@needs_gxx
+def test_emulated_leave_one_out_and_ties(emulated):
+    cp, _ = emulated
+    rng = np.random.default_rng()
+    train = rng.normal(size=(300, 4))[rng.integers(0, 60, size=300)]  # repeated rows: exact ties
+    _check_against_cpu(cp, train, train, 9, True)
+    queries = rng.normal(size=(20, 4))
+    got_d, got_i = gpu.knn_distances(queries, train, 50)
+    want_d, want_i = cpu.knn_distances(queries, train, 50)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_array_equal(got_d, want_d)
+
+
+@needs_gxx
+def test_emulated_mixed_dtypes_and_far_queries(emulated):
+    cp, _ = emulated
+    rng = np.random.default_rng()
+    train = rng.normal(size=(500, 6))
+    queries = (rng.normal(size=(9, 6)) * 1e3).astype(np.float32)
+    _check_against_cpu(cp, queries, train, 12, False)

@@ -1,0 +1,245 @@
+"""Run the CUDA kernels of ``kernels/`` on the CPU, one host thread per CUDA thread (tests only).
+
+Without a GPU the kernels would otherwise only be compiled, never run. This harness compiles a
+``.cu`` file as C++20 with g++, with a small emulation of the CUDA built-ins the kernels use:
+``threadIdx``/``blockIdx``/``blockDim``/``gridDim``, ``__syncthreads`` (a ``std::barrier`` per
+block), ``__syncwarp`` and ``__ballot_sync`` (a barrier per warp), dynamic shared memory (a
+buffer per block, filled with garbage so that a read before a write shows), and the intrinsics
+(``__expf``, ``__dadd_rn`` …, as the plain operations). Every thread of a block really runs
+concurrently, so a missing barrier can show up as a wrong result (not reliably: this is no
+race checker). Blocks run one after another.
+
+``fake_cupy(monkeypatch, source, names)`` makes the real CuPy launchers run on it: a stand-in
+``cupy`` namespace (NumPy plus the few device queries the launchers make) and a stand-in
+``fastdensity._backend._cuda`` whose ``get_function`` returns emulated kernels. It tests the
+kernels' logic and the launchers end to end; it says nothing about speed, about the GPU's
+floating-point details (FMA contraction, ``__expf`` accuracy) or about NVRTC.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "kernels"
+
+HEADER = r"""
+#include <algorithm>
+#include <barrier>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __restrict__ __restrict
+#define __align__(n) alignas(n)
+#define asm(...) ((void)0)
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+namespace emu {
+struct Ctx {
+    dim3 tid, bid, bdim, gdim;
+    unsigned char* smem;
+    std::barrier<>* block;
+    std::barrier<>* warp;
+    int* votes;
+};
+inline thread_local Ctx ctx;
+}  // namespace emu
+#define threadIdx (emu::ctx.tid)
+#define blockIdx (emu::ctx.bid)
+#define blockDim (emu::ctx.bdim)
+#define gridDim (emu::ctx.gdim)
+inline void __syncthreads() { emu::ctx.block->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::ctx.warp->arrive_and_wait(); }
+inline unsigned __ballot_sync(unsigned, bool pred) {
+    const int lane = emu::ctx.tid.x & 31;
+    emu::ctx.votes[lane] = pred ? 1 : 0;
+    __syncwarp();
+    unsigned mask = 0;
+    for (int i = 0; i < 32; ++i) mask |= emu::ctx.votes[i] ? (1u << i) : 0u;
+    __syncwarp();
+    return mask;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+constexpr float __int_as_float(int x) { return std::bit_cast<float>(x); }
+constexpr double __longlong_as_double(long long x) { return std::bit_cast<double>(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+using std::exp; using std::exp2; using std::fma; using std::log; using std::sqrt;
+"""
+
+LAUNCHER = r"""
+#include <string>
+#include <utility>
+template <typename... A, std::size_t... I>
+void emu_call(void (*f)(A...), void** args, std::index_sequence<I...>) {
+    f(*static_cast<std::remove_cv_t<std::remove_reference_t<A>>*>(args[I])...);
+}
+template <typename... A>
+void emu_call(void (*f)(A...), void** args) { emu_call(f, args, std::index_sequence_for<A...>{}); }
+
+struct EmuEntry { const char* name; void (*run)(void**); };
+static const EmuEntry emu_table[] = {
+@ENTRIES@
+};
+
+extern "C" int emu_launch(const char* name, int gx, int gy, int gz, int bx, int smem, void** args) {
+    void (*run)(void**) = nullptr;
+    for (const auto& e : emu_table) if (std::string(e.name) == name) run = e.run;
+    if (run == nullptr) return -1;
+    const int n_warps = (bx + 31) / 32;
+    for (int z = 0; z < gz; ++z) for (int y = 0; y < gy; ++y) for (int x = 0; x < gx; ++x) {
+        std::vector<unsigned char> shared(static_cast<std::size_t>(smem) + 16, 0xA7);  // garbage
+        std::barrier<> block(bx);
+        std::vector<std::unique_ptr<std::barrier<>>> warps;
+        for (int w = 0; w < n_warps; ++w) warps.emplace_back(new std::barrier<>(std::min(32, bx - 32 * w)));
+        std::vector<int> votes(32 * n_warps, 0);
+        std::vector<std::thread> threads;
+        for (int t = 0; t < bx; ++t) {
+            threads.emplace_back([&, t] {
+                emu::ctx.tid = dim3{static_cast<unsigned>(t), 0, 0};
+                emu::ctx.bid = dim3{static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(z)};
+                emu::ctx.bdim = dim3{static_cast<unsigned>(bx), 1, 1};
+                emu::ctx.gdim = dim3{static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(gz)};
+                emu::ctx.smem = shared.data();
+                emu::ctx.block = &block;
+                emu::ctx.warp = warps[t / 32].get();
+                emu::ctx.votes = votes.data() + 32 * (t / 32);
+                run(args);
+            });
+        }
+        for (auto& th : threads) th.join();
+    }
+    return 0;
+}
+"""
+
+SHARED_DECL = re.compile(r"extern __shared__ __align__\(16\) unsigned char (\w+)\[\];")
+
+
+def available() -> bool:
+    return shutil.which("g++") is not None
+
+
+def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
+    """Compile ``kernels/<source>`` with the emulation for the name expressions ``names``."""
+    text = SHARED_DECL.sub(r"unsigned char* \1 = emu::ctx.smem;", (KERNELS / source).read_text())
+    common = (KERNELS / "common.cuh").read_text().replace("#include <cuda_runtime.h>", "")
+    entries = ",\n".join(f'    {{"{n}", [](void** a) {{ emu_call(&{n}, a); }}}}' for n in names)
+    unit = HEADER + text.replace('#include "common.cuh"', common) + LAUNCHER.replace("@ENTRIES@", entries)
+    digest = hashlib.sha256(unit.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "fastdensity_cuda_emulation"
+    folder.mkdir(exist_ok=True)
+    lib = folder / f"{Path(source).stem}_{digest}.so"
+    if not lib.exists():
+        src = folder / f"{Path(source).stem}_{digest}.cpp"
+        src.write_text(unit)
+        tmp = lib.with_suffix(".tmp.so")
+        result = subprocess.run(
+            ["g++", "-std=c++20", "-O1", "-g", "-shared", "-fPIC", "-pthread", "-ffp-contract=off",
+             "-Wno-unused-variable", "-Wno-uninitialized", str(src), "-o", str(tmp)],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"emulation build of {source} failed:\n{result.stderr[-4000:]}")
+        tmp.replace(lib)
+    dll = ctypes.CDLL(str(lib))
+    dll.emu_launch.restype = ctypes.c_int
+    return dll
+
+
+class EmulatedKernel:
+    """Stands in for ``cupy.RawKernel``: ``kernel(grid, block, args, shared_mem=0)``."""
+
+    def __init__(self, dll, name):
+        self.dll = dll
+        self.name = name
+        self.max_dynamic_shared_size_bytes = 48 * 1024
+        self.launches = []
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        grid = tuple(grid) + (1,) * (3 - len(grid))
+        block = tuple(block) + (1,) * (3 - len(block))
+        if block[1:] != (1, 1):
+            raise ValueError("the emulation runs one-dimensional blocks only")
+        if shared_mem > max(48 * 1024, self.max_dynamic_shared_size_bytes):
+            raise ValueError(f"{shared_mem} bytes of dynamic shared memory without the opt-in attribute")
+        keep = []
+        slots = (ctypes.c_void_p * len(args))()
+        for i, a in enumerate(args):
+            if isinstance(a, np.ndarray):
+                if not a.flags.c_contiguous:
+                    raise ValueError(f"argument {i} of {self.name} is not contiguous")
+                box = ctypes.c_void_p(a.ctypes.data)
+            elif isinstance(a, np.int32):
+                box = ctypes.c_int32(int(a))
+            elif isinstance(a, np.float64):
+                box = ctypes.c_double(float(a))
+            elif isinstance(a, np.float32):
+                box = ctypes.c_float(float(a))
+            else:
+                raise TypeError(f"argument {i} of {self.name}: {type(a).__name__} (pass NumPy scalars)")
+            keep.append(box)
+            slots[i] = ctypes.cast(ctypes.pointer(box), ctypes.c_void_p)
+        self.launches.append((grid, block, shared_mem))
+        rc = self.dll.emu_launch(self.name.encode(), grid[0], grid[1], grid[2], block[0], int(shared_mem), slots)
+        if rc != 0:
+            raise KeyError(f"{self.name!r} is not in the emulated module")
+
+
+def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024):
+    """Patch the CUDA loader so that the launchers run their kernels in the emulation.
+
+    Returns the dict of ``EmulatedKernel`` objects by name (their ``launches`` record the geometry).
+    """
+    dll = build(source, tuple(names))
+    kernels = {n: EmulatedKernel(dll, n) for n in names}
+    device = types.SimpleNamespace(attributes={"MultiProcessorCount": sm_count,
+                                               "MaxSharedMemoryPerBlockOptin": smem_optin})
+
+    class FakeCupy(types.ModuleType):
+        ndarray = np.ndarray
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+    cp = FakeCupy("fake_cupy")
+    cp.cuda = types.SimpleNamespace(Device=lambda *a: device)
+    cp.asnumpy = np.asarray
+
+    def get_function(source_file, name_expression, all_name_expressions):
+        assert source_file == source and name_expression in all_name_expressions
+        return kernels[name_expression]
+
+    loader = types.ModuleType("fastdensity._backend._cuda")
+    loader.require_cupy = lambda feature="": cp
+    loader.get_function = get_function
+    monkeypatch.setitem(sys.modules, "fastdensity._backend._cuda", loader)
+    import fastdensity._backend as backend_pkg
+
+    monkeypatch.setattr(backend_pkg, "_cuda", loader, raising=False)
+    return kernels
