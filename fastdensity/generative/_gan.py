@@ -1,0 +1,428 @@
+"""``GAN``: a generative adversarial network (MLP or DCGAN) trained by the shared :class:`Trainer`."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._gan_losses import (discriminator_loss, generator_loss, gradient_penalty, wgan_critic_loss,
+                          wgan_generator_loss)
+from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, pack_samples
+from ._trainer import Trainer
+
+__all__ = ["GAN"]
+
+_ARCHITECTURES = ("mlp", "dcgan")
+_LOSSES = ("non_saturating", "wgan_gp")
+_DEFAULT_STEPS = 5000
+_SAMPLE_BATCH = 4096
+
+
+def _seed_from(random_state):
+    """A 63-bit seed from None, a non-negative int or a numpy Generator (for weights and references)."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**63))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
+        seq = np.random.SeedSequence([int(random_state), 0x6A4])  # not the Trainer's stream for the same int
+        return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    raise ValueError(f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}")
+
+
+class _GANTask:
+    """The :class:`TrainingTask` of a GAN: per Trainer batch, ``n_critic`` discriminator steps (one
+    per ``batch_size`` slice of the batch) and one generator step.
+
+    The learning rates stay at their initial value, then decay linearly to 0 over the last
+    ``decay_fraction`` of ``total_steps`` generator steps (the step counter is checkpointed).
+    Noise comes from the global torch RNG, which the Trainer seeds and checkpoints.
+    """
+
+    def __init__(self, generator, discriminator, *, loss, latent_dim, pack, batch_size, n_critic, gp_weight,
+                 learning_rate, betas, decay_fraction, total_steps):
+        self.G, self.D = generator, discriminator
+        self.loss, self.latent_dim, self.pack = loss, latent_dim, pack
+        self.batch_size, self.n_critic, self.gp_weight = batch_size, n_critic, gp_weight
+        self.learning_rate, self.decay_fraction, self.total_steps = learning_rate, decay_fraction, total_steps
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=learning_rate, betas=betas)
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=learning_rate, betas=betas)
+        self.step = 0
+
+    def modules(self):
+        return {"generator": self.G, "discriminator": self.D}
+
+    def optimizers(self):
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def state_dict(self):
+        return {"step": self.step}
+
+    def load_state_dict(self, state):
+        self.step = int(state["step"])
+
+    def _set_learning_rate(self):
+        start = self.total_steps * (1.0 - self.decay_fraction)
+        factor = 1.0
+        if self.decay_fraction > 0 and self.step >= start:
+            factor = max(0.0, 1.0 - (self.step - start) / (self.total_steps - start))
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = self.learning_rate * factor
+
+    def _packable(self, real):
+        """``real`` cut to a multiple of ``pack`` rows (repeated cyclically when shorter than one pack)."""
+        m = (real.shape[0] // self.pack) * self.pack
+        if m == 0:
+            return real[torch.arange(self.pack, device=real.device) % real.shape[0]]
+        return real[:m]
+
+    def _noise(self, n, device):
+        return torch.randn(n, self.latent_dim, device=device)
+
+    def train_step(self, batch):
+        self._set_learning_rate()
+        d_losses, penalties = [], []
+        for real in batch.split(self.batch_size):
+            real = self._packable(real)
+            with torch.no_grad():
+                fake = self.G(self._noise(real.shape[0], real.device))
+            real_p, fake_p = pack_samples(real, self.pack), pack_samples(fake, self.pack)
+            real_out, fake_out = self.D(real_p), self.D(fake_p)
+            if self.loss == "non_saturating":
+                d_loss = discriminator_loss(real_out, fake_out)
+            else:
+                d_loss = wgan_critic_loss(real_out, fake_out)
+            if self.gp_weight > 0:
+                alpha = torch.rand(real_p.shape[0], device=real.device)
+                penalty = gradient_penalty(self.D, real_p, fake_p, alpha)
+                penalties.append(penalty.detach())
+                d_loss = d_loss + self.gp_weight * penalty
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            d_losses.append(d_loss.detach())
+        n_fake = self.pack * max(1, min(self.batch_size, batch.shape[0]) // self.pack)
+        fake_out = self.D(pack_samples(self.G(self._noise(n_fake, batch.device)), self.pack))
+        g_loss = generator_loss(fake_out) if self.loss == "non_saturating" else wgan_generator_loss(fake_out)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self.step += 1
+        out = {"generator_loss": g_loss.detach(), "discriminator_loss": torch.stack(d_losses).mean()}
+        if penalties:
+            out["gradient_penalty"] = torch.stack(penalties).mean()
+        return out
+
+    def eval_step(self, batch):
+        return {}
+
+
+class GAN(BaseEstimator):
+    """A generative adversarial network: an MLP pair for vectors, a DCGAN pair for images.
+
+    Parameters
+    ----------
+    architecture : {"mlp", "dcgan"}, default "mlp"
+        "mlp": fully connected networks on rows of ``X`` (any sample shape, flattened; the data
+        are standardised per feature for training and sampled back in the original units).
+        "dcgan": convolutional networks (Radford et al. 2016) on images (n, h, w) or (n, c, h, w)
+        with values in [0, 1]; small sizes such as 8×8 work, as do 28×28 and 32×32.
+    loss : {"non_saturating", "wgan_gp"}, default "non_saturating"
+        The non-saturating GAN loss (Goodfellow et al. 2014) or the Wasserstein loss with a
+        gradient penalty (Gulrajani et al. 2017); see ``fastdensity/generative/_gan_losses.py``.
+    latent_dim : int or None, default None
+        Dimension of the Gaussian noise z. None: 2 for "mlp", 64 for "dcgan".
+    hidden : tuple of int, default (256, 256, 256)
+        Hidden widths of both MLPs ("mlp" only).
+    base_channels : int, default 64
+        Channels of the first discriminator / last generator convolution ("dcgan" only).
+    pack : int, default 1
+        PacGAN packing (Lin et al. 2018): the discriminator judges ``pack`` samples at once.
+    spectral_norm : bool, default False
+        Spectral normalisation of every discriminator layer (Miyato et al. 2018).
+    gp_weight : float or None, default None
+        λ of the gradient penalty. None: 10 for "wgan_gp", 0 (none) for "non_saturating"; a
+        positive value with "non_saturating" adds the same penalty to the discriminator.
+    n_critic : int or None, default None
+        Discriminator steps per generator step. None: 5 for "wgan_gp", 1 otherwise.
+    learning_rate : float or None, default None
+        Adam step size of both networks. None: 2e-4 for "non_saturating", 1e-4 for "wgan_gp".
+    betas : tuple of float or None, default None
+        Adam's β₁, β₂. None: (0.5, 0.999) for "non_saturating", (0.5, 0.9) for "wgan_gp" (as
+        Gulrajani et al.).
+    decay_fraction : float, default 0.3
+        The learning rates decay linearly to 0 over this final fraction of the generator steps
+        (0: constant). Sharpens the generator at the end of training.
+    batch_size : int, default 256
+        Real samples per discriminator step (as many generated ones), i.e. ``batch_size // pack``
+        packs; must be a multiple of ``pack``.
+    n_steps : int or None, default None
+        Generator steps. The Trainer runs whole epochs (of ``ceil(n / (batch_size · n_critic))``
+        steps), so training runs ``ceil(n_steps / steps_per_epoch)`` epochs. None: 5000 unless
+        ``max_epochs`` is given. Give at most one of ``n_steps`` and ``max_epochs``.
+    max_epochs : int or None, default None
+        Passes over the data instead of ``n_steps``.
+    random_state : int, numpy Generator or None, default None
+        Seeds the weights, the Trainer (shuffling, noise) and the reference packs of
+        ``discriminate``; with an int, training on the CPU is deterministic.
+    device : str, torch.device or None, default None
+        Where to train; None: the device of ``X`` (CPU for NumPy arrays).
+    checkpoint_dir : str, os.PathLike or None, default None
+        Folder for the Trainer's checkpoints.
+    resume : bool, default False
+        Continue from the checkpoint in ``checkpoint_dir``.
+    progress : bool or None, default None
+        Progress bar; None: only on a terminal.
+
+    Attributes
+    ----------
+    generator_, discriminator_ : torch.nn.Module
+    loss_history_ : dict of lists
+        Per-epoch means of ``generator_loss``, ``discriminator_loss`` (and ``gradient_penalty``).
+    history_ : TrainingHistory
+        The Trainer's full history.
+    n_steps_ : int
+        Generator steps taken.
+    sample_shape_ : tuple
+        Shape of one sample, as in ``X``.
+    n_features_in_ : int
+        Values per sample.
+    """
+
+    def __init__(self, *, architecture="mlp", loss="non_saturating", latent_dim=None, hidden=(256, 256, 256),
+                 base_channels=64, pack=1, spectral_norm=False, gp_weight=None, n_critic=None,
+                 learning_rate=None, betas=None, decay_fraction=0.3, batch_size=256, n_steps=None,
+                 max_epochs=None, random_state=None, device=None, checkpoint_dir=None, resume=False,
+                 progress=None):
+        self.architecture = architecture
+        self.loss = loss
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.base_channels = base_channels
+        self.pack = pack
+        self.spectral_norm = spectral_norm
+        self.gp_weight = gp_weight
+        self.n_critic = n_critic
+        self.learning_rate = learning_rate
+        self.betas = betas
+        self.decay_fraction = decay_fraction
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.max_epochs = max_epochs
+        self.random_state = random_state
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.progress = progress
+
+    # ----------------------------------------------------------------------------- validation
+    def _resolved(self):
+        """Validated parameters with the None defaults filled in."""
+        def positive_int(name, value, allow_none=False):
+            if value is None and allow_none:
+                return None
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}; got {value!r}")
+            return int(value)
+
+        def positive_float(name, value, allow_zero=False):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (value == 0 and not allow_zero):
+                bound = ">= 0" if allow_zero else "> 0"
+                raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+            return float(value)
+
+        if self.architecture not in _ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {_ARCHITECTURES}; got {self.architecture!r}")
+        if self.loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {_LOSSES}; got {self.loss!r}")
+        wgan = self.loss == "wgan_gp"
+        p = {
+            "latent_dim": positive_int("latent_dim", self.latent_dim, allow_none=True)
+            or (2 if self.architecture == "mlp" else 64),
+            "base_channels": positive_int("base_channels", self.base_channels),
+            "pack": positive_int("pack", self.pack),
+            "n_critic": positive_int("n_critic", self.n_critic, allow_none=True) or (5 if wgan else 1),
+            "gp_weight": (10.0 if wgan else 0.0) if self.gp_weight is None
+            else positive_float("gp_weight", self.gp_weight, allow_zero=True),
+            "learning_rate": (1e-4 if wgan else 2e-4) if self.learning_rate is None
+            else positive_float("learning_rate", self.learning_rate),
+            "batch_size": positive_int("batch_size", self.batch_size),
+        }
+        hidden = self.hidden
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        try:
+            hidden = tuple(positive_int("hidden", h) for h in hidden)
+        except (TypeError, ValueError):
+            raise ValueError(f"hidden must be a positive int or a sequence of positive ints; got {self.hidden!r}") \
+                from None
+        if not hidden:
+            raise ValueError("hidden must hold at least one layer width; got ()")
+        p["hidden"] = hidden
+        if not isinstance(self.spectral_norm, (bool, np.bool_)):
+            raise TypeError(f"spectral_norm must be True or False; got {self.spectral_norm!r}")
+        betas = ((0.5, 0.9) if wgan else (0.5, 0.999)) if self.betas is None else self.betas
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"betas must be a pair of numbers in [0, 1); got {betas!r}")
+        p["betas"] = (float(betas[0]), float(betas[1]))
+        d = self.decay_fraction
+        if not isinstance(d, numbers.Real) or isinstance(d, bool) or not 0 <= d < 1:
+            raise ValueError(f"decay_fraction must be a number in [0, 1); got {d!r}")
+        p["decay_fraction"] = float(d)
+        if p["batch_size"] % p["pack"]:
+            raise ValueError(f"batch_size ({p['batch_size']}) must be a multiple of pack ({p['pack']})")
+        if self.n_steps is not None and self.max_epochs is not None:
+            raise ValueError(f"give n_steps or max_epochs, not both; got n_steps={self.n_steps!r}, "
+                             f"max_epochs={self.max_epochs!r}")
+        p["n_steps"] = positive_int("n_steps", self.n_steps, allow_none=True)
+        p["max_epochs"] = positive_int("max_epochs", self.max_epochs, allow_none=True)
+        if p["n_steps"] is None and p["max_epochs"] is None:
+            p["n_steps"] = _DEFAULT_STEPS
+        p["seed"] = _seed_from(self.random_state)
+        return p
+
+    def _to_tensor(self, X, *, fitting):
+        """X as a float32 tensor (n, *sample_shape) for the networks, and its kind (numpy/torch, dtype)."""
+        if isinstance(X, torch.Tensor):
+            kind = ("torch", X.dtype if X.is_floating_point() else torch.float32, X.device)
+            T = X.detach().to(torch.float32)
+        else:
+            A = np.asarray(X)
+            if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
+                raise TypeError(f"X must be a numeric array or tensor; got dtype {A.dtype}")
+            kind = ("numpy", A.dtype if np.issubdtype(A.dtype, np.floating) else np.dtype(np.float64), None)
+            T = torch.from_numpy(np.ascontiguousarray(A, dtype=np.float32))
+        if T.dim() < 2 or T.shape[0] == 0:
+            raise ValueError(f"X must have shape (n_samples, ...) with n_samples >= 1; got shape {tuple(T.shape)}")
+        if not bool(torch.isfinite(T).all()):
+            raise ValueError("X contains NaN or inf")
+        shape = tuple(T.shape[1:])
+        if self.architecture == "dcgan":
+            if T.dim() not in (3, 4):
+                raise ValueError(f"architecture='dcgan' needs images of shape (n, h, w) or (n, c, h, w); "
+                                 f"got shape {tuple(T.shape)}")
+            if bool((T < 0).any()) or bool((T > 1).any()):
+                raise ValueError("architecture='dcgan' needs pixel values in [0, 1]; scale the images first")
+            if T.dim() == 3:
+                T = T.unsqueeze(1)
+        else:
+            T = T.reshape(T.shape[0], -1)
+        if not fitting and shape != self.sample_shape_:
+            raise ValueError(f"X has samples of shape {shape}; the GAN was fitted on {self.sample_shape_}")
+        return T, kind, shape
+
+    def _output(self, T):
+        kind, dtype, _ = self.input_kind_
+        if kind == "numpy":
+            return T.detach().cpu().numpy().astype(dtype, copy=False)
+        return T.detach().to(dtype)
+
+    # ------------------------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Train on ``X`` (rows are samples; images (n, h, w) or (n, c, h, w) in [0, 1] for
+        "dcgan"). Returns ``self``.
+
+        Raises
+        ------
+        FloatingPointError
+            When a loss becomes NaN or inf (from the Trainer's guard; lower ``learning_rate``).
+        """
+        p = self._resolved()
+        T, kind, shape = self._to_tensor(X, fitting=True)
+        device = torch.device(self.device) if self.device is not None else T.device
+        n = T.shape[0]
+        if self.architecture == "mlp":
+            mean = T.mean(dim=0)
+            scale = T.std(dim=0, unbiased=False)
+            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+            T = (T - mean) / scale
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p["seed"])
+            if self.architecture == "mlp":
+                G = MLPGenerator(p["latent_dim"], T.shape[1], p["hidden"])
+                D = MLPDiscriminator(T.shape[1], p["hidden"], p["pack"], bool(self.spectral_norm))
+            else:
+                G = DCGANGenerator(p["latent_dim"], tuple(T.shape[1:]), p["base_channels"])
+                D = DCGANDiscriminator(tuple(T.shape[1:]), p["base_channels"], p["pack"], bool(self.spectral_norm))
+        G, D = G.to(device), D.to(device)
+        steps_per_epoch = math.ceil(n / (p["batch_size"] * p["n_critic"]))
+        max_epochs = p["max_epochs"] or math.ceil(p["n_steps"] / steps_per_epoch)
+        task = _GANTask(G, D, loss=self.loss, latent_dim=p["latent_dim"], pack=p["pack"],
+                        batch_size=p["batch_size"], n_critic=p["n_critic"], gp_weight=p["gp_weight"],
+                        learning_rate=p["learning_rate"], betas=p["betas"], decay_fraction=p["decay_fraction"],
+                        total_steps=max_epochs * steps_per_epoch)
+        trainer = Trainer(max_epochs=max_epochs, batch_size=p["batch_size"] * p["n_critic"], device=device,
+                          random_state=p["seed"], patience=None, checkpoint_dir=self.checkpoint_dir,
+                          resume=self.resume, progress=self.progress)
+        history = trainer.fit(task, T)
+        G.eval()
+        D.eval()
+        self.generator_, self.discriminator_ = G, D
+        self.history_ = history
+        self.loss_history_ = {k[len("train_"):]: list(v) for k, v in history.items() if k.startswith("train_")}
+        self.n_steps_ = task.step
+        self.latent_dim_ = p["latent_dim"]
+        self.pack_ = p["pack"]
+        self.device_ = device
+        self.sample_shape_ = shape
+        self.n_features_in_ = int(np.prod(shape))
+        self.input_kind_ = kind
+        if self.architecture == "mlp":
+            self.data_mean_, self.data_scale_ = mean.to(device), scale.to(device)
+        # discriminate() packs each sample with the same pack - 1 training samples
+        ref = np.random.default_rng(p["seed"]).choice(n, size=p["pack"] - 1, replace=n < p["pack"] - 1)
+        self.reference_ = T[torch.from_numpy(ref)].to(device)
+        return self
+
+    # -------------------------------------------------------------------------------- sampling
+    def sample(self, n_samples=1, random_state=None):
+        """Draw ``n_samples`` samples: G(z) with z ~ N(0, I) from a ``torch.Generator`` seeded by
+        ``random_state`` (None: fresh entropy). Returns an array (NumPy in at ``fit`` → NumPy out)
+        of shape (n_samples, *sample_shape_), in the units of the training data."""
+        check_is_fitted(self, "generator_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}")
+        gen = torch.Generator(device="cpu").manual_seed(_seed_from(random_state))
+        self.generator_.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, n_samples, _SAMPLE_BATCH):
+                m = min(_SAMPLE_BATCH, n_samples - start)
+                z = torch.randn(m, self.latent_dim_, generator=gen).to(self.device_)
+                out.append(self.generator_(z))
+        T = torch.cat(out)
+        if self.architecture == "mlp":
+            T = T * self.data_scale_ + self.data_mean_
+        return self._output(T.reshape(n_samples, *self.sample_shape_))
+
+    def discriminate(self, X):
+        """The discriminator's output for each sample of ``X``: a logit (non-saturating loss) or a
+        critic value (WGAN-GP); higher means "looks real".
+
+        With ``pack > 1`` the discriminator only judges packs; each sample is then judged in a
+        pack with the same ``pack − 1`` training samples (drawn once at ``fit``, in
+        ``reference_``), so that scores of different samples are comparable. Returns shape (n,).
+        """
+        check_is_fitted(self, "generator_")
+        T, _, _ = self._to_tensor(X, fitting=False)
+        T = T.to(self.device_)
+        if self.architecture == "mlp":
+            T = (T - self.data_mean_) / self.data_scale_
+        self.discriminator_.eval()
+        out = []
+        with torch.no_grad():
+            for batch in T.split(_SAMPLE_BATCH):
+                if self.pack_ > 1:
+                    ref = self.reference_.unsqueeze(0).expand(batch.shape[0], *self.reference_.shape)
+                    batch = torch.cat([batch.unsqueeze(1), ref], dim=1).reshape(-1, *batch.shape[1:])
+                    batch = pack_samples(batch, self.pack_)
+                out.append(self.discriminator_(batch))
+        return self._output(torch.cat(out))
