@@ -191,9 +191,23 @@ class _Accumulator:
         self.count = 0
 
     def add(self, step, n, values):
+        if self.sync_every == 1:  # the CPU path: read each scalar now (cheap), no lists
+            for key, v in values.items():
+                v = v.item() if isinstance(v, torch.Tensor) else float(v)
+                if not math.isfinite(v):
+                    self._raise(key, v, step)
+                self.sums[key] = self.sums.get(key, 0.0) + v * n
+            self.count += n
+            return
         self.pending.append((step, n, values))
         if len(self.pending) >= self.sync_every:
             self.flush()
+
+    def _raise(self, key, value, step):
+        raise FloatingPointError(
+            f"{self.phase} returned a non-finite {key!r} ({value}) at epoch {self.epoch}, step {step}; "
+            "lower the learning rate, check the data for NaN/inf, or resume from the last checkpoint"
+        )
 
     def flush(self):
         if not self.pending:
@@ -209,11 +223,7 @@ class _Accumulator:
             bad = ~np.isfinite(host)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise FloatingPointError(
-                    f"{self.phase} returned a non-finite {key!r} ({host[i]}) at epoch {self.epoch}, "
-                    f"step {entries[i][0]}; lower the learning rate, check the data for NaN/inf, "
-                    "or resume from the last checkpoint"
-                )
+                self._raise(key, float(host[i]), entries[i][0])
             weights = np.array([n for _, n, _ in entries], dtype=np.float64)
             self.sums[key] = self.sums.get(key, 0.0) + float(np.dot(host, weights))
         self.count += sum(n for _, n, _ in self.pending)
