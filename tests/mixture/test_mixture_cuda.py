@@ -1,11 +1,14 @@
-"""The CUDA mixture ops (fastdensity.mixture._mixture_cuda) against the CPU engine, on a GPU.
+"""The CUDA mixture ops (fastdensity.mixture._mixture_cuda) against the CPU engine.
 
-Every test here needs a CUDA GPU and CuPy (``@pytest.mark.gpu``); the CPU-side pieces of the
-launcher are tested in test_mixture_cuda_compile.py.
+GPU tests (``@pytest.mark.gpu``) skip without a GPU. Without one, the same comparisons run the real
+launchers and the real kernels/mixture.cu in the host emulation (tests/cuda_host_emulation.py: one
+CPU thread per CUDA thread, real barriers); the CPU-side pieces of the launcher are tested in
+test_mixture_cuda_compile.py.
 """
 
 from __future__ import annotations
 
+import cuda_host_emulation
 import numpy as np
 import pytest
 from mixture_helpers import max_rel
@@ -46,8 +49,11 @@ def _compare(got, want, tol):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 @pytest.mark.parametrize(("n", "d", "K"), [(1, 1, 1), (31, 3, 2), (1025, 16, 8), (3000, 5, 31), (300, 100, 4)])
-def test_every_op_matches_the_cpu_engine(dtype, cov_type, n, d, K, monkeypatch):
-    cp = pytest.importorskip("cupy")
+def test_every_op_matches_the_cpu_engine(dtype, cov_type, n, d, K):
+    _check_every_op(pytest.importorskip("cupy"), dtype, cov_type, n, d, K)
+
+
+def _check_every_op(cp, dtype, cov_type, n, d, K):
     rng = np.random.default_rng()
     X = _data(rng, n, d, dtype)
     w = rng.uniform(0.2, 3.0, size=n)
@@ -55,11 +61,11 @@ def test_every_op_matches_the_cpu_engine(dtype, cov_type, n, d, K, monkeypatch):
     tol = TOL[dtype]
     Xg = cp.asarray(X)
 
-    _poison_empty(cp, monkeypatch)
-    lp = gpu.gmm_log_prob(Xg, means, prec_chol, cov_type, log_weights)
-    lpn = gpu.gmm_log_prob_norm(Xg, means, prec_chol, log_weights, cov_type)
-    est = gpu.gmm_estep(Xg, cp.asarray(w), means, prec_chol, log_weights, cov_type)
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        _poison_empty(cp, mp)
+        lp = gpu.gmm_log_prob(Xg, means, prec_chol, cov_type, log_weights)
+        lpn = gpu.gmm_log_prob_norm(Xg, means, prec_chol, log_weights, cov_type)
+        est = gpu.gmm_estep(Xg, cp.asarray(w), means, prec_chol, log_weights, cov_type)
 
     _compare(cp.asnumpy(lp), cpu.gmm_log_prob(X, means, prec_chol, cov_type, log_weights), tol)
     _compare(cp.asnumpy(lpn), cpu.gmm_log_prob_norm(X, means, prec_chol, log_weights, cov_type), tol)
@@ -130,3 +136,53 @@ def test_unknown_covariance_type_is_refused():
     cp = pytest.importorskip("cupy")
     with pytest.raises(ValueError, match="unknown covariance type 'banded'"):
         gpu.gmm_log_prob(cp.ones((3, 2)), np.zeros((1, 2)), np.ones(1), "banded")
+
+
+# ---------------------------------------------------------------- in the host emulation
+needs_gxx = pytest.mark.skipif(not cuda_host_emulation.available(), reason="g++ is not installed")
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    """The fake ``cupy`` (NumPy) whose kernels run kernels/mixture.cu in the host emulation."""
+    kernels = cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS)
+    from fastdensity._backend._cuda import require_cupy
+
+    return require_cupy(), kernels
+
+
+@needs_gxx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize(("n", "d", "K"), [(1, 1, 1), (300, 3, 4)])
+def test_emulated_kernels_match_the_cpu_engine(emulated, dtype, cov_type, n, d, K):
+    _check_every_op(emulated[0], dtype, cov_type, n, d, K)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", ["full", "tied"])
+def test_emulated_large_d_uses_opt_in_shared_memory(emulated, cov_type):
+    cp, kernels = emulated
+    _check_every_op(cp, np.float64, cov_type, 70, 100, 4)
+    launches = kernels[gpu.pass_name(np.float64, gpu.FAMILIES[cov_type], gpu.MODE_ESTEP)].launches
+    assert launches and all(smem > 48 * 1024 for _, _, smem in launches)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_emulated_estep_with_several_tiles_per_block_is_deterministic(emulated, cov_type, monkeypatch):
+    cp, kernels = emulated
+    monkeypatch.setattr(gpu, "MAX_BLOCKS", 2)  # 1025 rows in 32-row tiles: 17 tiles per block
+    monkeypatch.setattr(gpu, "ROWS_PER_TILE", (32,))
+    rng = np.random.default_rng()
+    X = _data(rng, 1025, 3, np.float32)
+    w = rng.uniform(0.2, 3.0, size=1025)
+    means, prec_chol, log_weights = _random_model(rng, 3, 3, cov_type, offset=5.0)
+    first = gpu.gmm_estep(X, w, means, prec_chol, log_weights, cov_type)
+    again = gpu.gmm_estep(X, w, means, prec_chol, log_weights, cov_type)
+    (grid, block, _), *_ = kernels[gpu.pass_name(np.float32, gpu.FAMILIES[cov_type], gpu.MODE_ESTEP)].launches
+    assert grid[0] == 2 and block[0] == 32
+    want = cpu.gmm_estep(X, w, means, prec_chol, log_weights, cov_type)
+    for a, b, c in zip(first, again, want):
+        np.testing.assert_array_equal(a, b)
+        _compare(a, c, TOL[np.float32])
