@@ -69,7 +69,10 @@ constexpr int DCHUNK = 16;   // dimensions per shared-memory pass in the generic
 constexpr int CHUNK = 16;    // points per running-minimum update
 constexpr int SLOW_BLOCK = 128;
 
-template <int KERNEL> struct is_log_kernel { static constexpr bool value = KERNEL == GAUSSIAN || KERNEL == EXPONENTIAL; };
+template <int KERNEL>
+struct is_log_kernel {
+    static constexpr bool value = KERNEL == GAUSSIAN || KERNEL == EXPONENTIAL;
+};
 
 __device__ __forceinline__ float sqrt_t(float x) { return sqrtf(x); }
 __device__ __forceinline__ double sqrt_t(double x) { return sqrt(x); }
@@ -380,15 +383,18 @@ extern "C" __global__ void kde_logsum_finish_log(const double* __restrict__ part
 
 // Merge the partials of the compact kernels (the CPU's _finish): log(total) + shift when total >
 // tiny, −inf when total is exactly 0, else NaN, which asks the launcher for kde_logsum_slow.
+// zero_is_exact = 0 when some positive weight was flushed to 0 or a denormal in the working type
+// (a total of 0 may then hide that point): a total of 0 is recomputed too.
 extern "C" __global__ void kde_logsum_finish_sum(const double* __restrict__ part_s, long long m, int splits,
-                                                 double shift, double tiny, double* __restrict__ out) {
+                                                 double shift, double tiny, int zero_is_exact,
+                                                 double* __restrict__ out) {
     const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= m) return;
     double total = 0.0;
     for (int k = 0; k < splits; ++k) total += part_s[k * m + i];
     if (total > tiny) {
         out[i] = log(total) + shift;
-    } else if (total == 0.0) {
+    } else if (total == 0.0 && zero_is_exact) {
         out[i] = fastdensity::numeric<double>::neg_inf();
     } else {
         out[i] = __longlong_as_double(0x7ff8000000000000LL);

@@ -329,7 +329,8 @@ class KernelDensity(BaseEstimator):
             n, d = X.shape
             chol = _cholesky_bandwidth(self.bandwidth_matrix_)
             train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
-            weights = np.ones(n) if self.sample_weight_ is None else np.asarray(to_host(self.sample_weight_), dtype=np.float64)
+            weights = (np.ones(n) if self.sample_weight_ is None
+                       else np.asarray(to_host(self.sample_weight_), dtype=np.float64))
             with np.errstate(divide="ignore"):
                 log_w = np.log(weights) - np.log(np.sum(weights))
             inv_scales = None

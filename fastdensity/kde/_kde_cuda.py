@@ -120,7 +120,10 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         return out
 
     ctype = _CTYPES[dtype]
-    log_w = cp.zeros(n, dtype=cp.float64) if log_weights is None else cp.ascontiguousarray(log_weights, dtype=cp.float64)
+    if log_weights is None:
+        log_w = cp.zeros(n, dtype=cp.float64)
+    else:
+        log_w = cp.ascontiguousarray(log_weights, dtype=cp.float64)
     if log_w.shape != (n,):
         raise ValueError(f"log_weights must have shape ({n},); got {log_w.shape}")
     shift = float(cp.max(log_w))
@@ -128,6 +131,10 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
     if compact:
         param = cp.exp(log_w - shift).astype(dtype)
         tiny = _TINY[dtype] * max(float(cp.sum(param, dtype=cp.float64)), 1.0)
+        # The GPU flushes denormals to zero (CuPy compiles with -ftz=true): a weight below the
+        # smallest normal number is lost, so a zero sum is then not proof of an empty support.
+        smallest_normal = float(np.finfo(dtype).tiny)
+        zero_is_exact = not bool(cp.any((param < smallest_normal) & cp.isfinite(log_w)))
     else:
         param = ((shift - log_w) * _LOG2E).astype(dtype)  # −log2 w_j ≥ 0 (+inf for zero weights)
     adaptive = inv_scales is not None
@@ -154,7 +161,7 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
     if compact:
         finish = get_function(SOURCE, "kde_logsum_finish_sum", group)
         finish(finish_grid, (FINISH_BLOCK,), (part_s, np.int64(m), np.int32(splits), np.float64(shift),
-                                              np.float64(tiny), out))
+                                              np.float64(tiny), np.int32(zero_is_exact), out))
         rows = cp.flatnonzero(cp.isnan(out)).astype(cp.int64)
         if rows.size:
             slow = get_function(SOURCE, slow_name(kernel, ctype), group)

@@ -65,7 +65,9 @@ def test_every_instantiation_of_a_kernel_profile_compiles(tmp_path, kernel):
 
 
 def test_name_expressions_cover_every_group_and_nothing_else():
-    groups = {name for kernel in KERNELS for ctype in ("float", "double") for name in _kde_cuda.module_group(kernel, ctype)}
+    groups = {
+        name for kernel in KERNELS for ctype in ("float", "double") for name in _kde_cuda.module_group(kernel, ctype)
+    }
     assert set(_kde_cuda.KDE_NAME_EXPRESSIONS) == groups
     assert len(_kde_cuda.KDE_NAME_EXPRESSIONS) == len(set(_kde_cuda.KDE_NAME_EXPRESSIONS))
     # Every dimension the launcher can pick is compiled, for both dtypes and both adaptive modes.
