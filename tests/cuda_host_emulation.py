@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -146,12 +147,17 @@ def available() -> bool:
 
 
 def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
-    """Compile ``kernels/<source>`` with the emulation for the name expressions ``names``."""
+    """Compile ``kernels/<source>`` with the emulation for the name expressions ``names``.
+
+    With ``FASTDENSITY_EMULATION_SANITIZE=thread`` in the environment the library is built with
+    ThreadSanitizer (the process must then run with libtsan preloaded): a shared-memory access
+    that no barrier orders is reported as a data race, the emulation's racecheck."""
+    sanitize = os.environ.get("FASTDENSITY_EMULATION_SANITIZE", "")
     text = SHARED_DECL.sub(r"unsigned char* \1 = emu::ctx.smem;", (KERNELS / source).read_text())
     common = (KERNELS / "common.cuh").read_text().replace("#include <cuda_runtime.h>", "")
     entries = ",\n".join(f'    {{"{n}", [](void** a) {{ emu_call(&{n}, a); }}}}' for n in names)
     unit = HEADER + text.replace('#include "common.cuh"', common) + LAUNCHER.replace("@ENTRIES@", entries)
-    digest = hashlib.sha256(unit.encode()).hexdigest()[:16]
+    digest = hashlib.sha256((unit + sanitize).encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / "fastdensity_cuda_emulation"
     folder.mkdir(exist_ok=True)
     lib = folder / f"{Path(source).stem}_{digest}.so"
@@ -161,7 +167,8 @@ def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
         tmp = lib.with_suffix(".tmp.so")
         result = subprocess.run(
             ["g++", "-std=c++20", "-O1", "-g", "-shared", "-fPIC", "-pthread", "-ffp-contract=off",
-             "-Wno-unused-variable", "-Wno-uninitialized", str(src), "-o", str(tmp)],
+             "-Wno-unused-variable", "-Wno-uninitialized", str(src), "-o", str(tmp)]
+            + ([f"-fsanitize={sanitize}"] if sanitize else []),
             capture_output=True, text=True,
         )
         if result.returncode != 0:
@@ -243,3 +250,24 @@ def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024):
 
     monkeypatch.setattr(backend_pkg, "_cuda", loader, raising=False)
     return kernels
+
+
+def tsan_runtime() -> str | None:
+    """Path of g++'s ThreadSanitizer runtime, or None."""
+    if not available():
+        return None
+    path = subprocess.run(["g++", "-print-file-name=libtsan.so"], capture_output=True, text=True).stdout.strip()
+    return path if path and Path(path).is_file() else None
+
+
+def run_under_tsan(script: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``script`` (Python) in a fresh interpreter with ThreadSanitizer preloaded and the
+    emulation built with it; the tests folder and the repository are on ``sys.path``.
+
+    The script should print a line of its own at the end; the caller checks that it is there and
+    that stderr holds no "ThreadSanitizer" report."""
+    env = dict(os.environ, FASTDENSITY_EMULATION_SANITIZE="thread", LD_PRELOAD=tsan_runtime() or "",
+               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=str(ROOT))

@@ -331,3 +331,30 @@ def test_emulated_mixed_dtypes_and_far_queries(emulated):
     train = rng.normal(size=(500, 6))
     queries = (rng.normal(size=(9, 6)) * 1e3).astype(np.float32)
     _check_against_cpu(cp, queries, train, 12, False)
+
+
+RACE_SCRIPT = """
+import numpy as np, pytest
+import cuda_host_emulation as emu
+from fastdensity.knn import _knn_cpu as cpu, _knn_cuda as gpu
+mp = pytest.MonkeyPatch()
+emu.fake_cupy(mp, gpu.SOURCE, gpu.NAME_EXPRESSIONS, sm_count=4)
+rng = np.random.default_rng()
+for dtype, m, n, d, k in [(np.float32, 6, 900, 3, 20), (np.float64, 9, 300, 37, 33)]:
+    x = rng.normal(size=(n, d)).astype(dtype)
+    q = rng.normal(size=(m, d)).astype(dtype)
+    got = gpu.knn_distances(q, x, k)
+    assert (got[1] == cpu.knn_distances(q, x, k)[1]).all()
+print("race check done")
+"""
+
+
+@pytest.mark.slow
+@needs_gxx
+@pytest.mark.skipif(cuda_host_emulation.tsan_runtime() is None, reason="no ThreadSanitizer runtime")
+def test_emulated_kernels_are_race_free():
+    """ThreadSanitizer over the emulated kernels: every shared-memory access is ordered by a
+    barrier (it does find a race when one __syncthreads is deleted: checked by hand)."""
+    result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
+    assert "race check done" in result.stdout, result.stderr[-3000:]
+    assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]

@@ -186,3 +186,35 @@ def test_emulated_estep_with_several_tiles_per_block_is_deterministic(emulated, 
     for a, b, c in zip(first, again, want):
         np.testing.assert_array_equal(a, b)
         _compare(a, c, TOL[np.float32])
+
+
+RACE_SCRIPT = """
+import sys
+sys.path.insert(0, "tests/mixture")
+import numpy as np, pytest
+import cuda_host_emulation as emu
+from fastdensity.mixture import _mixture_cuda as gpu
+from test_mixture_cuda_compile import _random_model
+mp = pytest.MonkeyPatch()
+emu.fake_cupy(mp, gpu.SOURCE, gpu.NAME_EXPRESSIONS)
+mp.setattr(gpu, "MAX_BLOCKS", 2)
+mp.setattr(gpu, "ROWS_PER_TILE", (64,))
+rng = np.random.default_rng()
+for cov_type in ("full", "tied", "diag"):
+    X = rng.normal(size=(300, 3)).astype(np.float32)
+    means, prec_chol, log_weights = _random_model(rng, 3, 2, cov_type)
+    gpu.gmm_estep(X, None, means, prec_chol, log_weights, cov_type)
+    gpu.gmm_log_prob(X, means, prec_chol, cov_type, log_weights)
+print("race check done")
+"""
+
+
+@pytest.mark.slow
+@needs_gxx
+@pytest.mark.skipif(cuda_host_emulation.tsan_runtime() is None, reason="no ThreadSanitizer runtime")
+def test_emulated_kernels_are_race_free():
+    """ThreadSanitizer over the emulated kernels (several tiles per block): every shared-memory
+    access is ordered by a barrier."""
+    result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
+    assert "race check done" in result.stdout, result.stderr[-3000:]
+    assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]
