@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses as L
 from ._data import as_float_tensor, check_n_samples, resolve_device, to_caller
+from ._serialize import load_vae, save_vae
 from ._trainer import Trainer
 from ._vae_model import VAEModel, VAETask, n_log_weight_chunk
 
@@ -264,6 +265,7 @@ class VAE(BaseEstimator):
 
         model.eval()
         self.model_ = model
+        self._hidden = hidden
         self.device_ = device
         self.sample_shape_ = tuple(t.shape[1:])
         self.n_features_in_ = math.prod(self.sample_shape_)
@@ -447,3 +449,20 @@ class VAE(BaseEstimator):
     def sample_latent_density(self, n_samples=1, random_state=None, *, mean=True):
         """``sample(n_samples, random_state, mean=mean, from_latent_density=True)``."""
         return self.sample(n_samples, random_state, mean=mean, from_latent_density=True)
+
+    # -- files ----------------------------------------------------------------------------------
+    def save(self, path):
+        """Save the fitted model to ``path`` (weights, parameters, history; written atomically).
+
+        The file is a ``torch.save`` archive of tensors, lists and JSON text that :meth:`load` reads
+        with ``torch.load(..., weights_only=True)``: loading runs no code from the file. A latent
+        density from :meth:`fit_latent_density` is not saved.
+        """
+        check_is_fitted(self, "model_")
+        save_vae(self, path)
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Load a model written by :meth:`save`, onto ``device`` (default: the ``device`` parameter
+        it was saved with, else the CPU)."""
+        return load_vae(cls, path, device)

@@ -272,3 +272,21 @@ def test_cuda_tensors_stay_on_the_device(digits):
     out = vae.score_samples(X[:10], n_importance=50, random_state=0)
     assert out.is_cuda and out.dtype == torch.float64
     assert vae.sample(3, random_state=0).is_cuda
+
+
+def test_save_and_load_round_trip(trained, digits, tmp_path):
+    path = tmp_path / "vae.pt"
+    trained.save(path)
+    state = torch.load(path, weights_only=True)  # safe to load: no code in the file
+    assert state["format"] == "fastdensity.vae/1"
+    loaded = VAE.load(path)
+    assert loaded.get_params() == trained.get_params()
+    X = digits[2][:10]
+    np.testing.assert_array_equal(loaded.score_samples(X, 50, random_state=0), trained.score_samples(X, 50, 0))
+    np.testing.assert_array_equal(loaded.sample(3, random_state=1), trained.sample(3, random_state=1))
+    np.testing.assert_array_equal(loaded.train_latent_means_, trained.train_latent_means_)
+    assert dict(loaded.history_) == dict(trained.history_) and loaded.best_epoch_ == trained.best_epoch_
+    assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
+    torch.save({"format": "other"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a fastdensity VAE file"):
+        VAE.load(tmp_path / "other.pt")
