@@ -6,13 +6,13 @@ equilibrium") is the Fréchet (2-Wasserstein) distance between N(μ1, Σ1) and N
     ‖μ1 − μ2‖² + tr Σ1 + tr Σ2 − 2 tr (Σ1^½ Σ2 Σ1^½)^½.
 
 ``tr (Σ1 Σ2)^½`` equals ``tr (Σ1^½ Σ2 Σ1^½)^½``, and Σ1^½ Σ2 Σ1^½ is symmetric positive
-semi-definite, so both square roots come from symmetric eigendecompositions (``eigh``) in
+semi-definite, so the square roots come from symmetric eigendecompositions (``eigh``) in
 float64 — no ``scipy.linalg.sqrtm``, whose Schur-based result can carry an imaginary part that
 other implementations silently drop. Eigenvalues that come out negative from rounding are
 clipped at 0; one that is clearly negative (beyond a tolerance relative to the largest) is
-reported by a ``RuntimeWarning``. The trace is the sum of the singular values of Σ1^½ Σ2^½ (see
-``_trace_sqrt_product`` for why not the eigenvalues of Σ1^½ Σ2 Σ1^½). The same code runs for NumPy, torch (CPU or CUDA) and CuPy
-inputs, on their device.
+reported by a ``RuntimeWarning``. The trace is the sum of the singular values of Σ1^½ Σ2^½
+(see ``_trace_sqrt_product`` for why not the eigenvalues of Σ1^½ Σ2 Σ1^½). The same code runs
+for NumPy, torch (CPU or CUDA) and CuPy inputs, on their device.
 
 Features → statistics → metric are separate stages (as in torch-fidelity), so statistics of a
 reference set can be computed once, in batches (:class:`FeatureStatistics`), and reused.
@@ -105,7 +105,8 @@ class FeatureStatistics:
     own mean and centred scatter matrix are combined with the running ones, so the result equals
     the one-shot statistics up to rounding, however the data are split, without the cancellation
     of accumulating Σ x xᵀ and Σ x. They are kept for x − s with s the first batch's mean, so
-    that data far from the origin keep their digits. The covariance uses the n − 1 normalisation (``np.cov``).
+    that data far from the origin keep their digits. The covariance uses the n − 1
+    normalisation (``np.cov``).
 
     Examples
     --------

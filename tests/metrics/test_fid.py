@@ -60,6 +60,19 @@ def test_commuting_covariances_closed_form():
     assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
 
 
+def test_ill_conditioned_covariance_keeps_its_digits():
+    # Condition number 1e6: tr (Σ Σ)^½ = tr Σ must hold to rounding. Eigenvalues of Σ^½ Σ Σ^½
+    # (the squared spectrum) would lose half the digits here (error ~ 1e-6 of the trace).
+    rng = np.random.default_rng(8)
+    U, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+    X = rng.standard_normal((1000, 200)) * np.logspace(0, -6, 200) @ U.T * 3
+    s = np.cov(X, rowvar=False)
+    mu = X.mean(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert frechet_distance(mu, s, mu, s) <= 1e-12 * np.trace(s)
+
+
 def test_rotation_invariance():
     X, Y = feature_pair(80, 12, seed=5)
     Q, _ = np.linalg.qr(np.random.default_rng(6).standard_normal((12, 12)))
