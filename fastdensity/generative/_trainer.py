@@ -11,10 +11,11 @@ for the run and the caller's RNG state is restored afterwards. Shuffling uses a 
 ``torch.Generator``. Both RNG states go into every checkpoint, so a resumed run on the CPU gives
 bit-for-bit the losses and weights of an uninterrupted one.
 
-Overhead. A step's values may be Python floats or detached 0-dim tensors. Tensors are kept
-where they are and reduced every ``sync_every`` steps (1 on the CPU, where reading a scalar is
-cheap; 32 on CUDA, so that the host does not wait for the device on every step). The NaN/inf
-guard checks each value at that point and still names the first bad step.
+Overhead. A step's values may be Python floats or detached 0-dim tensors. On the CPU each is
+read at once into float64 running sums (``.item()`` is cheap there; measured < 2 % of a step
+against a hand-written loop, ``bench/generative_vae.py``). On CUDA the tensors stay on the device
+and are copied to the host together every 32 steps, so that the host does not wait for the device
+on every step; the NaN/inf guard checks each value then and still names the first bad step.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 import time
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
+from ._checkpoint import _CHECKPOINT_FORMAT, CHECKPOINT_NAME, _atomic_torch_save, load_checkpoint
+
 __all__ = ["Trainer", "TrainingHistory", "TrainingTask", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
-_CHECKPOINT_FORMAT = "fastdensity.trainer/1"
 _CUDA_SYNC_EVERY = 32
 
 
@@ -137,46 +137,6 @@ def _progress_enabled(progress) -> bool:
     if not isinstance(progress, bool):
         raise ValueError(f"progress must be None (auto: only on a terminal), True or False; got {progress!r}")
     return progress
-
-
-def _atomic_torch_save(obj, path):
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_checkpoint(path, map_location="cpu"):
-    """Load a Trainer checkpoint safely (``torch.load(..., weights_only=True)``).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A checkpoint file, or a folder holding ``checkpoint.pt``.
-    map_location : str or torch.device, default "cpu"
-
-    Returns
-    -------
-    dict
-        ``{"format", "epoch", "modules", "optimizers", "task", "rng", "history", "early_stopping"}``;
-        ``modules`` maps each module's name to its ``state_dict``.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, CHECKPOINT_NAME)
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a fastdensity Trainer checkpoint (format {_CHECKPOINT_FORMAT})")
-    return state
 
 
 class _Accumulator:
