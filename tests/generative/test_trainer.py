@@ -258,3 +258,27 @@ def test_cuda_device_from_data_and_deferred_guard():
     assert next(task.net.parameters()).is_cuda and len(hist["train_loss"]) == 2
     with pytest.raises(FloatingPointError, match="epoch 1, step 4"):
         Trainer(max_epochs=2, batch_size=20, random_state=0).fit(NoisyRegression(nan_at=4), data)
+
+
+def test_deferred_accumulation_matches_immediate_and_names_first_bad_step():
+    """The CUDA path (values reduced every few steps) gives the CPU path's means and errors."""
+    from fastdensity.generative._trainer import _Accumulator
+
+    rng = np.random.default_rng(0)
+    values = [(int(n), {"loss": torch.tensor(v, dtype=torch.float32), "f": float(v) * 2})
+              for n, v in zip(rng.integers(1, 9, size=11), rng.normal(size=11))]
+    means = []
+    for sync_every in (1, 4):
+        acc = _Accumulator("train_step", 1, sync_every)
+        for step, (n, vals) in enumerate(values, start=1):
+            acc.add(step, n, vals)
+        means.append(acc.means())
+    assert means[0].keys() == means[1].keys() == {"loss", "f"}
+    for k in means[0]:
+        assert means[0][k] == pytest.approx(means[1][k], rel=1e-12)
+    acc = _Accumulator("train_step", 3, 4)
+    bad = [{"loss": torch.tensor(1.0)}, {"loss": torch.tensor(2.0)}, {"loss": torch.tensor(float("-inf"))},
+           {"loss": torch.tensor(float("nan"))}]
+    with pytest.raises(FloatingPointError, match=r"'loss' \(-inf\) at epoch 3, step 3"):
+        for step, vals in enumerate(bad, start=1):
+            acc.add(step, 5, vals)
