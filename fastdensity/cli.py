@@ -9,6 +9,8 @@
     fastdensity fit normal DATA -o MODEL [--covariance-type T]
     fastdensity score MODEL DATA -o OUT [--batch-size N] [--progress | --no-progress]
     fastdensity sample MODEL -n N -o OUT [--seed S]
+    fastdensity train vae|gan DATA -o DIR [--epochs N] [--resume] ...   (needs torch)
+    fastdensity evaluate REAL FAKE [--features digits|none|PATH] [--json OUT]
 
 DATA files are ``.npy`` (memory-mapped), ``.npz`` (holding exactly one array) or ``.csv``
 (comma-separated numbers, an optional header row); a 1-D array is one feature. Outputs are
@@ -115,10 +117,11 @@ def _bandwidth(text: str):
 # Reading and writing arrays
 
 
-def read_array(path, *, what: str = "DATA", mmap: bool = True) -> np.ndarray:
+def read_array(path, *, what: str = "DATA", mmap: bool = True, max_ndim: int = 2) -> np.ndarray:
     """Read a numeric array from ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one array) or
-    ``.csv``; 1-D arrays become one column. Raises ValueError naming the file; OSError when it
-    cannot be opened."""
+    ``.csv``; 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
+    ((n, h, w) or (n, c, h, w)). Raises ValueError naming the file; OSError when it cannot be
+    opened."""
     path = os.fspath(path)
     suffix = _suffix(path)
     try:
@@ -145,9 +148,12 @@ def read_array(path, *, what: str = "DATA", mmap: bool = True) -> np.ndarray:
         raise ValueError(f"{what} {path!r} is not a numeric array (dtype {dtype})")
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
-    if arr.ndim != 2:
+    if max_ndim == 2 and arr.ndim != 2:
         raise ValueError(f"{what} {path!r} must be a 2-D array (rows × features); got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
+    if not 2 <= arr.ndim <= max_ndim:
+        raise ValueError(f"{what} {path!r} must be 2-D (rows × features) or a stack of images (n, h, w) / "
+                         f"(n, c, h, w); got shape {arr.shape}")
+    if 0 in arr.shape:
         raise ValueError(f"{what} {path!r} is empty (shape {arr.shape})")
     return arr
 
@@ -400,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _ArgumentParser(
         prog=PROG,
-        description="Fast density estimation: fit, score and sample models, or run the demo.",
+        description="Fast density estimation: fit, score and sample models, train and evaluate generative "
+                    "models, or run the demo.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -452,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="samples: .npy or .csv")
     sample.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed (default: fresh entropy)")
     sample.set_defaults(func=_cmd_sample)
+
+    from ._cli_generative import add_evaluate_parser, add_train_parser
+
+    add_train_parser(commands, _positive_int, _seed, _data_path)
+    add_evaluate_parser(commands, _positive_int, _seed, _data_path, _output_path)
     return parser
 
 
