@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -284,10 +285,8 @@ def _features_of(X, extractor_name, batch_size, what):
         return np.asarray(X, dtype=np.float64)
     from .metrics import features
 
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise ValueError("--features digits / Inception needs PyTorch: pip install torch") from None
+    if importlib.util.find_spec("torch") is None:
+        raise ValueError("--features digits / Inception needs PyTorch: pip install torch")
     if extractor_name == "digits":
         if X.ndim == 2 and X.shape[1] == 64:
             X = X.reshape(-1, 8, 8)  # flat 8×8 digits, as load_digits(flatten=True) gives them
