@@ -30,11 +30,16 @@ __device__ __forceinline__ double fast_log(double x) { return log(x); }
 // 2^x. float: one special-function-unit instruction (ex2.approx.ftz, relative error ~2^-22,
 // 2^x for x <= -126 flushes to +0, 2^-inf = +0); double: the accurate library exp2. Kernels that
 // need exp(y) pre-scale y by log2(e) once (see kde.cu) so that the inner loop is a single ex2.
+#ifdef FASTDENSITY_HOST_EMULATION
+// tests/kde/test_kde_cuda_emulation.py runs the kernels on CPU threads (no PTX there).
+__device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
+#else
 __device__ __forceinline__ float fast_exp2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
+#endif
 __device__ __forceinline__ double fast_exp2(double x) { return exp2(x); }
 
 // +inf of the working type (for running minima that start "empty").
