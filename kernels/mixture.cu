@@ -10,8 +10,9 @@
 //           diag/spherical: (x − μ_c) ∘ p_c), cst_c − ½‖y‖² (cst_c = log π_c + log|U_c| −
 //           d/2 log 2π, from the launcher); then (MODE_NORM, MODE_ESTEP) the log-sum-exp
 //           normaliser and (MODE_ESTEP) the responsibilities times the weight, into rs[K][BR + 1];
-//   phase 2 (MODE_ESTEP) one thread per statistic entry: its sum over the tile's rows in a fixed
-//           order, in T, added to the block's own float64 partial (no atomics).
+//   phase 2 (MODE_ESTEP) one thread per work item — an entry of R, Sx (and diag's second moments),
+//           or a 4 x 4 register tile of a second-moment matrix — summing over the tile's rows in
+//           a fixed order, in T, added to the block's own float64 partial (no atomics).
 // gmm_reduce_partials sums the blocks' partials in block order (float64). The results therefore
 // depend only on (n, d, K, T, BR, tiles_per_block), which the launcher derives from the shapes
 // and the device's shared-memory limit, never on scheduling.
@@ -20,14 +21,17 @@
 //   entries [0, K)              R_c   = Σ_i r_ic
 //   entries [K, K + K d)        Sx_ci = Σ_i r_ic (x_ii − μ_ci)
 //   then full:  K × P entries   Sxx_cij = Σ_i r_ic (x_i − μ_c)_i (x_i − μ_c)_j   (i ≥ j; P = d(d+1)/2,
-//                                the (i, j) of entry p in tri_i[p], tri_j[p])
+//                                entry i (i + 1) / 2 + j: the lower triangle row by row)
 //        tied:  P entries       Σ_i w_i (x − s)_i (x − s)_j                     (i ≥ j)
 //        diag:  K × d entries   Σ_i r_ic (x_ii − μ_ci)²                          (spherical too)
 //
-// Floors (H100 SXM, float32, full covariances): phase 1 is K d(d+1)/2 FMAs per row, phase 2 about
-// 3 K d(d+1)/2 operations per row; at 67 TFLOP/s (33.5e12 FMA/s) and d = 16, K = 8: ~2.2e3
-// operations per row, about 1.5e10 rows/s, far above the bytes floor (d·4 bytes per row at
-// 3.35 TB/s: 5e10 rows/s) — compute-bound, by the phase-2 sums. UNVERIFIED on a GPU so far.
+// Floors (H100 SXM, float32, full covariances, d = 16, K = 8): about K d² FMAs per row (d(d+1)/2
+// for each log-density, as many for each second-moment matrix) = 2.2e3; at 33.5e12 FMA/s (67
+// TFLOP/s) that is 1.5e10 rows/s, 0.07 ms per EM iteration at n = 1e6, far above the bytes floor
+// (4 d bytes per row at 3.35 TB/s: 5e10 rows/s): compute-bound. This code issues about 3
+// instructions per FMA in phase 1 (a shared and a uniform load each) and about 2.3 in phase 2
+// (4 x 4 register tiles: 9 shared loads per 16 FMAs), so expect ~3x the floor, ~0.2 ms per
+// iteration at n = 1e6. UNVERIFIED on a GPU so far.
 #include "common.cuh"
 
 namespace fastdensity {
@@ -72,6 +76,87 @@ __device__ __forceinline__ T component_log_prob(int c, const T* __restrict__ xs,
     return static_cast<T>(cst[c]) - T(0.5) * q;
 }
 
+// Number of 4 x 4 tiles (I >= J) covering the lower triangle of a d x d matrix.
+__device__ __forceinline__ int tile_pairs(int d) {
+    const int nt = (d + 3) / 4;
+    return nt * (nt + 1) / 2;
+}
+
+// Phase 2, one entry: R_c (item < K), Sx_ci (item < K + K d) or, for DIAG, Σ r (x_i − μ_ci)²; its
+// sum over the nb rows of the tile in row order, in T.
+template <typename T, int FAMILY>
+__device__ __forceinline__ T entry_sum(int item, int K, int d, int nb, int S, const T* __restrict__ xs,
+                                       const T* __restrict__ rs, const T* __restrict__ means) {
+    T acc = T(0);
+    if (item < K) {
+        const T* r = rs + item * S;
+        for (int b = 0; b < nb; ++b) acc += r[b];
+        return acc;
+    }
+    const int e = item - K < K * d ? item - K : item - K - K * d;
+    const bool second = item - K >= K * d;  // DIAG's Σ r (x − μ)²
+    const int c = e / d;
+    const int i = e - c * d;
+    const T m = means[c * d + i];
+    const T* r = rs + c * S;
+    const T* x = xs + i * S;
+    for (int b = 0; b < nb; ++b) {
+        const T v = x[b] - m;
+        acc = second ? fma(r[b] * v, v, acc) : fma(r[b], v, acc);
+    }
+    return acc;
+}
+
+// Phase 2, one 4 x 4 tile (I, J), I >= J, of Σ_b r_b (x_b − m)(x_b − m)ᵀ (tile pair number tp in
+// row order: (0,0), (1,0), (1,1), (2,0) …): 16 sums from 9 shared loads per row instead of 48.
+// Adds the entries i >= j (i, j < d) into out[i (i + 1) / 2 + j].
+template <typename T, int FAMILY>
+__device__ __forceinline__ void tile_sums(int c, int tp, int d, int nb, int S, const T* __restrict__ xs,
+                                          const T* __restrict__ r, const T* __restrict__ m, double* out) {
+    int I = 0;
+    while ((I + 1) * (I + 2) / 2 <= tp) ++I;
+    const int J = tp - I * (I + 1) / 2;
+    const T* xi[4];
+    const T* xj[4];
+    T mi[4], mj[4];
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int i = min(4 * I + a, d - 1);  // clamped: rows past d are computed and dropped
+        const int j = min(4 * J + a, d - 1);
+        xi[a] = xs + i * S;
+        xj[a] = xs + j * S;
+        mi[a] = m[i];
+        mj[a] = m[j];
+    }
+    T acc[4][4];
+#pragma unroll
+    for (int a = 0; a < 4; ++a)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[a][e] = T(0);
+    for (int b = 0; b < nb; ++b) {
+        const T rb = r[b];
+        T u[4], v[4];
+#pragma unroll
+        for (int a = 0; a < 4; ++a) {
+            u[a] = rb * (xi[a][b] - mi[a]);
+            v[a] = xj[a][b] - mj[a];
+        }
+#pragma unroll
+        for (int a = 0; a < 4; ++a)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[a][e] = fma(u[a], v[e], acc[a][e]);
+    }
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int i = 4 * I + a;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int j = 4 * J + e;
+            if (i < d && j <= i) out[i * (i + 1) / 2 + j] += static_cast<double>(acc[a][e]);
+        }
+    }
+}
+
 }  // namespace mixture
 }  // namespace fastdensity
 
@@ -81,7 +166,7 @@ template <typename T, int FAMILY, int MODE>
 __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int has_w, int n, int d, int K,
                          const T* __restrict__ means, const T* __restrict__ U, const T* __restrict__ shift,
                          const T* __restrict__ muU, const double* __restrict__ cst,
-                         const int* __restrict__ tri_i, const int* __restrict__ tri_j, int tiles_per_block,
+                         int tiles_per_block,
                          double* __restrict__ lpn, double* __restrict__ lp_out, double* __restrict__ partial) {
     using namespace fastdensity;
     using namespace fastdensity::mixture;
@@ -94,7 +179,9 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
     T* rs = ds + scratch_rows<FAMILY>(d) * S;  // [K][S]
     T* ws = rs + K * S;                       // [S]
     const int P = d * (d + 1) / 2;
-    const int E = K + K * d + (FAMILY == FULL ? K * P : FAMILY == TIED ? P : K * d);
+    const int E = K + K * d + (FAMILY == FULL ? K * P : FAMILY == TIED ? P : K * d);  // entries
+    const int n_tiles = tile_pairs(d);  // 4 x 4 tiles of a lower triangle
+    const int n_items = K + K * d + (FAMILY == FULL ? K * n_tiles : FAMILY == TIED ? n_tiles : K * d);
 
     for (int t = 0; t < tiles_per_block; ++t) {
         const long long row0 = (static_cast<long long>(blockIdx.x) * tiles_per_block + t) * BR;
@@ -146,44 +233,15 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
         __syncthreads();
 
         double* out = partial + static_cast<size_t>(blockIdx.x) * E;
-        for (int e = b; e < E; e += BR) {
-            T acc = T(0);
-            if (e < K) {
-                const T* r = rs + e * S;
-                for (int bb = 0; bb < nb; ++bb) acc += r[bb];
-            } else if (e < K + K * d) {
-                const int c = (e - K) / d;
-                const int i = (e - K) - c * d;
-                const T m = means[c * d + i];
-                const T* r = rs + c * S;
-                const T* x = xs + i * S;
-                for (int bb = 0; bb < nb; ++bb) acc = fma(r[bb], x[bb] - m, acc);
+        for (int item = b; item < n_items; item += BR) {
+            if (item < K + K * d || FAMILY == DIAG) {
+                out[item] += static_cast<double>(entry_sum<T, FAMILY>(item, K, d, nb, S, xs, rs, means));
             } else {
-                const int e3 = e - K - K * d;
-                if (FAMILY == DIAG) {
-                    const int c = e3 / d;
-                    const int i = e3 - c * d;
-                    const T m = means[c * d + i];
-                    const T* r = rs + c * S;
-                    const T* x = xs + i * S;
-                    for (int bb = 0; bb < nb; ++bb) {
-                        const T v = x[bb] - m;
-                        acc = fma(r[bb] * v, v, acc);
-                    }
-                } else {
-                    const int c = FAMILY == FULL ? e3 / P : 0;
-                    const int p = e3 - c * P;
-                    const int i = tri_i[p];
-                    const int j = tri_j[p];
-                    const T mi = FAMILY == FULL ? means[c * d + i] : shift[i];
-                    const T mj = FAMILY == FULL ? means[c * d + j] : shift[j];
-                    const T* r = FAMILY == FULL ? rs + c * S : ws;
-                    const T* xi = xs + i * S;
-                    const T* xj = xs + j * S;
-                    for (int bb = 0; bb < nb; ++bb) acc = fma(r[bb] * (xi[bb] - mi), xj[bb] - mj, acc);
-                }
+                const int e3 = item - K - K * d;
+                const int c = FAMILY == FULL ? e3 / n_tiles : 0;
+                tile_sums<T, FAMILY>(c, e3 - c * n_tiles, d, nb, S, xs, FAMILY == FULL ? rs + c * S : ws,
+                                     FAMILY == FULL ? means + c * d : shift, out + K + K * d + c * P);
             }
-            out[e] += static_cast<double>(acc);
         }
     }
 }

@@ -157,9 +157,6 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
     group = (pass_name(dtype, family, mode), REDUCE_NAME)
     has_w = sample_weight is not None
     w = cp.ascontiguousarray(sample_weight, dtype=dtype) if has_w else cp.ones(1, dtype=dtype)
-    ti, tj = np.tril_indices(d)
-    tri_i = cp.asarray(ti.astype(np.int32))
-    tri_j = cp.asarray(tj.astype(np.int32))
     lpn = cp.empty(n if mode != MODE_LOG_PROB else 1)
     lp_out = cp.empty((n, K) if mode == MODE_LOG_PROB else 1)
     partial = cp.zeros((geo.blocks, geo.n_entries) if mode == MODE_ESTEP else 1)
@@ -169,7 +166,7 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
             kern.max_dynamic_shared_size_bytes = geo.smem
         kern((geo.blocks,), (geo.rows,),
              (X, w, np.int32(has_w), np.int32(n), np.int32(d), np.int32(K), mu, U, s, muU, cst,
-              tri_i, tri_j, np.int32(geo.tiles_per_block), lpn, lp_out, partial),
+              np.int32(geo.tiles_per_block), lpn, lp_out, partial),
              shared_mem=geo.smem)
     if mode == MODE_LOG_PROB:
         return lp_out

@@ -154,7 +154,7 @@ def emulated(monkeypatch):
 @needs_gxx
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cov_type", COV_TYPES)
-@pytest.mark.parametrize(("n", "d", "K"), [(1, 1, 1), (300, 3, 4)])
+@pytest.mark.parametrize(("n", "d", "K"), [(1, 1, 1), (300, 3, 4), (100, 10, 3)])
 def test_emulated_kernels_match_the_cpu_engine(emulated, dtype, cov_type, n, d, K):
     _check_every_op(emulated[0], dtype, cov_type, n, d, K)
 
