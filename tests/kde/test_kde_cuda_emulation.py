@@ -138,20 +138,90 @@ class _EmulatedModule:
         return launch
 
 
+class _Device:
+    """Device 0 of the stand-in: usable as ``with array.device:`` and ``with cupy.cuda.Device(0):``."""
+
+    id = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _DeviceArray(np.ndarray):
+    """A NumPy array that poses as a CuPy array on device 0 (``.device``, ``.get()``)."""
+
+    @property
+    def device(self):
+        return _Device()
+
+    def get(self):
+        return np.array(self)
+
+
+def _on_device(value):
+    if isinstance(value, np.ndarray) and not isinstance(value, _DeviceArray):
+        return value.view(_DeviceArray)
+    if isinstance(value, tuple):
+        return tuple(_on_device(v) for v in value)
+    return value
+
+
+def _wrap(fn):
+    return lambda *args, **kwargs: _on_device(fn(*args, **kwargs))
+
+
+class _RandomState:
+    def __init__(self, seed):
+        self._rs = np.random.RandomState(int(seed) % 2**32)
+
+    def __getattr__(self, name):
+        return _wrap(getattr(self._rs, name))
+
+
+@pytest.fixture(scope="module")
+def _workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("kde_emulation")
+
+
 @pytest.fixture
-def emulated_cupy(monkeypatch, tmp_path_factory):
-    """A ``cupy`` made of NumPy plus the emulated RawModule, with a 2-SM 'device'."""
-    workdir = tmp_path_factory.mktemp("kde_emulation")
+def emulated_cupy(monkeypatch, _workdir):
+    """A ``cupy`` made of NumPy plus the emulated RawModule, with a 2-SM 'device 0'."""
     fake = types.ModuleType("cupy")
-    for name in ("asarray", "ascontiguousarray", "zeros", "ones", "empty", "full", "exp", "max", "sum", "any",
-                 "isfinite", "isnan", "flatnonzero", "float32", "float64", "int64", "ndarray"):
+    for name in ("asarray", "ascontiguousarray", "zeros", "ones", "empty", "full", "exp", "log", "sqrt", "sin",
+                 "max", "sum", "any", "where", "isfinite", "isnan", "flatnonzero", "array_equal"):
+        setattr(fake, name, _wrap(getattr(np, name)))
+    for name in ("float32", "float64", "int64"):
         setattr(fake, name, getattr(np, name))
+    fake.ndarray = _DeviceArray
+    fake.linalg = types.SimpleNamespace(norm=_wrap(np.linalg.norm))
+    fake.random = types.SimpleNamespace(RandomState=_RandomState)
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0,
                                     getDeviceProperties=lambda i: {"multiProcessorCount": 2})
-    fake.cuda = types.SimpleNamespace(runtime=runtime)
+    fake.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=0: _Device())
     fake.RawModule = lambda code, options, name_expressions: _EmulatedModule(code, options, name_expressions,
-                                                                            workdir)
+                                                                            _workdir)
+    from scipy.linalg import solve_triangular
+
+    linalg = types.ModuleType("cupyx.scipy.linalg")
+    linalg.solve_triangular = _wrap(solve_triangular)
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+    monkeypatch.setitem(sys.modules, "cupyx.scipy", types.ModuleType("cupyx.scipy"))
+    monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", linalg)
+    # array_kind asks isinstance(x, np.ndarray) first; the stand-in arrays are NumPy subclasses.
+    from fastdensity._backend import _convert, _namespace
+    from fastdensity.kde import _kde
+
+    real_kind = _namespace.array_kind
+
+    def kind(x):
+        return _namespace.ArrayKind("cupy", "cuda") if isinstance(x, _DeviceArray) else real_kind(x)
+
+    for module in (_namespace, _convert, _kde):
+        monkeypatch.setattr(module, "array_kind", kind)
     _cuda._module.cache_clear()
     _cuda._device_properties.cache_clear()
     yield fake
@@ -201,3 +271,72 @@ def test_emulated_slow_path_for_tiny_compact_sums(emulated_cupy):
     for dtype in (np.float32,):
         out = _kde_cuda.kde_logsum(queries.astype(dtype), train.astype(dtype), log_w, "epanechnikov")
         _compare(out, ref, np.float64, "slow path")
+
+
+# ------------------------------------------------------------ the estimator's GPU path, emulated
+
+
+def _data(rng, n=300, d=3):
+    return rng.normal(size=(n, d)) @ rng.normal(size=(d, d)), rng.uniform(0.2, 2.0, size=n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel,bandwidth,adaptive", [("gaussian", "scott", True), ("gaussian", 0.6, False),
+                                                       ("cosine", "matrix", True), ("epanechnikov", "silverman", False)])
+def test_emulated_kernel_density_on_device_arrays_matches_numpy(emulated_cupy, kernel, bandwidth, adaptive):
+    from fastdensity import KernelDensity
+
+    cp = emulated_cupy
+    rng = np.random.default_rng()
+    X, w = _data(rng)
+    Y = rng.normal(size=(150, 3)) * 2.0
+    if bandwidth == "matrix":
+        bandwidth = np.cov(X.T) * 0.3
+    cpu = KernelDensity(kernel=kernel, bandwidth=bandwidth, adaptive=adaptive).fit(X, sample_weight=w)
+    dev = KernelDensity(kernel=kernel, bandwidth=bandwidth, adaptive=adaptive).fit(cp.asarray(X), sample_weight=w)
+    assert isinstance(dev.training_data_, cp.ndarray) and isinstance(dev.sample_weight_, cp.ndarray)
+    np.testing.assert_allclose(dev.bandwidth_matrix_, cpu.bandwidth_matrix_, rtol=1e-12)
+    if adaptive:
+        assert isinstance(dev.adaptive_factors_, cp.ndarray)
+        np.testing.assert_allclose(dev.adaptive_factors_.get(), cpu.adaptive_factors_, rtol=1e-9)
+    out = dev.score_samples(cp.asarray(Y))
+    assert isinstance(out, cp.ndarray) and out.dtype == np.float64
+    ref = cpu.score_samples(Y)
+    _compare(out.get(), ref, np.float64, "estimator")
+    # The device-fitted model on host data (state moved to the host once) and the host-fitted one
+    # on device data give the same.
+    _compare(np.asarray(dev.score_samples(Y)), ref, np.float64, "device fit, host data")
+    _compare(cpu.score_samples(cp.asarray(Y)).get(), ref, np.float64, "host fit, device data")
+    assert dev.score(cp.asarray(Y)) == pytest.approx(float(np.sum(ref)), rel=1e-10)
+
+
+@pytest.mark.slow
+def test_emulated_float32_backend_cuda_sample_and_cv(emulated_cupy):
+    from fastdensity import KernelDensity
+
+    cp = emulated_cupy
+    rng = np.random.default_rng()
+    X, _ = _data(rng, n=400, d=2)
+    ref = KernelDensity(bandwidth=0.5).fit(X).score_samples(X)
+    out = KernelDensity(bandwidth=0.5).fit(cp.asarray(X.astype(np.float32))).score_samples(
+        cp.asarray(X.astype(np.float32)))
+    assert isinstance(out, cp.ndarray) and out.dtype == np.float32
+    np.testing.assert_allclose(out.get(), ref, atol=2e-4, rtol=2e-6)
+    host = KernelDensity(bandwidth=0.5, backend="cuda").fit(X).score_samples(X)
+    assert type(host) is np.ndarray
+    np.testing.assert_allclose(host, ref, rtol=1e-12, atol=1e-12)
+
+    kde = KernelDensity(kernel="biweight", bandwidth=0.8).fit(cp.asarray(X))
+    draws = kde.sample(20000, random_state=3)
+    assert isinstance(draws, cp.ndarray) and draws.shape == (20000, 2)
+    assert np.array_equal(draws.get(), kde.sample(20000, random_state=3).get())
+    from fastdensity.kde._kernels import kernel_coordinate_variance
+
+    cov = np.cov(X.T, bias=True) + 0.64 * kernel_coordinate_variance("biweight", 2) * np.eye(2)
+    np.testing.assert_allclose(np.cov(draws.get().T), cov, rtol=0.06, atol=0.02)
+    with pytest.raises(NotImplementedError, match="bandwidth='cv' is not available on the GPU yet"):
+        KernelDensity(bandwidth="cv").fit(cp.asarray(X))
+    with pytest.raises(ValueError, match="X has 3 features, but KernelDensity is expecting 2"):
+        kde.score_samples(cp.asarray(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        kde.score_samples(cp.asarray(np.full((2, 2), np.nan)))
