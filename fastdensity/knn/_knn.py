@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import common_kind, from_host_numpy, resolve_backend, resolve_n_jobs, threads, to_host_numpy
+from .._backend import (
+    array_kind, common_kind, from_host_numpy, get_op, resolve_backend, resolve_n_jobs, threads, to_host_numpy,
+)
+from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
 from ._knn_cpu import knn_distances, knn_index
 
@@ -84,7 +88,13 @@ class KNNDensity(BaseEstimator):
         force otherwise, from measurements recorded in ``fastdensity/knn/_knn.py``.
     backend : {"auto", "cpu", "cuda"}, default="auto"
         Where to compute: "auto" follows the data (NumPy arrays and torch CPU tensors run on the
-        CPU). Results come back in the caller's array type.
+        CPU, CuPy arrays and torch CUDA tensors on their GPU); "cuda" also runs host data on the
+        current GPU. Results come back in the caller's array type. The GPU engine is brute force
+        (whatever ``algorithm`` says) with a float32 or float64 screen and exact float64
+        distances; it takes k ≤ 1024 and may exchange neighbours whose distances tie to within
+        rounding (see ``fastdensity.knn._knn_cuda``). Training data fitted on one device moves
+        once (cached) when queries come from the other. Needs CuPy (``pip install
+        fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
         Threads (None or -1: all cores).
 
@@ -133,11 +143,18 @@ class KNNDensity(BaseEstimator):
         resolve_n_jobs(self.n_jobs)
 
     def _check_input(self, X, *, reset):
+        """(validated X, the caller's ArrayKind, "cpu" or "cuda"); X is a CuPy array for "cuda"."""
         kind = common_kind(X)
-        resolve_backend(self.backend, kind)
+        backend = resolve_backend(self.backend, kind)
+        if backend == "cuda":
+            from ..kde._kde_device import check_device_X
+
+            X = to_device_cupy(X)
+            with X.device:
+                return check_device_X(self, X, reset=reset), kind, backend
         X = to_host_numpy(X) if kind.namespace != "numpy" else X
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
-        return X, kind
+        return X, kind, backend
 
     def _choose_algorithm(self, n, d):
         if self.algorithm != "auto":
@@ -148,30 +165,77 @@ class KNNDensity(BaseEstimator):
     def fit(self, X, y=None):
         """Store ``X`` (n, d) and build the search structure. Returns ``self``."""
         self._validate_params()
-        X, _ = self._check_input(X, reset=True)
+        X, kind, backend = self._check_input(X, reset=True)
         n, d = X.shape
         if self.n_neighbors > n:
             raise ValueError(
                 f"n_neighbors = {self.n_neighbors} is larger than the number of training points "
                 f"(n_samples = {n}); use n_neighbors <= {n}"
             )
-        algorithm = self._choose_algorithm(n, d)
-        with threads(self.n_jobs):
-            self._index = knn_index(X, algorithm)
+        self._fit_kind = kind
+        self._device_train = {}
+        if backend == "cuda":  # the GPU engine needs no index; the data stays on its device
+            algorithm = "brute"
+            self._index = None
+        else:
+            algorithm = self._choose_algorithm(n, d)
+            with threads(self.n_jobs):
+                self._index = knn_index(X, algorithm)
         self.training_data_ = X
         self.n_samples_fit_ = n
         self.effective_algorithm_ = algorithm
         return self
 
     # ------------------------------------------------------------------------------ neighbours
+    def _fitted_on_device(self):
+        return array_kind(self.training_data_).namespace == "cupy"
+
+    def _host_train(self):
+        """The training data on the host (a device-fitted model copies it once, cached)."""
+        train = self.training_data_
+        if not self._fitted_on_device():
+            return train
+        cache = self.__dict__.setdefault("_device_train", {})
+        if "host" not in cache:
+            cache["host"] = train.get()
+        return cache["host"]
+
+    def _train_on(self, device_id):
+        """The training data as a CuPy array on GPU ``device_id`` (moved once, cached)."""
+        from .._backend._cuda import require_cupy
+
+        cp = require_cupy("backend='cuda'")
+        train = self.training_data_
+        if self._fitted_on_device() and train.device.id == device_id:
+            return train
+        cache = self.__dict__.setdefault("_device_train", {})
+        if device_id not in cache:
+            with cp.cuda.Device(device_id):
+                cache[device_id] = train.copy() if self._fitted_on_device() else cp.asarray(train)
+        return cache[device_id]
+
+    def _neighbors(self, X, k):
+        """(distances, indices): on the GPU when X is a CuPy array (or, for X None, when the model
+        was fitted on one), else on the host. X None = the training points, each without itself."""
+        loo = X is None
+        on_device = self._fitted_on_device() if loo else array_kind(X).namespace == "cupy"
+        if not on_device:
+            return self._neighbors_host(X, k)
+        queries = self.training_data_ if loo else X
+        with queries.device:
+            train = self._train_on(queries.device.id)
+            return get_op("knn_distances", "cuda")(queries, train, k, exclude_self=loo)
+
     def _neighbors_host(self, X, k):
         """(distances, indices) on the host; X None = the training points, each without itself."""
+        train = self._host_train()
         index = getattr(self, "_index", None)
-        if index is None or index.train is not self.training_data_:  # e.g. after set_params/clone
-            index = self._index = knn_index(self.training_data_, self.effective_algorithm_)
+        if index is None or index.train is not train:  # e.g. after set_params/clone, or device-fitted
+            algorithm = self._choose_algorithm(*train.shape) if self._fitted_on_device() else self.effective_algorithm_
+            index = self._index = knn_index(train, algorithm)
         with threads(self.n_jobs):
             if X is None:
-                return knn_distances(self.training_data_, None, k, exclude_self=True, index=index)
+                return knn_distances(train, None, k, exclude_self=True, index=index)
             return knn_distances(X, None, k, index=index)
 
     def _check_k(self, k, loo):
@@ -203,14 +267,26 @@ class KNNDensity(BaseEstimator):
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         k = self._check_k(k, loo=X is None)
         if X is None:
-            kind = common_kind(None)
-            dist, ind = self._neighbors_host(None, k)
+            kind = self._result_kind_loo()
+            dist, ind = self._neighbors(None, k)
         else:
-            X, kind = self._check_input(X, reset=False)
-            dist, ind = self._neighbors_host(X, k)
+            X, kind, _ = self._check_input(X, reset=False)
+            dist, ind = self._neighbors(X, k)
         if return_distance:
-            return from_host_numpy(dist, kind), from_host_numpy(ind, kind)
-        return from_host_numpy(ind, kind)
+            return self._to_caller(dist, kind), self._to_caller(ind, kind)
+        return self._to_caller(ind, kind)
+
+    def _result_kind_loo(self):
+        """Leave-one-out results come back as the training data's type when it is on a GPU
+        (NumPy otherwise, as before the GPU existed)."""
+        kind = getattr(self, "_fit_kind", None)
+        return kind if self._fitted_on_device() and kind is not None else common_kind(None)
+
+    @staticmethod
+    def _to_caller(result, kind):
+        if array_kind(result).namespace == "cupy":
+            return from_device_cupy(result, kind)
+        return from_host_numpy(result, kind)
 
     # ---------------------------------------------------------------------------- scoring
     def score_samples(self, X=None):
@@ -225,20 +301,25 @@ class KNNDensity(BaseEstimator):
         loo = X is None
         k = self._check_k(self.n_neighbors, loo=loo)
         if loo:
-            kind = common_kind(None)
+            kind = self._result_kind_loo()
             dtype = self.training_data_.dtype
-            dist, _ = self._neighbors_host(None, k)
+            dist, _ = self._neighbors(None, k)
         else:
-            X, kind = self._check_input(X, reset=False)
+            X, kind, _ = self._check_input(X, reset=False)
             dtype = X.dtype
-            dist, _ = self._neighbors_host(X, k)
+            dist, _ = self._neighbors(X, k)
         n_eff = self.n_samples_fit_ - 1 if loo else self.n_samples_fit_
         d = self.n_features_in_
-        r_k = np.asarray(dist[:, -1], dtype=np.float64)
         const = math.log(k) - math.log(n_eff) - _log_unit_ball_volume(d)
-        with np.errstate(divide="ignore"):
-            log_density = const - d * np.log(r_k)
-        zero = np.flatnonzero(r_k == 0.0)
+        if array_kind(dist).namespace == "cupy":  # on the device; only the zero rows come back
+            r_k = dist[:, -1].astype(np.float64)
+            log_density = const - d * sys.modules["cupy"].log(r_k)  # log 0 = -inf: no warning on GPU
+            zero = (r_k == 0.0).nonzero()[0].get() if bool((r_k == 0.0).any()) else np.empty(0, dtype=np.int64)
+        else:
+            r_k = np.asarray(dist[:, -1], dtype=np.float64)
+            with np.errstate(divide="ignore"):
+                log_density = const - d * np.log(r_k)
+            zero = np.flatnonzero(r_k == 0.0)
         if zero.size:
             shown = ", ".join(str(i) for i in zero[:10]) + (", ..." if zero.size > 10 else "")
             warnings.warn(
@@ -250,12 +331,17 @@ class KNNDensity(BaseEstimator):
             )
         if dtype == np.float32:
             log_density = log_density.astype(np.float32)
-        return from_host_numpy(log_density, kind)
+        return self._to_caller(log_density, kind)
 
     def score(self, X=None, y=None):
         """Total log density of ``X`` (a sum, as ``KernelDensity.score``); ``X=None``:
         leave-one-out on the training points."""
         log_density = self.score_samples(X)
+        kind = array_kind(log_density)
+        if kind.namespace == "torch":
+            return float(log_density.double().sum())
+        if kind.namespace == "cupy":
+            return float(log_density.sum(dtype=np.float64))
         return float(np.sum(np.asarray(to_host_numpy(log_density), dtype=np.float64)))
 
     def __sklearn_tags__(self):

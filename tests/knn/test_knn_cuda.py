@@ -358,3 +358,67 @@ def test_emulated_kernels_are_race_free():
     result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
     assert "race check done" in result.stdout, result.stderr[-3000:]
     assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]
+
+
+# ------------------------------------------------------------- KNNDensity on a GPU
+def _estimator_pair(dtype, n=1500, d=4, k=10):
+    from fastdensity.knn import KNNDensity
+
+    rng = np.random.default_rng()
+    X = rng.normal(size=(n, d)).astype(dtype)
+    Q = rng.normal(size=(77, d)).astype(dtype)
+    return KNNDensity(n_neighbors=k), KNNDensity(n_neighbors=k, algorithm="brute"), X, Q
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimator_on_cupy_matches_the_cpu(dtype):
+    cp = pytest.importorskip("cupy")
+    gpu_est, cpu_est, X, Q = _estimator_pair(dtype)
+    gpu_est.fit(cp.asarray(X))
+    cpu_est.fit(X)
+    assert gpu_est.effective_algorithm_ == "brute" and isinstance(gpu_est.training_data_, cp.ndarray)
+    got = gpu_est.score_samples(cp.asarray(Q))
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype
+    np.testing.assert_allclose(cp.asnumpy(got), cpu_est.score_samples(Q), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    loo = gpu_est.score_samples()  # leave-one-out on the device, returned as the training data's type
+    assert isinstance(loo, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(loo), cpu_est.score_samples(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    dist, ind = gpu_est.kneighbors(cp.asarray(Q), 5)
+    want_d, want_i = cpu_est.kneighbors(Q, 5)
+    np.testing.assert_array_equal(cp.asnumpy(ind), want_i)
+    np.testing.assert_allclose(cp.asnumpy(dist), want_d, rtol=1e-6)
+    assert gpu_est.score(cp.asarray(Q)) == pytest.approx(cpu_est.score(Q), rel=1e-5)
+
+
+@pytest.mark.gpu
+def test_estimator_moves_fitted_data_once_between_host_and_device():
+    cp = pytest.importorskip("cupy")
+    host_fit, _, X, Q = _estimator_pair(np.float64)
+    host_fit.fit(X)
+    on_device = host_fit.score_samples(cp.asarray(Q))  # host-fitted, device queries
+    assert isinstance(on_device, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(on_device), host_fit.score_samples(Q), rtol=1e-12)
+    from fastdensity.knn import KNNDensity
+
+    dev_fit = KNNDensity(n_neighbors=10).fit(cp.asarray(X))
+    on_host = dev_fit.score_samples(Q)  # device-fitted, host queries run on the CPU
+    assert isinstance(on_host, np.ndarray)
+    np.testing.assert_allclose(on_host, host_fit.score_samples(Q), rtol=1e-12)
+    assert dev_fit._host_train() is dev_fit._host_train()  # copied once
+    forced = KNNDensity(n_neighbors=10, backend="cuda").fit(X).score_samples(Q)  # host data on the GPU
+    assert isinstance(forced, np.ndarray)
+    np.testing.assert_allclose(forced, host_fit.score_samples(Q), rtol=1e-12)
+
+
+@pytest.mark.gpu
+def test_estimator_with_torch_cuda_tensors():
+    pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    est, cpu_est, X, Q = _estimator_pair(np.float32)
+    est.fit(torch.as_tensor(X, device="cuda"))
+    got = est.score_samples(torch.as_tensor(Q, device="cuda"))
+    assert isinstance(got, torch.Tensor) and got.device.type == "cuda" and got.dtype == torch.float32
+    np.testing.assert_allclose(got.cpu().numpy(), cpu_est.fit(X).score_samples(Q), rtol=1e-5)
