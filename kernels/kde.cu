@@ -172,6 +172,19 @@ __device__ __forceinline__ void load_params(T* s_p, T* s_s2, const T* __restrict
     if constexpr (ADAPTIVE) s_s2[slot] = inside ? inv_scale2[j] : T(1);
 }
 
+// Leave-one-out (the queries are the training points): point i's distance to itself becomes +inf,
+// which every profile maps to a zero term. A per-chunk test first, so the common case costs one
+// comparison per CHUNK pairs; the unrolled selects keep r2[] in registers.
+template <typename T, int CH>
+__device__ __forceinline__ void drop_self(T (&r2)[CH], long long first, long long i) {
+    if (i >= first && i < first + CH) {
+#pragma unroll
+        for (int j = 0; j < CH; ++j) {
+            if (first + j == i) r2[j] = positive_inf<T>();
+        }
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void write_partial(const Accumulator<T>& acc, bool nan_query, long long i, long long m,
                                               double* __restrict__ part_m, double* __restrict__ part_s) {
@@ -185,7 +198,7 @@ template <typename T, int KERNEL, int D, bool ADAPTIVE>
 __device__ __forceinline__ void logsum_fixed_d(const T* __restrict__ queries, const T* __restrict__ train_t,
                                                const T* __restrict__ point_param, const T* __restrict__ inv_scale2,
                                                long long m, long long n, int d, long long split_len,
-                                               T coord_scale, double* __restrict__ part_m,
+                                               T coord_scale, int exclude_self, double* __restrict__ part_m,
                                                double* __restrict__ part_s) {
     __shared__ __align__(16) T s_x[D][TILE];
     __shared__ __align__(16) T s_p[TILE];
@@ -229,6 +242,7 @@ __device__ __forceinline__ void logsum_fixed_d(const T* __restrict__ queries, co
                     r2[j] = fma(a, a, r2[j]);
                 }
             }
+            if (exclude_self) drop_self(r2, j0 + c, i);
             add_points<T, KERNEL, ADAPTIVE, CHUNK>(r2, s_p + c, ADAPTIVE ? s_s2 + c : s_s2, acc);
         }
         acc.end_tile();
@@ -241,7 +255,7 @@ template <typename T, int KERNEL, bool ADAPTIVE>
 __device__ __forceinline__ void logsum_any_d(const T* __restrict__ queries, const T* __restrict__ train_t,
                                              const T* __restrict__ point_param, const T* __restrict__ inv_scale2,
                                              long long m, long long n, int d, long long split_len,
-                                             T coord_scale, double* __restrict__ part_m,
+                                             T coord_scale, int exclude_self, double* __restrict__ part_m,
                                              double* __restrict__ part_s) {
     __shared__ __align__(16) T s_x[DCHUNK][TILE_G];
     __shared__ __align__(16) T s_p[TILE_G];
@@ -287,6 +301,7 @@ __device__ __forceinline__ void logsum_any_d(const T* __restrict__ queries, cons
                 }
             }
         }
+        if (exclude_self) drop_self(r2, j0, i);
         // s_p / s_s2 were written before the last barrier and are rewritten only after the next one.
         add_points<T, KERNEL, ADAPTIVE, TILE_G>(r2, s_p, s_s2, acc);
         acc.end_tile();
@@ -298,14 +313,14 @@ template <typename T, int KERNEL, int D, bool ADAPTIVE>
 __device__ __forceinline__ void logsum(const T* __restrict__ queries, const T* __restrict__ train_t,
                                        const T* __restrict__ point_param, const T* __restrict__ inv_scale2,
                                        long long m, long long n, int d, long long split_len, T coord_scale,
-                                       double* __restrict__ part_m, double* __restrict__ part_s) {
+                                       int exclude_self, double* __restrict__ part_m, double* __restrict__ part_s) {
     static_assert(D == 0 || (D >= 1 && D <= 16), "D is 0 (any d) or 1..16");
     if constexpr (D == 0) {
         logsum_any_d<T, KERNEL, ADAPTIVE>(queries, train_t, point_param, inv_scale2, m, n, d, split_len,
-                                          coord_scale, part_m, part_s);
+                                          coord_scale, exclude_self, part_m, part_s);
     } else {
         logsum_fixed_d<T, KERNEL, D, ADAPTIVE>(queries, train_t, point_param, inv_scale2, m, n, d, split_len,
-                                               coord_scale, part_m, part_s);
+                                               coord_scale, exclude_self, part_m, part_s);
     }
 }
 
@@ -331,15 +346,16 @@ __device__ __forceinline__ double log_profile(double r2) {
 // One __global__ template per kernel profile, named as in DESIGN.md: kde_logsum_<kernel><T, D, ADAPTIVE>.
 // Arguments (all kernels): queries (m, d) row-major, train_t (d, n), point_param (n,), inv_scale2
 // (n,; read only when ADAPTIVE), m, n, d, split_len (training points per blockIdx.y, a multiple of
-// the tile), coord_scale, then the partials part_m, part_s of shape (gridDim.y, m).
+// the tile), coord_scale, exclude_self (1: query i is training point i and is left out of its own
+// sum, for leave-one-out), then the partials part_m, part_s of shape (gridDim.y, m).
 #define FASTDENSITY_KDE_LOGSUM(NAME, CODE)                                                                    \
     template <typename T, int D, bool ADAPTIVE>                                                               \
     __global__ void __launch_bounds__(fastdensity::kde::BLOCK)                                                \
         NAME(const T* __restrict__ queries, const T* __restrict__ train_t, const T* __restrict__ point_param, \
              const T* __restrict__ inv_scale2, long long m, long long n, int d, long long split_len,          \
-             T coord_scale, double* __restrict__ part_m, double* __restrict__ part_s) {                      \
+             T coord_scale, int exclude_self, double* __restrict__ part_m, double* __restrict__ part_s) {    \
         fastdensity::kde::logsum<T, CODE, D, ADAPTIVE>(queries, train_t, point_param, inv_scale2, m, n, d,    \
-                                                       split_len, coord_scale, part_m, part_s);               \
+                                                       split_len, coord_scale, exclude_self, part_m, part_s); \
     }
 
 FASTDENSITY_KDE_LOGSUM(kde_logsum_gaussian, fastdensity::kde::GAUSSIAN)
@@ -404,12 +420,13 @@ extern "C" __global__ void kde_logsum_finish_sum(const double* __restrict__ part
 // The slow, exact path for the queries listed in ``rows``: log Σ_j exp(log w_j + log k(r_j)) in
 // double with a running maximum (the CPU's _logsum_slow), one block per query; each thread takes
 // a strided share of the points and the block merges in a fixed tree order (deterministic).
-// ``log_weights`` are the unshifted float64 log weights; ``inv_scale2`` is read when adaptive != 0.
+// ``log_weights`` are the unshifted float64 log weights; ``inv_scale2`` is read when adaptive != 0;
+// exclude_self != 0 leaves training point i out of query i's sum.
 template <typename T, int KERNEL>
 __global__ void __launch_bounds__(fastdensity::kde::SLOW_BLOCK)
     kde_logsum_slow(const T* __restrict__ queries, const T* __restrict__ train_t,
                     const double* __restrict__ log_weights, const T* __restrict__ inv_scale2, int adaptive,
-                    long long n, int d, const long long* __restrict__ rows, long long n_rows,
+                    int exclude_self, long long n, int d, const long long* __restrict__ rows, long long n_rows,
                     double* __restrict__ out) {
     using fastdensity::LogSumExp;
     constexpr int B = fastdensity::kde::SLOW_BLOCK;
@@ -421,6 +438,7 @@ __global__ void __launch_bounds__(fastdensity::kde::SLOW_BLOCK)
         const T* q = queries + i * d;
         LogSumExp<double> acc;
         for (long long j = threadIdx.x; j < n; j += B) {
+            if (exclude_self && j == i) continue;
             double r2 = 0.0;
             for (int k = 0; k < d; ++k) {
                 const double a = static_cast<double>(train_t[k * n + j]) - static_cast<double>(q[k]);

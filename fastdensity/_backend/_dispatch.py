@@ -18,7 +18,10 @@ BACKENDS = ("auto", "cpu", "cuda")
 # op name -> {backend: "module:function"}
 OPS: dict[str, dict[str, str]] = {
     "kde_logsum": {"cpu": "fastdensity.kde._kde_cpu:kde_logsum", "cuda": "fastdensity.kde._kde_cuda:kde_logsum"},
-    "kde_loo_logsum_grid": {"cpu": "fastdensity.kde._kde_cv_cpu:kde_loo_logsum_grid"},
+    "kde_loo_logsum_grid": {
+        "cpu": "fastdensity.kde._kde_cv_cpu:kde_loo_logsum_grid",
+        "cuda": "fastdensity.kde._kde_cuda:kde_loo_logsum_grid",
+    },
     "gmm_estep": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_estep"},
     "gmm_log_prob": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob"},
     "gmm_log_prob_norm": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob_norm"},

@@ -11,6 +11,10 @@ multiprocessor), the training points are split over ``blockIdx.y`` in multiples 
 ``kde_logsum_finish_*`` merges the per-split partials in split order (deterministic). Compact
 kernels whose sum is tiny but not 0 are recomputed in float64 log space by ``kde_logsum_slow`` on
 those queries only, as the CPU does. The floors of the kernels are in kernels/kde.cu.
+
+``kde_loo_logsum_grid`` is the GPU twin of ``_kde_cv_cpu.kde_loo_logsum_grid`` (leave-one-out sums
+for likelihood cross-validation): the same kernels, one launch per candidate factor, each point
+left out of its own sum.
 """
 
 from __future__ import annotations
@@ -114,18 +118,28 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         raise ValueError("the training set is empty")
     if kernel not in _KERNEL_CODES:
         raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
-    m = queries.shape[0]
-    out = cp.empty(m, dtype=cp.float64)
-    if m == 0:
-        return out
+    log_w = _log_weights(cp, log_weights, n)
+    if queries.shape[0] == 0:
+        return cp.empty(0, dtype=cp.float64)
+    return _launch(cp, queries, train_t, log_w, kernel, inv_scales, exclude_self=False)
 
-    ctype = _CTYPES[dtype]
+
+def _log_weights(cp, log_weights, n):
     if log_weights is None:
-        log_w = cp.zeros(n, dtype=cp.float64)
-    else:
-        log_w = cp.ascontiguousarray(log_weights, dtype=cp.float64)
+        return cp.zeros(n, dtype=cp.float64)
+    log_w = cp.ascontiguousarray(log_weights, dtype=cp.float64)
     if log_w.shape != (n,):
         raise ValueError(f"log_weights must have shape ({n},); got {log_w.shape}")
+    return log_w
+
+
+def _launch(cp, queries, train_t, log_w, kernel, inv_scales, exclude_self):
+    """The kernels for validated, contiguous inputs (m ≥ 1, n ≥ 1); float64 (m,) out."""
+    dtype = queries.dtype
+    ctype = _CTYPES[dtype]
+    d, n = train_t.shape
+    m = queries.shape[0]
+    out = cp.empty(m, dtype=cp.float64)
     shift = float(cp.max(log_w))
     compact = kernel in COMPACT_KERNELS
     if compact:
@@ -155,7 +169,7 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         (query_blocks, splits),
         (BLOCK,),
         (queries, train_t, param, inv_scale2, np.int64(m), np.int64(n), np.int32(d), np.int64(split_len),
-         scalar(coordinate_scale(kernel)), part_m, part_s),
+         scalar(coordinate_scale(kernel)), np.int32(exclude_self), part_m, part_s),
     )
     finish_grid = (-(-m // FINISH_BLOCK),)
     if compact:
@@ -166,9 +180,40 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         if rows.size:
             slow = get_function(SOURCE, slow_name(kernel, ctype), group)
             slow((min(int(rows.size), 65535 * 16),), (SLOW_BLOCK,),
-                 (queries, train_t, log_w, inv_scale2, np.int32(adaptive), np.int64(n), np.int32(d), rows,
-                  np.int64(rows.size), out))
+                 (queries, train_t, log_w, inv_scale2, np.int32(adaptive), np.int32(exclude_self), np.int64(n),
+                  np.int32(d), rows, np.int64(rows.size), out))
     else:
         finish = get_function(SOURCE, "kde_logsum_finish_log", group)
         finish(finish_grid, (FINISH_BLOCK,), (part_m, part_s, np.int64(m), np.int32(splits), np.float64(shift), out))
+    return out
+
+
+def kde_loo_logsum_grid(train, log_weights=None, kernel="gaussian", inv_factors=(1.0,)):
+    """L[i, c] = log Σ_{j≠i} w_j k(‖x_i − x_j‖ · inv_factors[c]) for whitened CuPy ``train`` (n, d).
+
+    The GPU twin of ``_kde_cv_cpu.kde_loo_logsum_grid`` (same arguments and contract): ``log_weights``
+    (n,) are log w_j (−inf allowed for zero weights; None for equal weights), ``inv_factors`` (g,) the
+    inverse candidate factors. Returns a CuPy float64 (n, g) array; an entry is −inf only when every
+    other point contributes exactly 0. float64 throughout, as on the CPU. One launch of the
+    ``kde_logsum`` kernels per candidate, with point i left out of row i's sum (``exclude_self``).
+    """
+    cp = require_cupy("the CUDA KDE engine")
+    train = cp.ascontiguousarray(train, dtype=cp.float64)
+    if train.ndim != 2:
+        raise ValueError(f"train must be 2-D (n, d); got shape {train.shape}")
+    if kernel not in _KERNEL_CODES:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    n = train.shape[0]
+    factors = np.asarray(inv_factors.get() if hasattr(inv_factors, "get") else inv_factors, dtype=np.float64)
+    factors = factors.reshape(-1)
+    log_w = _log_weights(cp, log_weights, n)
+    out = cp.empty((n, factors.shape[0]), dtype=cp.float64)
+    if n == 0 or factors.shape[0] == 0:
+        return out
+    if float(cp.max(log_w)) == -math.inf:
+        out.fill(-math.inf)
+        return out
+    for c, f in enumerate(factors):
+        scaled = train * f
+        out[:, c] = _launch(cp, scaled, cp.ascontiguousarray(scaled.T), log_w, kernel, None, exclude_self=True)
     return out

@@ -118,6 +118,8 @@ def test_resolve_backend_with_a_gpu(monkeypatch):
 
 def test_op_table_has_the_cuda_kde_launcher_and_it_imports_without_cupy(no_cupy):
     assert OPS["kde_logsum"]["cuda"] == "fastdensity.kde._kde_cuda:kde_logsum"
+    assert OPS["kde_loo_logsum_grid"]["cuda"] == "fastdensity.kde._kde_cuda:kde_loo_logsum_grid"
+    assert get_op("kde_loo_logsum_grid", "cuda").__name__ == "kde_loo_logsum_grid"
     launcher = get_op("kde_logsum", "cuda")
     from fastdensity.kde import _kde_cpu
 

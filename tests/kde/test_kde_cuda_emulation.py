@@ -87,9 +87,9 @@ def _signature(name):
         return ["const double*", "long long", "int", "double", "double", "int", "double*"]
     T = re.search(r"<(float|double)", name).group(1)
     if name.startswith("kde_logsum_slow"):
-        return [f"const {T}*", f"const {T}*", "const double*", f"const {T}*", "int", "long long", "int",
+        return [f"const {T}*", f"const {T}*", "const double*", f"const {T}*", "int", "int", "long long", "int",
                 "const long long*", "long long", "double*"]
-    return [f"const {T}*"] * 4 + ["long long", "long long", "int", "long long", T, "double*", "double*"]
+    return [f"const {T}*"] * 4 + ["long long", "long long", "int", "long long", T, "int", "double*", "double*"]
 
 
 class _EmulatedModule:
@@ -271,6 +271,24 @@ def test_emulated_slow_path_for_tiny_compact_sums(emulated_cupy):
     for dtype in (np.float32,):
         out = _kde_cuda.kde_logsum(queries.astype(dtype), train.astype(dtype), log_w, "epanechnikov")
         _compare(out, ref, np.float64, "slow path")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["gaussian", "tophat"])
+def test_emulated_leave_one_out_grid_matches_the_cpu_op(emulated_cupy, kernel):
+    from fastdensity.kde._kde_cv_cpu import kde_loo_logsum_grid as cpu_grid
+
+    rng = np.random.default_rng()
+    inv = 1.0 / np.array([0.05, 0.3, 1.0, 2.5])
+    for n, d in [(1, 2), (2, 1), (150, 3), (300, 18)]:
+        train = np.round(rng.normal(size=(n, d)) * 64) / 64
+        log_w = rng.normal(size=n)
+        if n > 3:
+            log_w[3] = -np.inf  # a zero weight
+        ref = cpu_grid(train, log_w, kernel, inv)
+        out = _kde_cuda.kde_loo_logsum_grid(train, log_w, kernel, inv)
+        assert out.shape == ref.shape == (n, inv.size)
+        _compare(np.asarray(out), ref, np.float64, f"loo {kernel} n={n} d={d}")
 
 
 # ------------------------------------------------------------ the estimator's GPU path, emulated
