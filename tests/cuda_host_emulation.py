@@ -271,3 +271,53 @@ def run_under_tsan(script: str, timeout: float = 600) -> subprocess.CompletedPro
                PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=str(ROOT))
+
+
+# ------------------------------------------------------------------ NVRTC without a GPU
+def nvrtc_library() -> ctypes.CDLL | None:
+    """libnvrtc (what CuPy compiles with): ``FASTDENSITY_NVRTC`` (a path), else the system's; None
+    when absent. NVRTC compiles without a GPU."""
+    import ctypes.util
+
+    path = os.environ.get("FASTDENSITY_NVRTC") or ctypes.util.find_library("nvrtc")
+    if not path:
+        return None
+    try:
+        # libnvrtc opens its builtins library by name: load the one beside it first (a pip wheel's
+        # folder is not on the loader's path).
+        for builtins in sorted(Path(path).parent.glob("libnvrtc-builtins.so*")):
+            ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
+            break
+        return ctypes.CDLL(path)
+    except OSError:
+        return None
+
+
+def nvrtc_compile(lib: ctypes.CDLL, source: str, names: tuple[str, ...]) -> tuple[int, str, dict]:
+    """Compile ``kernels/<source>`` as ``fastdensity._backend._cuda`` does (its ``#line`` text, its
+    options, ``-I`` the kernel folder, the name expressions) for sm_90: (status, log, lowered names)."""
+    from fastdensity._backend._cuda import COMPILE_OPTIONS, kernel_source
+
+    code, folder = kernel_source(source)
+    prog = ctypes.c_void_p()
+    if lib.nvrtcCreateProgram(ctypes.byref(prog), code.encode(), source.encode(), 0, None, None) != 0:
+        raise RuntimeError("nvrtcCreateProgram failed")
+    try:
+        for name in names:
+            lib.nvrtcAddNameExpression(prog, name.encode())
+        options = [*COMPILE_OPTIONS, f"-I{folder.as_posix()}", "--gpu-architecture=sm_90"]
+        c_options = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+        status = lib.nvrtcCompileProgram(prog, len(options), c_options)
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(max(1, size.value))
+        lib.nvrtcGetProgramLog(prog, log)
+        lowered = {}
+        if status == 0:
+            for name in names:
+                out = ctypes.c_char_p()
+                lib.nvrtcGetLoweredName(prog, name.encode(), ctypes.byref(out))
+                lowered[name] = out.value.decode() if out.value else None
+        return status, log.value.decode(errors="replace"), lowered
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cuda_host_emulation
 import pytest
 
 from fastdensity.knn import _knn_cuda
@@ -48,3 +49,12 @@ def test_every_instantiation_compiles_without_warnings(tmp_path):
     assert result.stderr.strip() == "", result.stderr
     ptx = (tmp_path / "out.ptx").read_text()
     assert ptx.count(".entry") == len(_knn_cuda.NAME_EXPRESSIONS)
+
+
+@pytest.mark.skipif(cuda_host_emulation.nvrtc_library() is None, reason="libnvrtc not found (FASTDENSITY_NVRTC=path)")
+def test_nvrtc_compiles_every_name_expression_as_the_loader_does():
+    """What CuPy does at run time, without a GPU: NVRTC, the loader's source text and options."""
+    status, log, lowered = cuda_host_emulation.nvrtc_compile(
+        cuda_host_emulation.nvrtc_library(), _knn_cuda.SOURCE, _knn_cuda.NAME_EXPRESSIONS)
+    assert status == 0, log
+    assert all(lowered[name] for name in _knn_cuda.NAME_EXPRESSIONS), lowered

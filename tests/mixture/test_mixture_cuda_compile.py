@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import cuda_host_emulation
 import pytest
 
 from fastdensity.mixture import _mixture_cpu as cpu
@@ -158,3 +159,12 @@ def test_plan_fits_shared_memory_and_covers_the_rows(itemsize, cov_type):
 def test_plan_refuses_what_does_not_fit():
     with pytest.raises(ValueError, match="backend='cpu'"):
         gpu.plan(100, 2000, 10, gpu.FAMILIES["full"], gpu.MODE_ESTEP, 8, 227 * 1024)
+
+
+@pytest.mark.skipif(cuda_host_emulation.nvrtc_library() is None, reason="libnvrtc not found (FASTDENSITY_NVRTC=path)")
+def test_nvrtc_compiles_every_name_expression_as_the_loader_does():
+    """What CuPy does at run time, without a GPU: NVRTC, the loader's source text and options."""
+    status, log, lowered = cuda_host_emulation.nvrtc_compile(
+        cuda_host_emulation.nvrtc_library(), gpu.SOURCE, gpu.NAME_EXPRESSIONS)
+    assert status == 0, log
+    assert all(lowered[name] for name in gpu.NAME_EXPRESSIONS), lowered
