@@ -39,7 +39,8 @@
 //
 // Floors (H100 SXM, float32, 132 SMs at ~1.75 GHz): the SFU ex2 rate is 16/clk/SM ≈ 3.7e12/s and
 // the FP32 rate 128/clk/SM ≈ 2.96e13 instr/s. The gaussian inner loop costs per pair one MUFU.EX2
-// and about 2d + 3 FP32 instructions (d subtractions, d FMAs, min, subtract, add), so the floor
+// and 2d + 3 FP32 instructions (d subtractions, d FMAs, min, subtract, add; counted in the PTX of
+// kde_logsum_gaussian<float, D, false>, the sum starting at p_j), so the floor
 // is max(1/3.7e12, (2d+3)/2.96e13) s per pair: ≈ 3.7e12 pairs/s for d ≤ 2, 2.1e12 at d = 4,
 // 1.6e12 at d = 8, 0.85e12 at d = 16 (FP32-bound from d ≈ 3). The 2e12 target at d ≤ 16 is
 // therefore reachable only for d ≤ 4 with this direct form; larger d would need the distances as
@@ -123,9 +124,11 @@ struct Accumulator {
 };
 
 // Add CH points whose squared (pre-scaled) distances are in r2[]: p[] and s2[] are the points'
-// parameters (shared memory), see the file comment.
-template <typename T, int KERNEL, bool ADAPTIVE, int CH>
+// parameters (shared memory), see the file comment. P_IN_R2: the caller started the distance sums
+// at p_j (gaussian without adaptive scales: u_j = p_j + Σ_k (x_jk − q_k)², one add less per pair).
+template <typename T, int KERNEL, bool ADAPTIVE, bool P_IN_R2, int CH>
 __device__ __forceinline__ void add_points(const T (&r2)[CH], const T* p, const T* s2, Accumulator<T>& acc) {
+    static_assert(!P_IN_R2 || (KERNEL == GAUSSIAN && !ADAPTIVE), "p_j can only be folded into plain gaussian sums");
     if constexpr (is_log_kernel<KERNEL>::value) {
         T u[CH];
         T cmin = positive_inf<T>();
@@ -133,7 +136,7 @@ __device__ __forceinline__ void add_points(const T (&r2)[CH], const T* p, const 
         for (int j = 0; j < CH; ++j) {
             T a = ADAPTIVE ? r2[j] * s2[j] : r2[j];
             if constexpr (KERNEL == EXPONENTIAL) a = sqrt_t(a);
-            u[j] = a + p[j];
+            u[j] = P_IN_R2 ? a : a + p[j];
             cmin = min_t(cmin, u[j]);
         }
         if (cmin < acc.m) {
@@ -203,6 +206,7 @@ __device__ __forceinline__ void logsum_fixed_d(const T* __restrict__ queries, co
     __shared__ __align__(16) T s_x[D][TILE];
     __shared__ __align__(16) T s_p[TILE];
     __shared__ __align__(16) T s_s2[ADAPTIVE ? TILE : 1];
+    constexpr bool FOLD = KERNEL == GAUSSIAN && !ADAPTIVE;
 
     const long long i = static_cast<long long>(blockIdx.x) * BLOCK + threadIdx.x;
     const bool active = i < m;
@@ -233,7 +237,7 @@ __device__ __forceinline__ void logsum_fixed_d(const T* __restrict__ queries, co
         for (int c = 0; c < TILE; c += CHUNK) {
             T r2[CHUNK];
 #pragma unroll
-            for (int j = 0; j < CHUNK; ++j) r2[j] = T(0);
+            for (int j = 0; j < CHUNK; ++j) r2[j] = FOLD ? s_p[c + j] : T(0);
 #pragma unroll
             for (int k = 0; k < D; ++k) {
 #pragma unroll
@@ -243,7 +247,7 @@ __device__ __forceinline__ void logsum_fixed_d(const T* __restrict__ queries, co
                 }
             }
             if (exclude_self) drop_self(r2, j0 + c, i);
-            add_points<T, KERNEL, ADAPTIVE, CHUNK>(r2, s_p + c, ADAPTIVE ? s_s2 + c : s_s2, acc);
+            add_points<T, KERNEL, ADAPTIVE, FOLD, CHUNK>(r2, s_p + c, ADAPTIVE ? s_s2 + c : s_s2, acc);
         }
         acc.end_tile();
     }
@@ -303,7 +307,7 @@ __device__ __forceinline__ void logsum_any_d(const T* __restrict__ queries, cons
         }
         if (exclude_self) drop_self(r2, j0, i);
         // s_p / s_s2 were written before the last barrier and are rewritten only after the next one.
-        add_points<T, KERNEL, ADAPTIVE, TILE_G>(r2, s_p, s_s2, acc);
+        add_points<T, KERNEL, ADAPTIVE, false, TILE_G>(r2, s_p, s_s2, acc);
         acc.end_tile();
     }
     if (active) write_partial(acc, nan_query, i, m, part_m, part_s);
