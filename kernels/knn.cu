@@ -28,7 +28,8 @@
 // memory (32 lanes x 4 B per clock per SM) level with the FP32 pipes (128 FMA per clock per SM):
 // 132 SMs x 1.75 GHz x 128 / d = 3.7e12 / (d / 8) pairs/s, i.e. ~1.8e12 pairs/s at d = 16 before
 // selection (a compare and a ballot per pair). torch cdist + topk writes and re-reads the m x n
-// matrix: >= 8 bytes per pair at 3.35 TB/s, <= 4.2e11 pairs/s. UNVERIFIED on a GPU so far.
+// matrix: >= 8 bytes per pair at 3.35 TB/s, <= 4.2e11 pairs/s. NOT YET RUN on a GPU (checked in the host
+// emulation of tests/cuda_host_emulation.py only).
 #include "common.cuh"
 
 namespace fastdensity {

@@ -31,7 +31,8 @@
 // (4 d bytes per row at 3.35 TB/s: 5e10 rows/s): compute-bound. This code issues about 3
 // instructions per FMA in phase 1 (a shared and a uniform load each) and about 2.3 in phase 2
 // (4 x 4 register tiles: 9 shared loads per 16 FMAs), so expect ~3x the floor, ~0.2 ms per
-// iteration at n = 1e6. UNVERIFIED on a GPU so far.
+// iteration at n = 1e6. NOT YET RUN on a GPU (checked in the host
+// emulation of tests/cuda_host_emulation.py only).
 #include "common.cuh"
 
 namespace fastdensity {
