@@ -53,22 +53,20 @@
 namespace fastdensity {
 namespace kde {
 
+// Enumerators rather than constexpr variables: the source is also compiled without any template
+// instantiated (tests/test_packaging.py), where an unused variable is a warning.
 // Kernel codes: the same numbers as KERNEL_CODES in fastdensity/kde/_kde_cpu.py.
-constexpr int GAUSSIAN = 0;
-constexpr int TOPHAT = 1;
-constexpr int EPANECHNIKOV = 2;
-constexpr int EXPONENTIAL = 3;
-constexpr int LINEAR = 4;
-constexpr int COSINE = 5;
-constexpr int BIWEIGHT = 6;
-constexpr int TRIWEIGHT = 7;
+enum : int { GAUSSIAN = 0, TOPHAT = 1, EPANECHNIKOV = 2, EXPONENTIAL = 3, LINEAR = 4, COSINE = 5, BIWEIGHT = 6,
+             TRIWEIGHT = 7 };
 
-constexpr int BLOCK = 128;   // queries per block (one per thread); the launcher uses the same value
-constexpr int TILE = 128;    // training points per shared-memory tile (specialised D)
-constexpr int TILE_G = 32;   // training points per tile for the generic-d kernel (registers)
-constexpr int DCHUNK = 16;   // dimensions per shared-memory pass in the generic-d kernel
-constexpr int CHUNK = 16;    // points per running-minimum update
-constexpr int SLOW_BLOCK = 128;
+enum : int {
+    BLOCK = 128,      // queries per block (one per thread); the launcher uses the same value
+    TILE = 128,       // training points per shared-memory tile (specialised D)
+    TILE_G = 32,      // training points per tile for the generic-d kernel (registers)
+    DCHUNK = 16,      // dimensions per shared-memory pass in the generic-d kernel
+    CHUNK = 16,       // points per running-minimum update
+    SLOW_BLOCK = 128,
+};
 
 template <int KERNEL>
 struct is_log_kernel {
