@@ -422,3 +422,16 @@ def test_estimator_with_torch_cuda_tensors():
     got = est.score_samples(torch.as_tensor(Q, device="cuda"))
     assert isinstance(got, torch.Tensor) and got.device.type == "cuda" and got.dtype == torch.float32
     np.testing.assert_allclose(got.cpu().numpy(), cpu_est.fit(X).score_samples(Q), rtol=1e-5)
+
+
+@pytest.mark.slow  # 1030 merge blocks of 128 host threads: ~30 s
+@needs_gxx
+def test_emulated_leave_one_out_with_split_training_set(monkeypatch):
+    """exclude_self where each query's own row lies in one of several training splits."""
+    kernels = cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, sm_count=132)
+    from fastdensity._backend._cuda import require_cupy
+
+    train = np.random.default_rng().normal(size=(1030, 3)).astype(np.float32)
+    _check_against_cpu(require_cupy(), train, train, 6, True)
+    (grid, _, _), = kernels[gpu.TOPK_NAMES[np.dtype(np.float32)]].launches
+    assert grid[1] == 2
