@@ -11,8 +11,8 @@ points x_1..x_N and fake points y_1..y_M:
 
 The numbers equal those of ``prdc.compute_prdc`` (which forms three N × M distance matrices)
 but no such matrix is ever allocated: the radii and the coverage come from fastdensity's exact
-kNN engine, and ball membership is counted over tiles of ``batch_size`` × ``batch_size`` pairs.
-Each tile is screened with the Gram form ‖q‖² + ‖c‖² − 2 q·c (one float64 BLAS product on
+kNN engine, and ball membership is counted over tiles of ``batch_size`` × 512 pairs, blocks
+of queries handed to the threads dynamically. Each tile is screened with the Gram form ‖q‖² + ‖c‖² − 2 q·c (one float64 BLAS product on
 centred, power-of-two scaled copies) and a rigorous bound on its rounding error; pairs the
 screen cannot decide get their exact distance, computed with the kNN engine's own operations
 (``exact_sq_dist``), so a point at exactly a radius is decided as the radii were.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -37,12 +38,15 @@ from .._backend._namespace import common_kind
 from .._backend._threads import resolve_n_jobs, threads
 from ..knn._knn import _auto_algorithm
 from ..knn._knn_cpu import knn_distances, knn_index
+from ..knn._sched import next_task
 from ..knn._topk import exact_sq_dist
 from ._fid import _xp, check_features
 
 __all__ = ["prdc"]
 
 _U = 2.0**-53  # unit roundoff of float64
+CENTRE_TILE = 512  # centres per gemm tile of the ball-membership pass
+_DEVICE_TILE = 8192  # centres per tile on a GPU (a tile is batch_size × this, float64)
 # Spreads (max |x − centre|) the screen handles; outside, every pair gets its exact distance.
 _SPREAD_MIN = 2.0**-300
 _SPREAD_MAX = 2.0**300
@@ -59,24 +63,52 @@ def _margin_coef(d):
     return (8.0 * d + 32.0) * _U
 
 
-@njit(parallel=True, cache=True)
-def _count_tile(G, qq, cc, r2, radii, coef, all_exact, queries, centres, q0, c0, counts):
-    """counts[q0 + i] += #{j : ‖queries[q0+i] − centres[c0+j]‖ < radii[c0+j]} for the tile G = Qs Csᵀ."""
-    b, t = G.shape
-    for i in prange(b):
-        total = 0
-        qi = qq[i]
-        for j in range(t):
-            thr = r2[j]
-            s = qi + cc[j] - 2.0 * G[i, j]
-            marg = coef * (qi + cc[j]) + 8.0 * _U * thr + 1e-300
-            if not all_exact and s < thr - marg:
-                total += 1
-            elif all_exact or s <= thr + marg:
-                e = exact_sq_dist(centres, c0 + j, queries[q0 + i])
-                if math.sqrt(e) < radii[c0 + j]:
+@njit(cache=True)
+def _count_block(i0, i1, qs, cs, qq, cc, r2, radii, coef, all_exact, queries, centres, tile, counts):
+    """counts[i] = #{j : ‖queries[i] − centres[j]‖ < radii[j]} for queries i0..i1, over tiles of
+    ``tile`` centres: G = Qs Csᵀ by BLAS, then the screen; undecided pairs get the exact distance."""
+    n = cs.shape[0]
+    nq = i1 - i0
+    qb = qs[i0:i1]
+    g = np.empty((nq, tile))
+    for j0 in range(0, n, tile):
+        j1 = min(n, j0 + tile)
+        if j1 - j0 == tile:
+            np.dot(qb, cs[j0:j1].T, g)
+            gv = g
+        else:
+            gv = np.dot(qb, cs[j0:j1].T)
+        for a in range(nq):
+            i = i0 + a
+            qi = qq[i]
+            total = 0
+            for j in range(j0, j1):
+                thr = r2[j]
+                s = qi + cc[j] - 2.0 * gv[a, j - j0]
+                marg = coef * (qi + cc[j]) + 8.0 * _U * thr + 1e-300
+                if not all_exact and s < thr - marg:
                     total += 1
-        counts[q0 + i] += total
+                elif all_exact or s <= thr + marg:
+                    if math.sqrt(exact_sq_dist(centres, j, queries[i])) < radii[j]:
+                        total += 1
+            counts[i] += total
+
+
+# Thin on purpose (parfor compilation of a large body is slow); the work is in _count_block.
+@njit(parallel=True, cache=True)
+def _ball_counts_parallel(qs, cs, qq, cc, r2, radii, coef, all_exact, queries, centres, block, tile, n_workers,
+                          counts):
+    m = qs.shape[0]
+    n_blocks = (m + block - 1) // block
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):  # one iteration per thread; query blocks handed out dynamically
+        while True:
+            b = next_task(counter)
+            if b >= n_blocks:
+                break
+            i0 = b * block
+            _count_block(i0, min(m, i0 + block), qs, cs, qq, cc, r2, radii, coef, all_exact, queries, centres,
+                         tile, counts)
 
 
 def _scaled(queries, centres):
@@ -93,27 +125,28 @@ def _scaled(queries, centres):
     return qs * inv_scale, cs * inv_scale, inv_scale, False
 
 
-def ball_counts(queries, centres, radii, batch_size=1024):
+def ball_counts(queries, centres, radii, batch_size=256):
     """For each query, the number of centres c with ‖query − c‖ < radius(c) (exact, float64).
 
     ``queries`` (m, d) and ``centres`` (n, d) float64 C-contiguous, ``radii`` (n,) float64.
-    Memory: copies of the data and one ``batch_size`` × ``batch_size`` tile.
+    Blocks of ``batch_size`` queries are handed to the threads (one BLAS thread each); memory:
+    scaled copies of the data and a ``batch_size`` × ``CENTRE_TILE`` tile per thread.
     """
     m, d = queries.shape
-    n = centres.shape[0]
     counts = np.zeros(m, dtype=np.int64)
+    if m == 0 or centres.shape[0] == 0:
+        return counts
     qs, cs, inv_scale, all_exact = _scaled(queries, centres)
     qq = np.einsum("ij,ij->i", qs, qs)
     cc = np.einsum("ij,ij->i", cs, cs)
     r2 = (radii * inv_scale) ** 2
-    coef = _margin_coef(d)
-    for q0 in range(0, m, batch_size):
-        q1 = min(q0 + batch_size, m)
-        for c0 in range(0, n, batch_size):
-            c1 = min(c0 + batch_size, n)
-            G = qs[q0:q1] @ cs[c0:c1].T
-            _count_tile(G, qq[q0:q1], cc[c0:c1], r2[c0:c1], radii, coef, all_exact, queries, centres, q0, c0,
-                        counts)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread per Numba thread: the parallelism is over query blocks.
+    with threadpool_limits(1, user_api="blas"):
+        _ball_counts_parallel(np.ascontiguousarray(qs), np.ascontiguousarray(cs), qq, cc, r2, radii,
+                              _margin_coef(d), all_exact, queries, centres, int(batch_size), CENTRE_TILE,
+                              numba.get_num_threads(), counts)
     return counts
 
 
@@ -137,7 +170,7 @@ def _summary(k, counts_fake, counts_real, nn_real, radii_real):
     }
 
 
-def prdc(real_features, fake_features, nearest_k=5, *, batch_size=1024, algorithm="auto", n_jobs=None):
+def prdc(real_features, fake_features, nearest_k=5, *, batch_size=256, algorithm="auto", n_jobs=None):
     """Precision, recall, density and coverage of ``fake_features`` against ``real_features``.
 
     Parameters
@@ -149,9 +182,10 @@ def prdc(real_features, fake_features, nearest_k=5, *, batch_size=1024, algorith
         more than ``nearest_k`` rows.
     nearest_k : int, default=5
         k of the k-nearest-neighbour radii.
-    batch_size : int, default=1024
-        Tile edge of the ball-membership pass: memory ``8 · batch_size²`` bytes, whatever the
-        number of points. It does not change the result.
+    batch_size : int, default=256
+        Query rows per task of the ball-membership pass (each thread holds a ``batch_size`` ×
+        512 float64 tile: 1 MiB at the default, whatever the number of points). It does not
+        change the result.
     algorithm : {"auto", "brute", "kd_tree"}, default="auto"
         kNN engine for the radii and the coverage (identical results; "auto" as ``KNNDensity``).
     n_jobs : int or None, default=None
@@ -228,8 +262,8 @@ def _ball_counts_device(queries, centres, radii, batch_size):
     counts = xp.zeros(m, dtype=xp.int64, device=queries.device) if is_torch else xp.zeros(m, dtype=xp.int64)
     for q0 in range(0, m, batch_size):
         q1 = min(q0 + batch_size, m)
-        for c0 in range(0, n, batch_size):
-            c1 = min(c0 + batch_size, n)
+        for c0 in range(0, n, _DEVICE_TILE):
+            c1 = min(c0 + _DEVICE_TILE, n)
             s = qq[q0:q1, None] + cc[None, c0:c1] - 2.0 * (qs[q0:q1] @ cs[c0:c1].T)
             thr = r2[None, c0:c1]
             marg = coef * (qq[q0:q1, None] + cc[None, c0:c1]) + 8.0 * _U * thr + 1e-300

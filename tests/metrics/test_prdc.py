@@ -38,7 +38,7 @@ def gaussian_sets(n_real, n_fake, d, seed, shift=0.3, scale=1.2):
 
 @pytest.mark.parametrize(
     "n_real, n_fake, d, k",
-    [(300, 250, 2, 5), (200, 310, 4, 3), (250, 250, 16, 5), (150, 120, 64, 10), (40, 60, 4, 1)],
+    [(300, 250, 2, 5), (200, 310, 4, 3), (1100, 1300, 16, 5), (150, 120, 64, 10), (40, 60, 4, 1)],
 )
 def test_matches_prdc_package(n_real, n_fake, d, k):
     real, fake = gaussian_sets(n_real, n_fake, d, seed=d + k)
@@ -94,7 +94,7 @@ def test_ball_counts_match_brute_force():
 
 
 def test_memory_is_linear():
-    # prdc would hold 8000² float64 = 512 MB per matrix; the tiles are 8 · 1024² bytes.
+    # prdc would hold 8000² float64 = 512 MB per matrix; a tile is 256 × 512 float64 per thread.
     real, fake = gaussian_sets(8000, 8000, 4, seed=10)
     prdc(real[:50], fake[:50], nearest_k=5)  # compile outside the measurement
     tracemalloc.start()
