@@ -209,39 +209,7 @@ class KernelDensity(BaseEstimator):
         """``fit`` for a CuPy X on its device: the fitted arrays stay there."""
         from . import _kde_device
 
-        cp = _kde_device.require_cupy("backend='cuda'")
-        n, d = X.shape
-        weights = None if sample_weight is None else _kde_device.check_device_weights(to_device_cupy(sample_weight), n)
-        bw = self.bandwidth
-        if isinstance(bw, str) and bw in ("scott", "silverman"):
-            H = _kde_device.rule_bandwidth_matrix(X, weights, bw, self.kernel)
-            bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
-        elif isinstance(bw, str) and bw in ("isj", "cv"):
-            raise NotImplementedError(
-                f"bandwidth={bw!r} is not available on the GPU yet; use a number, an array, 'scott' or "
-                "'silverman', or fit on the CPU (the fitted bandwidth_matrix_ can then be passed as bandwidth)"
-            )
-        else:  # numbers, arrays and invalid values: only the number of features is read
-            bandwidth_used, H = self._bandwidth_matrix(np.empty((0, d)), None)
-        _cholesky_bandwidth(H)
-        self.training_data_ = X
-        self.sample_weight_ = weights
-        self.bandwidth_ = bandwidth_used
-        self.bandwidth_matrix_ = H
-        self.adaptive_factors_ = None
-        self._clear_cache()
-        if self.adaptive:
-            log_pilot = self._log_density_device(X)
-            w = cp.ones(n) if weights is None else weights
-            w = w / w.sum()
-            positive = w > 0
-            if not bool(cp.isfinite(log_pilot[positive]).all()):
-                raise ValueError("adaptive=True needs a positive pilot density at every training point")
-            log_g = (w[positive] * log_pilot[positive]).sum()
-            log_pilot = cp.where(cp.isfinite(log_pilot), log_pilot, log_g)
-            self.adaptive_factors_ = cp.exp(-0.5 * (log_pilot - log_g))
-            self._clear_cache()
-        return self
+        return _kde_device.fit(self, X, sample_weight)
 
     def _bandwidth_matrix(self, X, weights):
         """(bandwidth_, H) for the ``bandwidth`` parameter on data X."""
@@ -351,39 +319,12 @@ class KernelDensity(BaseEstimator):
         """``_engine_state`` on GPU ``device_id`` (CuPy arrays), built once per dtype and device."""
         from . import _kde_device
 
-        cp = _kde_device.require_cupy("backend='cuda'")
         cache = getattr(self, "_engine_cache", None)
         if cache is None:
             cache = self._engine_cache = {}
         key = (np.dtype(dtype), device_id)
         if key not in cache:
-            with cp.cuda.Device(device_id):
-                # ndarray.copy() allocates on the current device (host data is uploaded): the one move.
-                def here(a):
-                    if a is None:
-                        return None
-                    if _kde_device.is_device_array(a):
-                        return a if a.device.id == device_id else a.copy()
-                    return cp.asarray(a)
-
-                X = here(self.training_data_)
-                n, d = X.shape
-                chol = _cholesky_bandwidth(self.bandwidth_matrix_)
-                train_t = cp.ascontiguousarray(_kde_device.whiten(chol, X).T, dtype=key[0])
-                weights = cp.ones(n) if self.sample_weight_ is None else here(self.sample_weight_).astype(cp.float64)
-                log_w = cp.log(weights) - cp.log(weights.sum())
-                inv_scales = None
-                if self.adaptive_factors_ is not None:
-                    lam = here(self.adaptive_factors_).astype(cp.float64)
-                    log_w = log_w - d * cp.log(lam)
-                    inv_scales = 1.0 / lam
-                keep = cp.isfinite(log_w)
-                if not bool(keep.all()):
-                    train_t = cp.ascontiguousarray(train_t[:, keep])
-                    log_w = log_w[keep]
-                    inv_scales = None if inv_scales is None else inv_scales[keep]
-                log_norm = log_kernel_norm(self.kernel, d) - float(np.sum(np.log(np.diag(chol))))
-                cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
+            cache[key] = _kde_device.engine_state(self, key[0], device_id)
         return cache[key]
 
     def _log_density_device(self, X):
@@ -441,8 +382,8 @@ class KernelDensity(BaseEstimator):
 
         Works for every kernel, with weights, per-feature and full bandwidths and adaptive
         bandwidths: pick a training point by weight, then add a draw from its kernel. Fitted on a
-        GPU, the draw happens there (CuPy's generator) and comes back in the fitted data's type
-        (CuPy array or torch CUDA tensor); else a NumPy array.
+        GPU, the draw happens there (CuPy's generator) and comes back as a CuPy array or a torch
+        CUDA tensor, as the data passed to ``fit`` was; otherwise as a NumPy array.
         """
         check_is_fitted(self, "training_data_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
@@ -461,7 +402,11 @@ class KernelDensity(BaseEstimator):
                     _cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
                 )
             kind = getattr(self, "_fit_kind", None)
-            return from_device_cupy(out, kind) if kind is not None and kind.on_gpu else out
+            if kind is None or kind.namespace == "cupy":
+                return out
+            # A torch CUDA caller gets a tensor on its device; host callers (backend="cuda") get
+            # NumPy, as from a CPU fit.
+            return from_device_cupy(out, kind) if kind.on_gpu else out.get()
         gen = np.random.default_rng(seed)
         X = np.asarray(self.training_data_, dtype=np.float64)
         n, d = X.shape

@@ -1,5 +1,6 @@
-"""The GPU side of ``KernelDensity``: input checks, rule bandwidths, whitening and sampling on CuPy
-arrays (the numerics of the sums are in ``_kde_cuda``). Imported only when the CUDA backend runs.
+"""The GPU side of ``KernelDensity``: input checks, fit, engine state, rule bandwidths, whitening and
+sampling on CuPy arrays (the numerics of the sums are in ``_kde_cuda``). Imported only when the
+CUDA backend runs or a GPU-fitted model is used.
 
 The data never leaves the device: the rules of thumb reduce it there to a (d, d) covariance, the
 only thing that comes to the host; sampling draws on the device with CuPy's random generator.
@@ -161,3 +162,80 @@ def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed
         u *= adaptive_factors[idx, None]
     out = train[idx].astype(cp.float64) + u @ cp.asarray(chol).T
     return out.astype(train.dtype, copy=False)
+
+
+def fit(est, X, sample_weight):
+    """``KernelDensity.fit`` for a validated CuPy X, on its device: the fitted arrays stay there."""
+    from .._backend._convert import to_device_cupy
+    from ._kde import _cholesky_bandwidth
+
+    cp = require_cupy("backend='cuda'")
+    n, d = X.shape
+    weights = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), n)
+    bw = est.bandwidth
+    if isinstance(bw, str) and bw in ("scott", "silverman"):
+        H = rule_bandwidth_matrix(X, weights, bw, est.kernel)
+        bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
+    elif isinstance(bw, str) and bw in ("isj", "cv"):
+        raise NotImplementedError(
+            f"bandwidth={bw!r} is not available on the GPU yet; use a number, an array, 'scott' or "
+            "'silverman', or fit on the CPU (the fitted bandwidth_matrix_ can then be passed as bandwidth)"
+        )
+    else:  # numbers, arrays and invalid values: only the number of features is read
+        bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)
+    _cholesky_bandwidth(H)
+    est.training_data_ = X
+    est.sample_weight_ = weights
+    est.bandwidth_ = bandwidth_used
+    est.bandwidth_matrix_ = H
+    est.adaptive_factors_ = None
+    est._clear_cache()
+    if est.adaptive:  # Abramson's factors from the fixed-bandwidth pilot, as on the CPU
+        log_pilot = est._log_density_device(X)
+        w = cp.ones(n) if weights is None else weights
+        w = w / w.sum()
+        positive = w > 0
+        if not bool(cp.isfinite(log_pilot[positive]).all()):
+            raise ValueError("adaptive=True needs a positive pilot density at every training point")
+        log_g = (w[positive] * log_pilot[positive]).sum()
+        log_pilot = cp.where(cp.isfinite(log_pilot), log_pilot, log_g)
+        est.adaptive_factors_ = cp.exp(-0.5 * (log_pilot - log_g))
+        est._clear_cache()
+    return est
+
+
+def engine_state(est, dtype, device_id):
+    """``KernelDensity._engine_state`` as CuPy arrays on GPU ``device_id``: (chol, whitened train_t
+    (d, n) in ``dtype``, log weights, inverse scales or None, log normaliser)."""
+    from ._kde import _cholesky_bandwidth
+    from ._kernels import log_kernel_norm
+
+    cp = require_cupy("backend='cuda'")
+    with cp.cuda.Device(device_id):
+        # The fitted arrays come to this device once (the caller caches the result): host arrays
+        # are uploaded, arrays of another GPU copied (ndarray.copy() allocates on the current one).
+        def here(a):
+            if a is None:
+                return None
+            if is_device_array(a):
+                return a if a.device.id == device_id else a.copy()
+            return cp.asarray(a)
+
+        X = here(est.training_data_)
+        n, d = X.shape
+        chol = _cholesky_bandwidth(est.bandwidth_matrix_)
+        train_t = cp.ascontiguousarray(whiten(chol, X).T, dtype=dtype)
+        weights = cp.ones(n) if est.sample_weight_ is None else here(est.sample_weight_).astype(cp.float64)
+        log_w = cp.log(weights) - cp.log(weights.sum())
+        inv_scales = None
+        if est.adaptive_factors_ is not None:
+            lam = here(est.adaptive_factors_).astype(cp.float64)
+            log_w = log_w - d * cp.log(lam)
+            inv_scales = 1.0 / lam
+        keep = cp.isfinite(log_w)  # zero-weight rows contribute nothing: drop them
+        if not bool(keep.all()):
+            train_t = cp.ascontiguousarray(train_t[:, keep])
+            log_w = log_w[keep]
+            inv_scales = None if inv_scales is None else inv_scales[keep]
+        log_norm = log_kernel_norm(est.kernel, d) - float(np.sum(np.log(np.diag(chol))))
+        return chol, train_t, log_w, inv_scales, log_norm

@@ -171,6 +171,29 @@ def test_results_do_not_depend_on_the_launch_geometry_and_repeat_bitwise(cp, see
 
 
 @gpu
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_leave_one_out_grid_matches_the_cpu_op(cp, seed, kernel):
+    from fastdensity.kde._kde_cv_cpu import kde_loo_logsum_grid as cpu_grid
+
+    rng = np.random.default_rng(seed)
+    inv = 1.0 / np.geomspace(0.05, 3.0, 9)
+    for n, d in [(1, 2), (2, 1), (1025, 3), (700, 17)]:
+        train = _dyadic(rng, (n, d), spread=1.0)
+        log_w = rng.normal(size=n)
+        if n > 3:
+            log_w[3] = -np.inf
+        ref = cpu_grid(train, log_w, kernel, inv)
+        _poison(cp)
+        out = _kde_cuda.kde_loo_logsum_grid(cp.asarray(train), cp.asarray(log_w), kernel, inv)
+        assert out.shape == (n, inv.size)
+        got = out.get()
+        assert not np.isnan(got).any(), f"seed {seed}"
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(ref), err_msg=f"seed {seed}")
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-12, atol=1e-9, err_msg=f"seed {seed}")
+
+
+@gpu
 def test_kde_logsum_errors_match_the_cpu_contract(cp):
     q = cp.ones((3, 2))
     with pytest.raises(ValueError, match=r"queries must have shape \(m, 2\); got \(3, 3\)"):
@@ -227,9 +250,11 @@ def test_float32_in_float32_out_and_backend_cuda_on_host_data(cp, seed):
     out = KernelDensity(bandwidth=0.5).fit(cp.asarray(X32)).score_samples(cp.asarray(X32))
     assert out.dtype == cp.float32
     np.testing.assert_allclose(out.get(), ref, atol=2e-4, rtol=2e-6)
-    host = KernelDensity(bandwidth=0.5, backend="cuda").fit(X).score_samples(X)
+    host_fit = KernelDensity(bandwidth=0.5, backend="cuda").fit(X)
+    host = host_fit.score_samples(X)
     assert type(host) is np.ndarray
     np.testing.assert_allclose(host, ref, rtol=1e-10)
+    assert type(host_fit.sample(5, random_state=0)) is np.ndarray
 
 
 @gpu

@@ -340,9 +340,11 @@ def test_emulated_float32_backend_cuda_sample_and_cv(emulated_cupy):
         cp.asarray(X.astype(np.float32)))
     assert isinstance(out, cp.ndarray) and out.dtype == np.float32
     np.testing.assert_allclose(out.get(), ref, atol=2e-4, rtol=2e-6)
-    host = KernelDensity(bandwidth=0.5, backend="cuda").fit(X).score_samples(X)
+    host_fit = KernelDensity(bandwidth=0.5, backend="cuda").fit(X)
+    host = host_fit.score_samples(X)
     assert type(host) is np.ndarray
     np.testing.assert_allclose(host, ref, rtol=1e-12, atol=1e-12)
+    assert type(host_fit.sample(5, random_state=0)) is np.ndarray  # host data in, host draws out
 
     kde = KernelDensity(kernel="biweight", bandwidth=0.8).fit(cp.asarray(X))
     draws = kde.sample(20000, random_state=3)
