@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import (
-    array_kind, common_kind, from_host_numpy, get_op, resolve_backend, resolve_n_jobs, threads, to_host_numpy,
+    OPS, array_kind, common_kind, from_host_numpy, get_op, resolve_backend, resolve_n_jobs, threads, to_host_numpy,
 )
 from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
@@ -46,6 +46,15 @@ def _auto_algorithm(n, d, k):
     if d <= 3 or (d <= 4 and n >= 10_000) or (d <= 6 and n >= 50_000 and k <= 64):
         return "kd_tree"
     return "brute"
+
+
+def _cuda_knn_distances():
+    """The CUDA ``knn_distances`` op (through the dispatch table once it lists it)."""
+    if "cuda" in OPS.get("knn_distances", {}):
+        return get_op("knn_distances", "cuda")
+    from ._knn_cuda import knn_distances as knn_distances_cuda
+
+    return knn_distances_cuda
 
 
 def _log_unit_ball_volume(d):
@@ -224,7 +233,7 @@ class KNNDensity(BaseEstimator):
         queries = self.training_data_ if loo else X
         with queries.device:
             train = self._train_on(queries.device.id)
-            return get_op("knn_distances", "cuda")(queries, train, k, exclude_self=loo)
+            return _cuda_knn_distances()(queries, train, k, exclude_self=loo)
 
     def _neighbors_host(self, X, k):
         """(distances, indices) on the host; X None = the training points, each without itself."""

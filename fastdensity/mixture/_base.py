@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .._backend import common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
+from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
 
 logger = logging.getLogger("fastdensity.mixture")
@@ -97,14 +98,34 @@ class BaseMixture(DensityMixin, BaseEstimator):
         check_random_state(self.random_state)  # raises ValueError on anything invalid
 
     def _check_X(self, X, *, reset, min_samples=1):
-        """Host NumPy float64/float32 data (C order) and the caller's array kind."""
+        """Host NumPy float64/float32 data (C order) and the caller's array kind (for fitting,
+        which runs on the CPU: GPU arrays are refused)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
+        if kind.on_gpu:
+            raise TypeError(
+                f"{type(self).__name__} fits on the CPU in this version, and GPU arrays are never copied "
+                "to the host silently: pass host data to fit / partial_fit (cupy.asnumpy(X), X.cpu()). "
+                "score_samples, score, predict and predict_proba of GPU data then run on the GPU"
+            )
         if kind.namespace != "numpy":
             X = to_host_numpy(X)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
                           ensure_min_samples=min_samples)
         return X, kind
+
+    def _check_X_scoring(self, X):
+        """(data, the caller's kind, "cpu" or "cuda") for the scoring methods: a CuPy array on its
+        device for "cuda" (GPU data, or backend="cuda"), else host data as ``_check_X`` gives."""
+        kind = common_kind(X)
+        if resolve_backend(self.backend, kind) == "cuda":
+            from ..kde._kde_device import check_device_X
+
+            X = to_device_cupy(X)
+            with X.device:
+                return check_device_X(self, X, reset=False), kind, "cuda"
+        X, kind = self._check_X(X, reset=False)
+        return X, kind, "cpu"
 
     def _check_sample_weight(self, sample_weight, X):
         """Validated float64 weights, or None for unit weights."""
@@ -282,7 +303,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Log-likelihood of each row of X under the mixture: (n_samples,), float32 for float32
         input (computed in float64), else float64."""
         check_is_fitted(self, "means_")
-        X, kind = self._check_X(X, reset=False)
+        X, kind, backend = self._check_X_scoring(X)
+        if backend == "cuda":
+            with X.device:
+                return from_device_cupy(self._score_samples_device(X).astype(X.dtype, copy=False), kind)
         with threads(self.n_jobs):
             out = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
         return from_host_numpy(out.astype(X.dtype, copy=False), kind)
@@ -296,7 +320,16 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
         check_is_fitted(self, "means_")
-        X, _ = self._check_X(X, reset=False)
+        X, _, backend = self._check_X_scoring(X)
+        if backend == "cuda":
+            from ..kde._kde_device import check_device_weights
+
+            with X.device:
+                log_p = self._score_samples_device(X)
+                if sample_weight is None:
+                    return float(log_p.sum()), float(X.shape[0])
+                w = check_device_weights(to_device_cupy(sample_weight), X.shape[0])
+                return float((w * log_p).sum()), float(w.sum())
         w = self._check_sample_weight(sample_weight, X)
         with threads(self.n_jobs):
             log_p = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
@@ -307,7 +340,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def predict(self, X):
         """The most probable component of each row of X: (n_samples,) int64."""
         check_is_fitted(self, "means_")
-        X, kind = self._check_X(X, reset=False)
+        X, kind, backend = self._check_X_scoring(X)
+        if backend == "cuda":
+            with X.device:
+                return from_device_cupy(self._predict_device(X), kind)
         with threads(self.n_jobs):
             labels = self._predict_host(np.ascontiguousarray(X, dtype=np.float64))
         return from_host_numpy(labels, kind)
@@ -315,7 +351,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def predict_proba(self, X):
         """Posterior probability of each component for each row: (n_samples, n_components)."""
         check_is_fitted(self, "means_")
-        X, kind = self._check_X(X, reset=False)
+        X, kind, backend = self._check_X_scoring(X)
+        if backend == "cuda":
+            with X.device:
+                return from_device_cupy(self._predict_proba_device(X).astype(X.dtype, copy=False), kind)
         with threads(self.n_jobs):
             proba = self._predict_proba_host(np.ascontiguousarray(X, dtype=np.float64))
         return from_host_numpy(proba.astype(X.dtype, copy=False), kind)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -36,6 +37,13 @@ _PRECISION_ERROR = (
     "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
     "number of components, increase reg_covar, or scale the input data."
 )
+
+
+def _cuda_op(name):
+    """The CUDA implementation of a mixture op (through the dispatch table once it lists it)."""
+    if "cuda" in OPS.get(name, {}):
+        return get_op(name, "cuda")
+    return getattr(importlib.import_module("fastdensity.mixture._mixture_cuda"), name)
 
 
 def _op(name):
@@ -318,6 +326,12 @@ class GaussianMixture(BaseMixture):
     learning_offset : float >= 0, default=1.0
         τ₀ of the online-EM step sizes (``partial_fit`` only).
     backend : {"auto", "cpu", "cuda"}, default="auto"
+        Where ``score_samples``, ``score``, ``predict`` and ``predict_proba`` compute: "auto"
+        follows the data (CuPy arrays and torch CUDA tensors on their GPU, with the fused kernels
+        of ``fastdensity.mixture._mixture_cuda``; host data on the CPU), "cuda" also runs host data
+        on the current GPU; results come back in the caller's type. ``fit`` and ``partial_fit``
+        run on the CPU in this version: they refuse GPU arrays (pass host data) and fit host data
+        on the CPU whatever ``backend`` says (with "cuda" they still need CuPy and a GPU).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
 
@@ -528,6 +542,23 @@ class GaussianMixture(BaseMixture):
 
     def _predict_host(self, X):
         return np.argmax(self._estimate_weighted_log_prob(X), axis=1)
+
+    # The same on a CuPy X, on its device (float64 CuPy results; the parameters are uploaded).
+    def _estimate_weighted_log_prob_device(self, X):
+        return _cuda_op("gmm_log_prob")(X, self.means_, self.precisions_cholesky_, self.covariance_type,
+                                        np.log(self.weights_))
+
+    def _score_samples_device(self, X):
+        op = _cuda_op("gmm_log_prob_norm")
+        return op(X, self.means_, self.precisions_cholesky_, np.log(self.weights_), self.covariance_type)
+
+    def _predict_device(self, X):
+        return self._estimate_weighted_log_prob_device(X).argmax(axis=1)
+
+    def _predict_proba_device(self, X):
+        wlp = self._estimate_weighted_log_prob_device(X)
+        e = sys.modules["cupy"].exp(wlp - wlp.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
 
     def _predict_proba_host(self, X):
         wlp = self._estimate_weighted_log_prob(X)

@@ -218,3 +218,72 @@ def test_emulated_kernels_are_race_free():
     result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
     assert "race check done" in result.stdout, result.stderr[-3000:]
     assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]
+
+
+# ------------------------------------------------------- GaussianMixture scoring on a GPU
+def _fitted(cov_type, dtype=np.float64):
+    from fastdensity.mixture import GaussianMixture
+
+    rng = np.random.default_rng()
+    X = _data(rng, 600, 3, dtype)
+    gm = GaussianMixture(3, covariance_type=cov_type, random_state=int(rng.integers(1000)), max_iter=20, tol=1e-2)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(X)
+    return gm, _data(rng, 257, 3, dtype)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_emulated_estimator_device_helpers_match_the_host(emulated, cov_type, monkeypatch):
+    """The estimator's GPU scoring helpers call the CUDA ops with the right arguments."""
+    cp, _ = emulated
+    monkeypatch.setitem(__import__("sys").modules, "cupy", cp)
+    gm, Q = _fitted(cov_type)
+    _compare(gm._score_samples_device(Q), gm.score_samples(Q), 1e-12)
+    np.testing.assert_array_equal(gm._predict_device(Q), gm.predict(Q))
+    np.testing.assert_allclose(gm._predict_proba_device(Q), gm.predict_proba(Q), atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_estimator_scores_gpu_data_on_the_gpu(dtype, cov_type):
+    cp = pytest.importorskip("cupy")
+    gm, Q = _fitted(cov_type, dtype)
+    Qg = cp.asarray(Q)
+    got = gm.score_samples(Qg)
+    assert isinstance(got, cp.ndarray) and got.dtype == dtype
+    tol = TOL[dtype]
+    assert max_rel(cp.asnumpy(got), gm.score_samples(Q)) <= tol
+    np.testing.assert_array_equal(cp.asnumpy(gm.predict(Qg)), gm.predict(Q))
+    np.testing.assert_allclose(cp.asnumpy(gm.predict_proba(Qg)), gm.predict_proba(Q), atol=1e-4)
+    w = np.random.default_rng().uniform(0.5, 2.0, size=len(Q))
+    assert gm.score(Qg, sample_weight=cp.asarray(w)) == pytest.approx(gm.score(Q, sample_weight=w), rel=1e-5)
+
+
+@pytest.mark.gpu
+def test_estimator_refuses_to_fit_gpu_data_and_scores_host_data_with_backend_cuda():
+    cp = pytest.importorskip("cupy")
+    from fastdensity.mixture import GaussianMixture
+
+    gm, Q = _fitted("full")
+    with pytest.raises(TypeError, match="fits on the CPU in this version"):
+        GaussianMixture(2).fit(cp.asarray(Q))
+    forced = gm.set_params(backend="cuda").score_samples(Q)
+    assert isinstance(forced, np.ndarray)
+    assert max_rel(forced, gm.set_params(backend="cpu").score_samples(Q)) <= 1e-10
+
+
+@pytest.mark.gpu
+def test_estimator_scores_torch_cuda_tensors():
+    pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    gm, Q = _fitted("diag", np.float32)
+    got = gm.score_samples(torch.as_tensor(Q, device="cuda"))
+    assert isinstance(got, torch.Tensor) and got.device.type == "cuda" and got.dtype == torch.float32
+    assert max_rel(got.cpu().numpy(), gm.score_samples(Q)) <= 2e-4
