@@ -1,12 +1,14 @@
 """``fastdensity demo``: the main job, on data shipped with the package.
 
 Kernel density estimates with every bandwidth rule on Old Faithful and scikit-learn's digits, a
-table of held-out log-likelihood, the engine's throughput, and PNG plots when matplotlib is
-installed (imported here, lazily: ``import fastdensity`` never imports it).
+table of held-out log-likelihood, the engine's throughput, a model comparison, a VAE and a GAN
+on the digits with their sample-quality metrics (``_demo_generative.py``; needs torch), and PNG
+plots when matplotlib is installed (imported here, lazily: ``import fastdensity`` never imports it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -141,9 +143,11 @@ def run_demo(output_dir="fastdensity-demo", *, quick: bool = False, stream=None)
 
     mixtures = _model_comparison(say, cases, quick)
 
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    have_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    from ._demo_generative import run_generative_demo
+
+    results["generative"] = run_generative_demo(say, output_dir, quick=quick, plots=have_matplotlib)
+    if not have_matplotlib:
         say()
         say("matplotlib is not installed: skipped the plots (pip install matplotlib)")
         return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -244,6 +245,16 @@ def test_demo_in_process_without_matplotlib(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "plots").exists()
 
 
+def test_demo_without_torch_skips_the_generative_section(tmp_path, capsys, monkeypatch):
+    from fastdensity._demo_generative import run_generative_demo
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch → ImportError
+    lines = []
+    assert run_generative_demo(lambda text="": lines.append(text), tmp_path, quick=True, plots=True) == {}
+    assert "PyTorch is not installed" in lines[-1]
+    assert not any(tmp_path.iterdir())
+
+
 def _subprocess_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -261,7 +272,11 @@ def test_demo_subprocess_writes_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "mean log-lik" in proc.stdout and "Old Faithful" in proc.stdout and "digits" in proc.stdout
     pngs = sorted(p.name for p in out_dir.iterdir())
-    assert pngs == ["old_faithful_1d_rules.png", "old_faithful_2d_contour.png", "old_faithful_gmm_clusters.png"]
+    expected = ["old_faithful_1d_rules.png", "old_faithful_2d_contour.png", "old_faithful_gmm_clusters.png"]
+    if importlib.util.find_spec("torch") is not None:
+        expected += ["digits_samples.png", "digits_training_curves.png"]
+        assert "VAE (bernoulli" in proc.stdout and "GAN samples" in proc.stdout and "IWAE" in proc.stdout
+    assert pngs == sorted(expected)
     assert "model comparison" in proc.stdout and "GMM, BIC-chosen" in proc.stdout
     for name in pngs:
         assert (out_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
