@@ -40,6 +40,8 @@ def test_wheel_contains_cuda_sources(wheel):
 def test_wheel_contains_data_and_entry_point(wheel):
     archive = zipfile.ZipFile(wheel)
     assert "fastdensity/data/old_faithful.csv" in archive.namelist()
+    assert "fastdensity/data/digits_cnn.pt" in archive.namelist()  # the FID/IS features for digits
+    assert "fastdensity/datasets/_mnist.py" in archive.namelist()
     (entry_points,) = [n for n in archive.namelist() if n.endswith("entry_points.txt")]
     assert "fastdensity = fastdensity.cli:main" in archive.read(entry_points).decode()
 
