@@ -1,6 +1,6 @@
 """Check and time fastdensity's CUDA kernels against the CPU engine and torch on the same card.
 
-    python bench/gpu.py [--quick] [--out FILE]
+    python bench/gpu.py [--quick] [--size N] [--out FILE]
 
 For each kernel: correctness against the CPU engine (float64) on a subset of fresh random
 queries, then the time of the CUDA launcher measured with CUDA events (warm-up runs, the median of
@@ -126,11 +126,11 @@ def _guard(report, name, fn):
 # --------------------------------------------------------------------------------------- KDE
 
 
-def bench_kde(report, cp, torch, quick):
+def bench_kde(report, cp, torch, quick, size=None):
     from fastdensity.kde._kde_cpu import kde_logsum as cpu_logsum
     from fastdensity.kde._kde_cuda import kde_logsum
 
-    m = n = 1 << (14 if quick else 16)
+    m = n = size or 1 << (14 if quick else 16)
     rng = np.random.default_rng()
     report(f"KDE exact sums: m = n = {m}; pairs/s = m·n / median time; error = max |GPU − CPU float64| "
            "on 256 queries")
@@ -151,6 +151,8 @@ def bench_kde(report, cp, torch, quick):
             out = kde_logsum(q_dev, None, log_w, kernel, train_t=x_t)
             ref = cpu_logsum(tt[:256], tq, log_w.get(), kernel)
             got = out[:256].get()
+            if np.isnan(got).any():
+                raise AssertionError("NaN in the GPU result")
             finite = np.isfinite(ref)
             if not np.array_equal(finite, np.isfinite(got)):
                 raise AssertionError("GPU and CPU disagree on which densities are finite")
@@ -172,7 +174,7 @@ def bench_kde(report, cp, torch, quick):
 
                 torch_rate = m * n / (torch_time_ms(torch, torch_kde, repeat=5 if quick else 10) * 1e-3)
                 ratio = rate / torch_rate
-            m_cpu = 512
+            m_cpu = min(m, 512)
             cpu_q = tt[:m_cpu].astype(dtype)
             cpu_x = tq.astype(dtype)
             cpu_ms = cpu_time_ms(lambda: cpu_logsum(cpu_q, cpu_x, log_w.get(), kernel), repeat=2)
@@ -188,17 +190,17 @@ def bench_kde(report, cp, torch, quick):
 # --------------------------------------------------------------------------------------- kNN
 
 
-def bench_knn(report, cp, torch, quick):
+def bench_knn(report, cp, torch, quick, size=None):
     from fastdensity.knn._knn_cpu import knn_distances as cpu_knn
     from fastdensity.knn._knn_cuda import knn_distances  # the other CUDA helper's launcher
 
-    m = n = 1 << (14 if quick else 16)
+    m = n = size or 1 << (14 if quick else 16)
     rng = np.random.default_rng()
     report(f"kNN brute force: m = n = {m}, float32; pairs/s = m·n / median time; check = distances equal "
            "to the CPU's (rtol 1e-5) on 256 queries")
     report(f"  {'d':>4}{'k':>5}{'GPU pairs/s':>14}{'torch pairs/s':>15}{'GPU/torch':>10}{'CPU pairs/s':>13}"
            f"{'GPU/CPU':>9}{'check':>7}")
-    for d, k in [(2, 10), (8, 10), (16, 10), (64, 10), (16, 100)]:
+    for d, k in [(2, 10), (8, 10), (16, 10), (64, 10), (16, min(100, n))]:
         def one():
             train = rng.normal(size=(n, d)).astype(np.float32)
             queries = rng.normal(size=(m, d)).astype(np.float32)
@@ -219,8 +221,9 @@ def bench_knn(report, cp, torch, quick):
 
                 torch_rate = m * n / (torch_time_ms(torch, torch_knn, repeat=5 if quick else 10) * 1e-3)
                 ratio = rate / torch_rate
-            cpu_ms = cpu_time_ms(lambda: cpu_knn(queries[:2048], train, k), repeat=2)
-            cpu_rate = 2048 * n / (cpu_ms * 1e-3)
+            m_cpu = min(m, 2048)
+            cpu_ms = cpu_time_ms(lambda: cpu_knn(queries[:m_cpu], train, k), repeat=2)
+            cpu_rate = m_cpu * n / (cpu_ms * 1e-3)
             report(f"  {d:>4}{k:>5}{rate:>14.3e}{torch_rate:>15.3e}{ratio:>10.1f}{cpu_rate:>13.3e}"
                    f"{rate / cpu_rate:>9.0f}{'ok' if ok else 'WRONG':>7}")
 
@@ -245,13 +248,13 @@ def _torch_estep(torch, X, means, prec_chol, log_weights):
     return lpn, nk, sx, sxx
 
 
-def bench_em(report, cp, torch, quick):
+def bench_em(report, cp, torch, quick, size=None):
     from scipy.linalg import solve_triangular
 
     from fastdensity.mixture._mixture_cpu import gmm_estep as cpu_estep
     from fastdensity.mixture._mixture_cuda import gmm_estep  # the other CUDA helper's launcher
 
-    n = 1 << (17 if quick else 20)
+    n = size or 1 << (17 if quick else 20)
     rng = np.random.default_rng()
     report(f"GMM E-step (full covariances), n = {n}, float64; time per iteration; check = log-likelihood "
            "and statistics against the CPU (rtol 1e-9)")
@@ -268,7 +271,7 @@ def bench_em(report, cp, torch, quick):
             Xd, md, pd, lwd = (cp.asarray(a) for a in (X, means, prec_chol, log_w))
             gpu = gmm_estep(Xd, None, md, pd, lwd, "full")
             ref = cpu_estep(X[:65536], None, means, prec_chol, log_w, "full")
-            sub = gmm_estep(Xd[:65536], None, md, pd, lwd, "full")
+            sub = gmm_estep(cp.ascontiguousarray(Xd[:65536]), None, md, pd, lwd, "full")
             ok = all(np.allclose(cp.asnumpy(a), b, rtol=1e-9, atol=1e-9) for a, b in zip(sub, ref))
             ms, _ = cuda_time_ms(cp, lambda: gmm_estep(Xd, None, md, pd, lwd, "full"), repeat=5 if quick else 20)
             del gpu
@@ -286,6 +289,7 @@ def bench_em(report, cp, torch, quick):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--size", type=int, help="m = n for KDE and kNN, n for EM (default: fills an H100)")
     parser.add_argument("--out", help="also write the report to this file (atomically)")
     args = parser.parse_args(argv)
     cp = _require_gpu()
@@ -299,7 +303,7 @@ def main(argv=None):
            f"host {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     report()
     for section in (bench_kde, bench_knn, bench_em):
-        _guard(report, section.__name__, lambda: section(report, cp, torch, args.quick))
+        _guard(report, section.__name__, lambda: section(report, cp, torch, args.quick, args.size))
         report()
     if args.out:
         report.save(args.out)

@@ -331,3 +331,22 @@ def test_math_of_the_finish_step():
     total = np.sum(S_k * np.exp2(M - m_k))
     direct = math.log(np.sum(np.exp2(-(u - M)))) - M * math.log(2.0)
     assert (math.log2(total) - M) * math.log(2.0) == pytest.approx(direct, rel=1e-12)
+
+
+def test_bench_gpu_exits_with_a_message_without_a_gpu():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("a GPU is present: bench/gpu.py would run in full")
+    except Exception:  # no CuPy, no driver: the case under test
+        pass
+    script = Path(__file__).resolve().parents[2] / "bench" / "gpu.py"
+    result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "bench/gpu.py needs an NVIDIA GPU with CuPy" in result.stderr and "pip install fastdensity" in result.stderr

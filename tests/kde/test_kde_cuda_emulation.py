@@ -254,7 +254,8 @@ def test_emulated_cuda_kde_matches_the_cpu_engine(emulated_cupy, kernel, dtype):
         for weights, inv in [(None, None), (log_w, scales)]:
             ref = cpu_logsum(queries, train, weights, kernel, inv)
             out = _kde_cuda.kde_logsum(queries.astype(dtype), train.astype(dtype), weights, kernel, inv)
-            _compare(out, ref, dtype, f"{kernel} {np.dtype(dtype).name} m={m} n={n} d={d} weighted={weights is not None}")
+            what = f"{kernel} {np.dtype(dtype).name} m={m} n={n} d={d} weighted={weights is not None}"
+            _compare(out, ref, dtype, what)
 
 
 @pytest.mark.slow
@@ -299,8 +300,9 @@ def _data(rng, n=300, d=3):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kernel,bandwidth,adaptive", [("gaussian", "scott", True), ("gaussian", 0.6, False),
-                                                       ("cosine", "matrix", True), ("epanechnikov", "silverman", False)])
+@pytest.mark.parametrize("kernel,bandwidth,adaptive", [
+    ("gaussian", "scott", True), ("gaussian", 0.6, False), ("cosine", "matrix", True), ("epanechnikov", "silverman", False),
+])
 def test_emulated_kernel_density_on_device_arrays_matches_numpy(emulated_cupy, kernel, bandwidth, adaptive):
     from fastdensity import KernelDensity
 
@@ -360,3 +362,37 @@ def test_emulated_float32_backend_cuda_sample_and_cv(emulated_cupy):
         kde.score_samples(cp.asarray(np.ones((2, 3))))
     with pytest.raises(ValueError, match="Input X contains NaN"):
         kde.score_samples(cp.asarray(np.full((2, 2), np.nan)))
+
+
+@pytest.mark.slow
+def test_bench_gpu_kde_section_runs_on_the_emulation(emulated_cupy):
+    import importlib.util
+    import time
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("fastdensity_bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cp = emulated_cupy
+
+    class Event:
+        def record(self):
+            self.t = time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+    cp.cuda.Event = Event
+    cp.cuda.get_elapsed_time = lambda a, b: (b.t - a.t) * 1e3
+    cp.cuda.get_current_stream = lambda: types.SimpleNamespace(synchronize=lambda: None)
+    report = bench.Report()
+    report.lines = []
+    bench.bench_kde(report, cp, None, quick=True, size=300)
+    text = "\n".join(report.lines)
+    assert "FAILED" not in text, text
+    rows = [line for line in report.lines if line.strip().split(" ")[0] in ("gaussian", "epanechnikov", "exponential")]
+    assert len(rows) == 9, text
+    for row in rows:
+        err = float(row.split()[-1])
+        assert err < (1e-3 if "float32" in row else 1e-9), row
