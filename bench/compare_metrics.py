@@ -12,18 +12,18 @@ that Numba compilation is not counted). Both use every core: ``prdc`` through sc
 both are printed and compared (they must be equal).
 
 Measured on the project's 2-core Xeon (AVX-512, 23 GB) on 2026-11-24 while 5 other jobs ran
-(load average 16-30, so wall times are inflated and noisy; CPU time is the steadier figure),
+(load average 11-36, so wall times are inflated and noisy; CPU time is the steadier figure),
 d = 64, k = 5, median of 3 calls (``prdc`` at 20,000: 1 call); results identical in every row::
 
     N        library       wall [s]  CPU [s]  peak extra memory [MiB]
     all cores (2):
-    10,000   fastdensity     11.3      5.6        67
-    10,000   prdc            16.7      6.8      1552
-    20,000   fastdensity     47.3     21.4       102
-    20,000   prdc           107.7     39.4      6154
+    10,000   fastdensity      2.2      1.3        51
+    10,000   prdc            20.5      7.4      1552
+    20,000   fastdensity     11.3      4.5       102
+    20,000   prdc            83.9     38.0      6153
     one thread (OMP/OpenBLAS/Numba = 1):
-    10,000   fastdensity      2.8      1.2        67
-    10,000   prdc            21.2      8.9      1570
+    10,000   fastdensity      2.9      1.2        51
+    10,000   prdc            19.7      8.5      1569
 
 """
 
