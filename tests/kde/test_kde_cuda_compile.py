@@ -84,3 +84,24 @@ def test_a_broken_instantiation_is_reported(tmp_path):
     # The check can fail: a name expression the source does not define must not compile.
     with pytest.raises(AssertionError, match="nvcc failed"):
         _compile(tmp_path, ("kde_logsum_gaussian<float, 5, false>", "kde_logsum_nonexistent<float, 1, false>"))
+
+
+def test_nvrtc_compiles_the_loaders_source_with_every_name_expression_of_a_group():
+    # What CuPy's RawModule does on a GPU machine, minus loading the binary: NVRTC (no GPU needed)
+    # compiles the text the loader builds, with its options, and lowers every name expression.
+    # Skipped where CuPy or the NVRTC library is absent. Uses CuPy's private _NVRTCProgram.
+    compiler = pytest.importorskip("cupy.cuda.compiler")
+    from fastdensity._backend._cuda import COMPILE_OPTIONS, kernel_source
+
+    code, folder = kernel_source("kde.cu")
+    group = _kde_cuda.module_group("gaussian", "float")
+    try:
+        program = compiler._NVRTCProgram(code, "kde.cu", (), (), name_expressions=list(group), method="ptx")
+    except Exception as exc:  # the NVRTC shared library is not installed
+        pytest.skip(f"NVRTC is not available: {type(exc).__name__}")
+    options = COMPILE_OPTIONS + (f"-I{folder.as_posix()}", "-ftz=true", "-arch=compute_90",
+                                 "--device-as-default-execution-space")
+    ptx, mapping = program.compile(options)
+    assert set(mapping) == set(group)
+    text = ptx.decode() if isinstance(ptx, bytes) else ptx
+    assert all(mangled in text for mangled in mapping.values())
