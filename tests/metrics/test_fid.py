@@ -185,3 +185,14 @@ def test_cuda_inputs_match_cpu():
     stats = FeatureStatistics.from_features(Xt, batch_size=33)
     assert stats.cov.device.type == "cuda"
     assert fid(stats, Yt) == pytest.approx(expected, rel=1e-9)
+
+
+def test_type_errors_and_small_statistics():
+    with pytest.raises(TypeError, match="complex arrays are not supported"):
+        fid(np.ones((4, 2), dtype=complex), np.ones((4, 2)))
+    with pytest.raises(TypeError, match="features must be numeric"):
+        fid(np.array([["a", "b"], ["c", "d"]]), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="holds 1 samples; FID needs at least 2"):
+        fid(FeatureStatistics().update(np.ones((1, 2))), np.ones((4, 2)))
+    with pytest.raises(TypeError, match="other must be a FeatureStatistics"):
+        FeatureStatistics().merge(np.ones((2, 2)))

@@ -163,3 +163,11 @@ def test_cuda_inputs_match_cpu():
     torch = pytest.importorskip("torch")
     got = prdc(torch.from_numpy(real).cuda(), torch.from_numpy(fake).cuda(), nearest_k=5)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_float32_features_are_computed_in_float64():
+    real, fake = gaussian_sets(300, 280, 16, seed=16)
+    real32, fake32 = real.astype(np.float32), fake.astype(np.float32)
+    got = prdc(real32, fake32, nearest_k=5)
+    assert got == prdc(real32.astype(np.float64), fake32.astype(np.float64), nearest_k=5)
+    assert_same(got, reference(real32.astype(np.float64), fake32.astype(np.float64), 5))
