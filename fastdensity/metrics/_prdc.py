@@ -12,10 +12,11 @@ points x_1..x_N and fake points y_1..y_M:
 The numbers equal those of ``prdc.compute_prdc`` (which forms three N × M distance matrices)
 but no such matrix is ever allocated: the radii and the coverage come from fastdensity's exact
 kNN engine, and ball membership is counted over tiles of ``batch_size`` × 512 pairs, blocks
-of queries handed to the threads dynamically. Each tile is screened with the Gram form ‖q‖² + ‖c‖² − 2 q·c (one float64 BLAS product on
-centred, power-of-two scaled copies) and a rigorous bound on its rounding error; pairs the
-screen cannot decide get their exact distance, computed with the kNN engine's own operations
-(``exact_sq_dist``), so a point at exactly a radius is decided as the radii were.
+of queries handed to the threads dynamically. Each tile is screened with the Gram form
+‖q‖² + ‖c‖² − 2 q·c (one float64 BLAS product on centred, power-of-two scaled copies) and a
+rigorous bound on its rounding error; pairs the screen cannot decide get their exact distance,
+computed with the kNN engine's own operations (``exact_sq_dist``), so a point at exactly a
+radius is decided as the radii were.
 
 Distances are exact float64 (inputs are converted to float64), whereas ``prdc`` uses
 scikit-learn's Gram-form distances (rounded, float32 for float32 input): the results are
