@@ -6,10 +6,11 @@ For each N, real features ~ N(0, I) and fake features ~ N(0.1, 1.1² I) (N × d 
 Each library runs in its own fresh process (``--worker``), so that peak memory is its own: the
 peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs`` before the call) minus the
 resident set just before the call, i.e. what the computation adds to the data. Time is the
-median wall time (and process CPU time, all threads) over ``--repeats`` calls (fastdensity is called once on a small input first, so
-that Numba compilation is not counted). Both use every core: ``prdc`` through scikit-learn's
-``pairwise_distances(n_jobs=8)``, fastdensity through Numba threads and BLAS. The four numbers of
-both are printed and compared (they must be equal).
+median wall time (and process CPU time, all threads) over ``--repeats`` calls (fastdensity is
+called once on a small input first, so that Numba compilation is not counted). Both use every
+core: ``prdc`` through scikit-learn's ``pairwise_distances(n_jobs=8)``, fastdensity through
+Numba threads (one BLAS thread each). The four numbers of both are printed and compared (they
+must be equal).
 
 Measured on the project's 2-core Xeon (AVX-512, 23 GB) on 2026-11-24 while 5 other jobs ran
 (load average 11-36, so wall times are inflated and noisy; CPU time is the steadier figure),
