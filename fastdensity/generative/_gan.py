@@ -179,6 +179,12 @@ class GAN(BaseEstimator):
         Continue from the checkpoint in ``checkpoint_dir``.
     progress : bool or None, default None
         Progress bar; None: only on a terminal.
+    rejection_sampling : bool, default False
+        ``sample()`` by discriminator rejection sampling (Azadi et al. 2019, "Discriminator
+        rejection sampling", ICLR): a generated x is kept with probability exp(ℓ(x) − ℓ*), ℓ the
+        discriminator's logit (at the optimum, log p_data/p_G) and ℓ* the largest logit seen, which
+        removes samples the discriminator knows to be off the data (e.g. between modes). Only with
+        the non-saturating loss, whose logits estimate that ratio.
 
     Attributes
     ----------
@@ -193,13 +199,16 @@ class GAN(BaseEstimator):
         Shape of one sample, as in ``X``.
     n_features_in_ : int
         Values per sample.
+    max_logit_ : float
+        ℓ* of rejection sampling: the largest logit over 10,000 samples drawn at the end of ``fit``
+        (only with ``rejection_sampling=True``).
     """
 
     def __init__(self, *, architecture="mlp", loss="non_saturating", latent_dim=None, hidden=(256, 256, 256),
                  base_channels=64, pack=1, spectral_norm=False, gp_weight=None, n_critic=None,
                  learning_rate=None, betas=None, decay_fraction=0.3, batch_size=256, n_steps=None,
                  max_epochs=None, random_state=None, device=None, checkpoint_dir=None, resume=False,
-                 progress=None):
+                 progress=None, rejection_sampling=False):
         self.architecture = architecture
         self.loss = loss
         self.latent_dim = latent_dim
@@ -220,6 +229,7 @@ class GAN(BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.progress = progress
+        self.rejection_sampling = rejection_sampling
 
     # ----------------------------------------------------------------------------- validation
     def _resolved(self):
@@ -266,8 +276,12 @@ class GAN(BaseEstimator):
         if not hidden:
             raise ValueError("hidden must hold at least one layer width; got ()")
         p["hidden"] = hidden
-        if not isinstance(self.spectral_norm, (bool, np.bool_)):
-            raise TypeError(f"spectral_norm must be True or False; got {self.spectral_norm!r}")
+        for name in ("spectral_norm", "rejection_sampling"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if self.rejection_sampling and wgan:
+            raise ValueError("rejection_sampling=True needs loss='non_saturating' (a WGAN critic's values are "
+                             "not log density ratios)")
         betas = ((0.5, 0.9) if wgan else (0.5, 0.999)) if self.betas is None else self.betas
         if (not isinstance(betas, (tuple, list)) or len(betas) != 2
                 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
@@ -380,25 +394,50 @@ class GAN(BaseEstimator):
         # discriminate() packs each sample with the same pack - 1 training samples
         ref = np.random.default_rng(p["seed"]).choice(n, size=p["pack"] - 1, replace=n < p["pack"] - 1)
         self.reference_ = T[torch.from_numpy(ref)].to(device)
+        if self.rejection_sampling:
+            gen = torch.Generator(device="cpu").manual_seed(p["seed"])
+            with torch.no_grad():
+                self.max_logit_ = max(float(self._logits(self._generate(4096, gen)).max()) for _ in range(3))
         return self
 
     # -------------------------------------------------------------------------------- sampling
+    def _generate(self, n, gen):
+        """n generated samples in network space (standardised for "mlp"), noise from ``gen``."""
+        return self.generator_(torch.randn(n, self.latent_dim_, generator=gen).to(self.device_))
+
+    def _logits(self, T):
+        """Discriminator outputs of samples in network space (single samples packed with ``reference_``)."""
+        if self.pack_ > 1:
+            ref = self.reference_.unsqueeze(0).expand(T.shape[0], *self.reference_.shape)
+            T = pack_samples(torch.cat([T.unsqueeze(1), ref], dim=1).reshape(-1, *T.shape[1:]), self.pack_)
+        return self.discriminator_(T)
+
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` samples: G(z) with z ~ N(0, I) from a ``torch.Generator`` seeded by
-        ``random_state`` (None: fresh entropy). Returns an array (NumPy in at ``fit`` → NumPy out)
-        of shape (n_samples, *sample_shape_), in the units of the training data."""
+        ``random_state`` (None: fresh entropy), or by discriminator rejection sampling when
+        ``rejection_sampling=True``. Returns an array (NumPy in at ``fit`` → NumPy out) of shape
+        (n_samples, *sample_shape_), in the units of the training data."""
         check_is_fitted(self, "generator_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int; got {n_samples!r}")
         gen = torch.Generator(device="cpu").manual_seed(_seed_from(random_state))
         self.generator_.eval()
-        out = []
+        self.discriminator_.eval()
+        out, have = [], 0
+        max_logit = getattr(self, "max_logit_", None)
         with torch.no_grad():
-            for start in range(0, n_samples, _SAMPLE_BATCH):
-                m = min(_SAMPLE_BATCH, n_samples - start)
-                z = torch.randn(m, self.latent_dim_, generator=gen).to(self.device_)
-                out.append(self.generator_(z))
-        T = torch.cat(out)
+            while have < n_samples:
+                m = _SAMPLE_BATCH if self.rejection_sampling else min(_SAMPLE_BATCH, n_samples - have)
+                x = self._generate(m, gen)
+                if self.rejection_sampling:
+                    logits = self._logits(x)
+                    # a larger logit than at fit raises ℓ* for the rest of this call (as Azadi et al.)
+                    max_logit = max(max_logit, float(logits.max()))
+                    u = torch.rand(m, generator=gen).to(self.device_)
+                    x = x[torch.log(u) < logits - max_logit]
+                out.append(x)
+                have += x.shape[0]
+        T = torch.cat(out)[:n_samples]
         if self.architecture == "mlp":
             T = T * self.data_scale_ + self.data_mean_
         return self._output(T.reshape(n_samples, *self.sample_shape_))
@@ -417,12 +456,5 @@ class GAN(BaseEstimator):
         if self.architecture == "mlp":
             T = (T - self.data_mean_) / self.data_scale_
         self.discriminator_.eval()
-        out = []
         with torch.no_grad():
-            for batch in T.split(_SAMPLE_BATCH):
-                if self.pack_ > 1:
-                    ref = self.reference_.unsqueeze(0).expand(batch.shape[0], *self.reference_.shape)
-                    batch = torch.cat([batch.unsqueeze(1), ref], dim=1).reshape(-1, *batch.shape[1:])
-                    batch = pack_samples(batch, self.pack_)
-                out.append(self.discriminator_(batch))
-        return self._output(torch.cat(out))
+            return self._output(torch.cat([self._logits(batch) for batch in T.split(_SAMPLE_BATCH)]))

@@ -171,6 +171,23 @@ def test_training_moves_samples_to_both_modes(pack):
     assert gan.n_steps_ >= 400 and "gradient_penalty" not in hist
 
 
+def test_rejection_sampling_removes_samples_between_modes():
+    X = _two_modes(2000)
+    params = dict(n_steps=400, learning_rate=1e-3, random_state=0, **SMALL)
+    plain = GAN(**params).fit(X)
+    drs = GAN(rejection_sampling=True, **params).fit(X)
+    np.testing.assert_array_equal(plain.sample(50, random_state=2), GAN(**params).fit(X).sample(50, random_state=2))
+    assert np.isfinite(drs.max_logit_)
+    s = drs.sample(2000, random_state=1)
+    assert s.shape == (2000, 1)
+    np.testing.assert_array_equal(s, drs.sample(2000, random_state=1))
+    # same generator (rejection only changes sampling), fewer samples off the modes
+    np.testing.assert_array_equal(drs.generator_(torch.zeros(1, 2)).detach(), plain.generator_(torch.zeros(1, 2)).detach())
+    off_plain = 1 - sum(_near_modes(plain.sample(2000, random_state=1)))
+    off_drs = 1 - sum(_near_modes(s))
+    assert off_drs < 0.5 * off_plain, (off_plain, off_drs)
+
+
 def test_wgan_gp_moves_samples_to_the_data():
     # 2-D: in 1-D the two-sided penalty traps the critic at slope -1 (|slope| = 1 on both sides of
     # a barrier at 0), so the generator can run away; in 2-D the gradient can turn
@@ -265,6 +282,7 @@ def test_array_types_and_dtypes():
     (dict(hidden=(32, 0)), "hidden must be a positive int or a sequence"),
     (dict(gp_weight=-1), "gp_weight must be a finite number >= 0"),
     (dict(random_state=-1), "random_state must be None"),
+    (dict(loss="wgan_gp", rejection_sampling=True), "rejection_sampling=True needs loss='non_saturating'"),
 ])
 def test_parameter_errors(params, match):
     with pytest.raises(ValueError, match=match):
