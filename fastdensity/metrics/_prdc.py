@@ -180,7 +180,7 @@ def prdc(real_features, fake_features, nearest_k=5, *, batch_size=256, algorithm
     fake_features : array of shape (n_fake, d)
         Features of real and generated samples: NumPy arrays or torch CPU tensors (computed in
         float64 on the CPU); CuPy arrays and CUDA tensors go to the CUDA backend. Each set needs
-        more than ``nearest_k`` rows.
+        more than ``nearest_k`` rows (the ``prdc`` package needs ``nearest_k + 2``).
     nearest_k : int, default=5
         k of the k-nearest-neighbour radii.
     batch_size : int, default=256

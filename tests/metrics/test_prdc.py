@@ -9,6 +9,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 prdc_package = pytest.importorskip("prdc")
 
@@ -53,6 +55,43 @@ def test_ties_and_duplicates_on_an_integer_grid(k):
     real = rng.integers(0, 4, (300, 3)).astype(np.float64)
     fake = rng.integers(0, 4, (250, 3)).astype(np.float64)
     assert_same(prdc(real, fake, nearest_k=k), reference(real, fake, k))
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_real=st.integers(7, 40),  # the package needs nearest_k + 2 rows (argpartition's bound)
+    n_fake=st.integers(7, 40),
+    d=st.sampled_from([1, 2, 4]),
+    k=st.integers(1, 5),
+    levels=st.integers(1, 5),
+)
+def test_matches_prdc_package_on_random_grids(seed, n_real, n_fake, d, k, levels):
+    # Half-integers on a small grid: exact distances in both implementations, many ties.
+    rng = np.random.default_rng(seed)
+    real = rng.integers(0, levels + 1, (n_real, d)) / 2.0
+    fake = rng.integers(0, levels + 1, (n_fake, d)) / 2.0
+    assert_same(prdc(real, fake, nearest_k=k, batch_size=int(rng.integers(1, 50))), reference(real, fake, k))
+
+
+def numpy_prdc(real, fake, k):
+    """Oracle for sizes the package refuses: the definitions with full distance matrices."""
+    drr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+    dff = np.sqrt(((fake[:, None] - fake[None]) ** 2).sum(-1))
+    drf = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))
+    r_real = np.sort(drr, axis=1)[:, k]
+    r_fake = np.sort(dff, axis=1)[:, k]
+    inside = drf < r_real[:, None]
+    return {
+        "precision": float(inside.any(0).mean()),
+        "recall": float((drf < r_fake[None]).any(1).mean()),
+        "density": float(inside.sum(0).mean() / k),
+        "coverage": float((drf.min(1) < r_real).mean()),
+    }
+
+
+def test_smallest_sets_nearest_k_plus_one_rows():
+    real, fake = gaussian_sets(4, 5, 2, seed=17)
+    assert_same(prdc(real, fake, nearest_k=3), numpy_prdc(real, fake, 3))
 
 
 def test_fake_copies_of_real_points():
