@@ -7,8 +7,14 @@
    (train 1257 / validation 180 / test 360 images), mean ± std over seeds:
 
    * the VAE with its defaults (mlp 256-256, latent 16, Bernoulli, Adam 1e-3, batch 128, early
-     stopping on the validation IWAE bound with K = 50, patience 50, at most 300 epochs),
-     scored by ``score_samples(n_importance=1000)`` (the IWAE bound, K = 1000);
+     stopping on the validation IWAE bound with K = 50, patience 50, at most 300 epochs), and
+     the same with at most 1000 epochs (early stopping then ends runs near 400), scored by
+     ``score_samples(n_importance=1000)`` (the IWAE bound, K = 1000);
+
+   Configurations measured on the way (2 seeds each, max_epochs=1000, test IWAE): latent 32
+   −16.59, hidden 512-512 −16.55, batch 64 −16.58, conv (32, 64) −16.61 (one seed), defaults −16.49;
+   monitoring the one-sample validation ELBO instead of IWAE(50) stops earlier and loses
+   ~0.3 nats (latent 8: −17.01 vs −16.61). All within noise of each other: the defaults stay.
    * the baseline: a 40-component mixture of independent Bernoullis (multivariate Bernoulli
      mixture) fitted by EM in numpy; the pixel probabilities are smoothed, (Σ r·x + a) / (N_k + 2a),
      which keeps them off 0 and 1, and a and the restart are picked by validation likelihood. Its
@@ -104,11 +110,14 @@ def baseline(Xtr, Xva, Xte, k, seeds, log, restarts=5):
 
 
 # -- the VAE ----------------------------------------------------------------------------------------
-def vae_runs(Xtr, Xva, Xte, seeds, log, quick=False, **params):
+def vae_runs(Xtr, Xva, Xte, seeds, log, label, quick=False, **params):
+    log(f"  -- VAE {label}")
     rows = []
     for seed in seeds:
         t0 = time.perf_counter()
-        vae = VAE(random_state=seed, **({"max_epochs": 30} if quick else {}), **params).fit(Xtr, validation_data=Xva)
+        if quick:
+            params = {**params, "max_epochs": 30}
+        vae = VAE(random_state=seed, **params).fit(Xtr, validation_data=Xva)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         test = float(vae.score_samples(Xte, n_importance=1000, random_state=seed).mean())
@@ -175,7 +184,7 @@ def throughput(X, batch_size, rounds, log, hidden=(256, 256), latent=16):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="30 epochs, 2 seeds, fewer throughput rounds")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 30 epochs (targets not expected), 2 seeds")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--skip-likelihood", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
@@ -191,13 +200,17 @@ def main(argv=None):
         log("\n## Test log-likelihood, nats per image (load_digits(binarize=True); higher is better)")
         base = baseline(Xtr.reshape(-1, 64).astype(np.float64), Xva.reshape(-1, 64).astype(np.float64),
                         Xte.reshape(-1, 64).astype(np.float64), 40, seeds, log)
-        vae = vae_runs(Xtr, Xva, Xte, seeds, log, quick=args.quick)
+        vae = vae_runs(Xtr, Xva, Xte, seeds, log, "defaults", quick=args.quick)
+        long = vae_runs(Xtr, Xva, Xte, seeds, log, "max_epochs=1000", quick=args.quick, max_epochs=1000)
         log("")
         log("| model | test log-likelihood (mean ± std over seeds) | target |")
         log("|---|---|---|")
         log(f"| Bernoulli mixture, 40 components (EM) | {np.mean(base):.2f} ± {np.std(base):.2f} | (issue: −18.2) |")
         ok = "met" if np.mean(vae) > TARGET_NATS else "NOT met"
         log(f"| VAE defaults, IWAE K = 1000 | {np.mean(vae):.2f} ± {np.std(vae):.2f} | > {TARGET_NATS}: {ok} |")
+        ok = "met" if np.mean(long) > TARGET_NATS else "NOT met"
+        log(f"| VAE max_epochs=1000 (early stopping), IWAE K = 1000 | {np.mean(long):.2f} ± {np.std(long):.2f} "
+            f"| > {TARGET_NATS}: {ok} |")
     if not args.skip_throughput:
         log("\n## Training throughput, Trainer vs a hand-written loop (same model, batch, Adam; median epoch)")
         X = torch.as_tensor(Xtr)
