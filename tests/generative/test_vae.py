@@ -290,3 +290,13 @@ def test_save_and_load_round_trip(trained, digits, tmp_path):
     torch.save({"format": "other"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a fastdensity VAE file"):
         VAE.load(tmp_path / "other.pt")
+
+
+def test_monitor_elbo_and_beta(digits):
+    Xtr, Xva, _ = digits
+    vae = VAE(monitor="elbo", beta=0.5, max_epochs=8, patience=3, random_state=0, **SMALL).fit(Xtr[:200],
+                                                                                               validation_data=Xva)
+    h = vae.history_
+    assert "val_iwae" not in h and h.best_epoch == int(np.argmin(h["val_loss"])) + 1
+    # training minimises -(log p(x|z) - 0.5 KL); validation reports the true ELBO (beta = 1)
+    np.testing.assert_allclose(h["val_loss"], np.asarray(h["val_nll"]) + np.asarray(h["val_kl"]), rtol=1e-5)
