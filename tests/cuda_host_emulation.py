@@ -114,7 +114,8 @@ extern "C" int emu_launch(const char* name, int gx, int gy, int gz, int bx, int 
     if (run == nullptr) return -1;
     const int n_warps = (bx + 31) / 32;
     for (int z = 0; z < gz; ++z) for (int y = 0; y < gy; ++y) for (int x = 0; x < gx; ++x) {
-        std::vector<unsigned char> shared(static_cast<std::size_t>(smem) + 16, 0xA7);  // garbage
+        // Exactly smem bytes (an overrun is caught under AddressSanitizer), filled with garbage.
+        std::vector<unsigned char> shared(static_cast<std::size_t>(smem > 0 ? smem : 1), 0xA7);
         std::barrier<> block(bx);
         std::vector<std::unique_ptr<std::barrier<>>> warps;
         for (int w = 0; w < n_warps; ++w) warps.emplace_back(new std::barrier<>(std::min(32, bx - 32 * w)));
@@ -149,9 +150,9 @@ def available() -> bool:
 def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
     """Compile ``kernels/<source>`` with the emulation for the name expressions ``names``.
 
-    With ``FASTDENSITY_EMULATION_SANITIZE=thread`` in the environment the library is built with
-    ThreadSanitizer (the process must then run with libtsan preloaded): a shared-memory access
-    that no barrier orders is reported as a data race, the emulation's racecheck."""
+    With ``FASTDENSITY_EMULATION_SANITIZE=thread`` (or ``address``) in the environment the library
+    is built with that sanitizer; the process must then run with its runtime preloaded
+    (``run_sanitized``)."""
     sanitize = os.environ.get("FASTDENSITY_EMULATION_SANITIZE", "")
     text = SHARED_DECL.sub(r"unsigned char* \1 = emu::ctx.smem;", (KERNELS / source).read_text())
     common = (KERNELS / "common.cuh").read_text().replace("#include <cuda_runtime.h>", "")
@@ -252,22 +253,26 @@ def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024):
     return kernels
 
 
-def tsan_runtime() -> str | None:
-    """Path of g++'s ThreadSanitizer runtime, or None."""
+def sanitizer_runtime(sanitizer: str) -> str | None:
+    """Path of g++'s runtime for ``sanitizer`` ("thread" or "address"), or None."""
     if not available():
         return None
-    path = subprocess.run(["g++", "-print-file-name=libtsan.so"], capture_output=True, text=True).stdout.strip()
+    lib = {"thread": "libtsan.so", "address": "libasan.so"}[sanitizer]
+    path = subprocess.run(["g++", f"-print-file-name={lib}"], capture_output=True, text=True).stdout.strip()
     return path if path and Path(path).is_file() else None
 
 
-def run_under_tsan(script: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``script`` (Python) in a fresh interpreter with ThreadSanitizer preloaded and the
-    emulation built with it; the tests folder and the repository are on ``sys.path``.
+def run_sanitized(script: str, sanitizer: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``script`` (Python) in a fresh interpreter with the emulation built with ``sanitizer``
+    and its runtime preloaded; the tests folder and the repository are on ``sys.path``.
 
-    The script should print a line of its own at the end; the caller checks that it is there and
-    that stderr holds no "ThreadSanitizer" report."""
-    env = dict(os.environ, FASTDENSITY_EMULATION_SANITIZE="thread", LD_PRELOAD=tsan_runtime() or "",
-               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+    "thread" (ThreadSanitizer) is the emulation's racecheck: a shared-memory access that no barrier
+    orders is reported as a data race. "address" (AddressSanitizer) is its memcheck: shared memory
+    is exactly the launch's size and NumPy's buffers get red zones, so an out-of-bounds read or
+    write in a kernel is reported. The script should print a line of its own at the end; the
+    caller checks that it is there and that stderr holds no "Sanitizer" report."""
+    env = dict(os.environ, FASTDENSITY_EMULATION_SANITIZE=sanitizer, LD_PRELOAD=sanitizer_runtime(sanitizer) or "",
+               ASAN_OPTIONS="detect_leaks=0", NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]))
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=str(ROOT))

@@ -351,13 +351,16 @@ print("race check done")
 
 @pytest.mark.slow
 @needs_gxx
-@pytest.mark.skipif(cuda_host_emulation.tsan_runtime() is None, reason="no ThreadSanitizer runtime")
-def test_emulated_kernels_are_race_free():
-    """ThreadSanitizer over the emulated kernels: every shared-memory access is ordered by a
-    barrier (it does find a race when one __syncthreads is deleted: checked by hand)."""
-    result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
+@pytest.mark.parametrize("sanitizer", ["thread", "address"])
+def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
+    """The emulated kernels under ThreadSanitizer (racecheck: every shared-memory access ordered by
+    a barrier) and AddressSanitizer (memcheck: no access out of bounds). Both report the bug when
+    a __syncthreads is deleted or an index is shifted by one (checked by hand)."""
+    if cuda_host_emulation.sanitizer_runtime(sanitizer) is None:
+        pytest.skip(f"no {sanitizer} sanitizer runtime")
+    result = cuda_host_emulation.run_sanitized(RACE_SCRIPT, sanitizer)
     assert "race check done" in result.stdout, result.stderr[-3000:]
-    assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]
+    assert "Sanitizer" not in result.stderr, result.stderr[-3000:]
 
 
 # ------------------------------------------------------------- KNNDensity on a GPU

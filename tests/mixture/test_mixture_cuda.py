@@ -200,24 +200,29 @@ emu.fake_cupy(mp, gpu.SOURCE, gpu.NAME_EXPRESSIONS)
 mp.setattr(gpu, "MAX_BLOCKS", 2)
 mp.setattr(gpu, "ROWS_PER_TILE", (64,))
 rng = np.random.default_rng()
-for cov_type in ("full", "tied", "diag"):
-    X = rng.normal(size=(300, 3)).astype(np.float32)
-    means, prec_chol, log_weights = _random_model(rng, 3, 2, cov_type)
-    gpu.gmm_estep(X, None, means, prec_chol, log_weights, cov_type)
-    gpu.gmm_log_prob(X, means, prec_chol, cov_type, log_weights)
+for cov_type in ("full", "tied", "diag", "spherical"):
+    for d in (3, 10):
+        X = rng.normal(size=(300, d)).astype(np.float32)
+        means, prec_chol, log_weights = _random_model(rng, d, 2, cov_type)
+        gpu.gmm_estep(X, rng.uniform(size=300), means, prec_chol, log_weights, cov_type)
+        gpu.gmm_log_prob(X, means, prec_chol, cov_type, log_weights)
+        gpu.gmm_log_prob_norm(X, means, prec_chol, log_weights, cov_type)
 print("race check done")
 """
 
 
 @pytest.mark.slow
 @needs_gxx
-@pytest.mark.skipif(cuda_host_emulation.tsan_runtime() is None, reason="no ThreadSanitizer runtime")
-def test_emulated_kernels_are_race_free():
-    """ThreadSanitizer over the emulated kernels (several tiles per block): every shared-memory
-    access is ordered by a barrier."""
-    result = cuda_host_emulation.run_under_tsan(RACE_SCRIPT)
+@pytest.mark.parametrize("sanitizer", ["thread", "address"])
+def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
+    """The emulated kernels under ThreadSanitizer (racecheck: every shared-memory access ordered by
+    a barrier) and AddressSanitizer (memcheck: no access out of bounds). Both report the bug when
+    a __syncthreads is deleted or an index is shifted by one (checked by hand)."""
+    if cuda_host_emulation.sanitizer_runtime(sanitizer) is None:
+        pytest.skip(f"no {sanitizer} sanitizer runtime")
+    result = cuda_host_emulation.run_sanitized(RACE_SCRIPT, sanitizer)
     assert "race check done" in result.stdout, result.stderr[-3000:]
-    assert "ThreadSanitizer" not in result.stderr, result.stderr[-3000:]
+    assert "Sanitizer" not in result.stderr, result.stderr[-3000:]
 
 
 # ------------------------------------------------------- GaussianMixture scoring on a GPU
