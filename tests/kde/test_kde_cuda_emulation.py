@@ -242,7 +242,7 @@ def _compare(out, ref, dtype, what):
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel,dtype", [("gaussian", np.float32), ("gaussian", np.float64),
                                           ("exponential", np.float32), ("epanechnikov", np.float32),
-                                          ("cosine", np.float64)])
+                                          ("cosine", np.float64), ("tophat", np.float32)])
 def test_emulated_cuda_kde_matches_the_cpu_engine(emulated_cupy, kernel, dtype):
     rng = np.random.default_rng()
     for m, n, d in [(1, 1, 1), (131, 300, 3), (40, 1100, 16), (33, 200, 17), (7, 150, 40)]:
