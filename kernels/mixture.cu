@@ -29,8 +29,9 @@
 // for each log-density, as many for each second-moment matrix) = 2.2e3; at 33.5e12 FMA/s (67
 // TFLOP/s) that is 1.5e10 rows/s, 0.07 ms per EM iteration at n = 1e6, far above the bytes floor
 // (4 d bytes per row at 3.35 TB/s: 5e10 rows/s): compute-bound. This code issues about 3
-// instructions per FMA in phase 1 (a shared and a uniform load each) and about 2.3 in phase 2
-// (4 x 4 register tiles: 9 shared loads per 16 FMAs), so expect ~3x the floor, ~0.2 ms per
+// instructions per FMA in phase 1 (a shared and a uniform load each) and about 2.8 in phase 2
+// (4 x 4 register tiles: per row 9 shared loads, 16 subtractions for the hi/lo centring and 4
+// multiplies per 16 FMAs), so expect ~3x the floor, ~0.2 ms per
 // iteration at n = 1e6. NOT YET RUN on a GPU (checked in the host
 // emulation of tests/cuda_host_emulation.py only).
 #include "common.cuh"
@@ -44,17 +45,24 @@ enum Mode : int { LOG_PROB = 0, NORM = 1, ESTEP = 2 };
 // Rows of scratch per tile: the centred (full) or transformed (tied) row; diag needs none.
 template <int FAMILY> __device__ __forceinline__ int scratch_rows(int d) { return FAMILY == DIAG ? 0 : d; }
 
+// x − μ with μ = hi + lo (the launcher splits each float64 mean into two T values): x − hi is
+// exact when x is near μ (Sterbenz), so float32 data far from the origin (|μ| ≫ σ) keep their
+// digits instead of losing log2(|μ|/σ) bits to the rounding of μ. For double, lo = 0.
+template <typename T> __device__ __forceinline__ T centred(T x, T hi, T lo) { return (x - hi) - lo; }
+
 // cst − ½ ‖(x − μ_c) U_c‖² for the row held in column b of xs (stride S); ds is this row's
 // scratch column (written and read by this thread only).
 template <typename T, int FAMILY>
 __device__ __forceinline__ T component_log_prob(int c, const T* __restrict__ xs, T* __restrict__ ds, int S, int b,
-                                                int d, const T* __restrict__ means, const T* __restrict__ U,
-                                                const T* __restrict__ muU, const double* __restrict__ cst) {
+                                                int d, const T* __restrict__ means, const T* __restrict__ means_lo,
+                                                const T* __restrict__ U, const T* __restrict__ muU,
+                                                const double* __restrict__ cst) {
     T q = T(0);
     if (FAMILY == FULL) {
         const T* mu = means + static_cast<size_t>(c) * d;
+        const T* ml = means_lo + static_cast<size_t>(c) * d;
         const T* Uc = U + static_cast<size_t>(c) * d * d;
-        for (int i = 0; i < d; ++i) ds[i * S + b] = xs[i * S + b] - mu[i];
+        for (int i = 0; i < d; ++i) ds[i * S + b] = centred(xs[i * S + b], mu[i], ml[i]);
         for (int j = 0; j < d; ++j) {
             T y = T(0);
             for (int i = 0; i <= j; ++i) y = fma(ds[i * S + b], Uc[i * d + j], y);
@@ -68,9 +76,10 @@ __device__ __forceinline__ T component_log_prob(int c, const T* __restrict__ xs,
         }
     } else {
         const T* mu = means + static_cast<size_t>(c) * d;
+        const T* ml = means_lo + static_cast<size_t>(c) * d;
         const T* p = U + static_cast<size_t>(c) * d;
         for (int i = 0; i < d; ++i) {
-            const T y = (xs[i * S + b] - mu[i]) * p[i];
+            const T y = centred(xs[i * S + b], mu[i], ml[i]) * p[i];
             q = fma(y, y, q);
         }
     }
@@ -87,7 +96,8 @@ __device__ __forceinline__ int tile_pairs(int d) {
 // sum over the nb rows of the tile in row order, in T.
 template <typename T, int FAMILY>
 __device__ __forceinline__ T entry_sum(int item, int K, int d, int nb, int S, const T* __restrict__ xs,
-                                       const T* __restrict__ rs, const T* __restrict__ means) {
+                                       const T* __restrict__ rs, const T* __restrict__ means,
+                                       const T* __restrict__ means_lo) {
     T acc = T(0);
     if (item < K) {
         const T* r = rs + item * S;
@@ -99,10 +109,11 @@ __device__ __forceinline__ T entry_sum(int item, int K, int d, int nb, int S, co
     const int c = e / d;
     const int i = e - c * d;
     const T m = means[c * d + i];
+    const T ml = means_lo[c * d + i];
     const T* r = rs + c * S;
     const T* x = xs + i * S;
     for (int b = 0; b < nb; ++b) {
-        const T v = x[b] - m;
+        const T v = centred(x[b], m, ml);
         acc = second ? fma(r[b] * v, v, acc) : fma(r[b], v, acc);
     }
     return acc;
@@ -113,13 +124,14 @@ __device__ __forceinline__ T entry_sum(int item, int K, int d, int nb, int S, co
 // Adds the entries i >= j (i, j < d) into out[i (i + 1) / 2 + j].
 template <typename T, int FAMILY>
 __device__ __forceinline__ void tile_sums(int c, int tp, int d, int nb, int S, const T* __restrict__ xs,
-                                          const T* __restrict__ r, const T* __restrict__ m, double* out) {
+                                          const T* __restrict__ r, const T* __restrict__ m,
+                                          const T* __restrict__ m_lo, double* out) {
     int I = 0;
     while ((I + 1) * (I + 2) / 2 <= tp) ++I;
     const int J = tp - I * (I + 1) / 2;
     const T* xi[4];
     const T* xj[4];
-    T mi[4], mj[4];
+    T mi[4], mj[4], li[4], lj[4];
 #pragma unroll
     for (int a = 0; a < 4; ++a) {
         const int i = min(4 * I + a, d - 1);  // clamped: rows past d are computed and dropped
@@ -128,6 +140,8 @@ __device__ __forceinline__ void tile_sums(int c, int tp, int d, int nb, int S, c
         xj[a] = xs + j * S;
         mi[a] = m[i];
         mj[a] = m[j];
+        li[a] = m_lo[i];
+        lj[a] = m_lo[j];
     }
     T acc[4][4];
 #pragma unroll
@@ -139,8 +153,8 @@ __device__ __forceinline__ void tile_sums(int c, int tp, int d, int nb, int S, c
         T u[4], v[4];
 #pragma unroll
         for (int a = 0; a < 4; ++a) {
-            u[a] = rb * (xi[a][b] - mi[a]);
-            v[a] = xj[a][b] - mj[a];
+            u[a] = rb * centred(xi[a][b], mi[a], li[a]);
+            v[a] = centred(xj[a][b], mj[a], lj[a]);
         }
 #pragma unroll
         for (int a = 0; a < 4; ++a)
@@ -163,6 +177,7 @@ __device__ __forceinline__ void tile_sums(int c, int tp, int d, int nb, int S, c
 
 // Dynamic shared memory (mirrored by _mixture_cuda.smem_bytes): sizeof(T) * (BR + 1) *
 // (d + scratch_rows + K + 1). partial (gridDim.x, E) must be zero on entry (MODE_ESTEP).
+// means (2, K, d) and shift (2, d) hold each value as hi then lo (see `centred`).
 template <typename T, int FAMILY, int MODE>
 __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int has_w, int n, int d, int K,
                          const T* __restrict__ means, const T* __restrict__ U, const T* __restrict__ shift,
@@ -179,6 +194,8 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
     T* ds = xs + d * S;                       // [scratch_rows][S]
     T* rs = ds + scratch_rows<FAMILY>(d) * S;  // [K][S]
     T* ws = rs + K * S;                       // [S]
+    const T* means_lo = means + K * d;
+    const T* shift_lo = shift + d;
     const int P = d * (d + 1) / 2;
     const int E = K + K * d + (FAMILY == FULL ? K * P : FAMILY == TIED ? P : K * d);  // entries
     const int n_tiles = tile_pairs(d);  // 4 x 4 tiles of a lower triangle
@@ -200,7 +217,7 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
 
         if (b < nb) {
             if (FAMILY == TIED) {  // z = (x − s) U, in place from the last column down
-                for (int i = 0; i < d; ++i) ds[i * S + b] = xs[i * S + b] - shift[i];
+                for (int i = 0; i < d; ++i) ds[i * S + b] = centred(xs[i * S + b], shift[i], shift_lo[i]);
                 for (int j = d - 1; j >= 0; --j) {
                     T z = T(0);
                     for (int i = 0; i <= j; ++i) z = fma(ds[i * S + b], U[i * d + j], z);
@@ -209,7 +226,7 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
             }
             T mx = numeric<T>::neg_inf();
             for (int c = 0; c < K; ++c) {
-                const T lp = component_log_prob<T, FAMILY>(c, xs, ds, S, b, d, means, U, muU, cst);
+                const T lp = component_log_prob<T, FAMILY>(c, xs, ds, S, b, d, means, means_lo, U, muU, cst);
                 rs[c * S + b] = lp;
                 mx = lp > mx ? lp : mx;
                 if (MODE == LOG_PROB) lp_out[(row0 + b) * K + c] = static_cast<double>(lp);
@@ -236,12 +253,13 @@ __global__ void gmm_pass(const T* __restrict__ X, const T* __restrict__ w, int h
         double* out = partial + static_cast<size_t>(blockIdx.x) * E;
         for (int item = b; item < n_items; item += BR) {
             if (item < K + K * d || FAMILY == DIAG) {
-                out[item] += static_cast<double>(entry_sum<T, FAMILY>(item, K, d, nb, S, xs, rs, means));
+                out[item] += static_cast<double>(entry_sum<T, FAMILY>(item, K, d, nb, S, xs, rs, means, means_lo));
             } else {
                 const int e3 = item - K - K * d;
                 const int c = FAMILY == FULL ? e3 / n_tiles : 0;
                 tile_sums<T, FAMILY>(c, e3 - c * n_tiles, d, nb, S, xs, FAMILY == FULL ? rs + c * S : ws,
-                                     FAMILY == FULL ? means + c * d : shift, out + K + K * d + c * P);
+                                     FAMILY == FULL ? means + c * d : shift,
+                                     FAMILY == FULL ? means_lo + c * d : shift_lo, out + K + K * d + c * P);
             }
         }
     }

@@ -108,7 +108,8 @@ def unpack_stats(flat, d: int, K: int, cov_type: str, xp=np):
 
 
 def _prepare(cp, X, means, prec_chol, log_weights, cov_type, shift):
-    """Device arrays in the compute dtype: (family, X, means, U, shift, muU, cst (float64))."""
+    """Device arrays in the compute dtype: (family, dtype, X, means (2, K, d) as hi and lo, U,
+    shift (2, d) as hi and lo, muU, cst (float64))."""
     if cov_type not in FAMILIES:
         raise ValueError(f"unknown covariance type {cov_type!r}")
     X = cp.asarray(X)
@@ -140,7 +141,11 @@ def _prepare(cp, X, means, prec_chol, log_weights, cov_type, shift):
     def dev(a):
         return cp.ascontiguousarray(a, dtype=dtype)
 
-    return (FAMILIES[cov_type], dtype, X, dev(means), dev(U), dev(shift), dev(muU),
+    def hi_lo(a):  # a = hi + lo in the compute dtype: (2, ...) (see `centred` in mixture.cu)
+        hi = a.astype(dtype)
+        return cp.ascontiguousarray(cp.stack([hi, (a - hi.astype(np.float64)).astype(dtype)]))
+
+    return (FAMILIES[cov_type], dtype, X, hi_lo(means), dev(U), hi_lo(shift), dev(muU),
             cp.ascontiguousarray(cst, dtype=np.float64))
 
 
@@ -150,7 +155,7 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
     cp = require_cupy("Gaussian mixtures on the GPU")
     family, dtype, X, mu, U, s, muU, cst = _prepare(cp, X, means, prec_chol, log_weights, cov_type, shift)
     n, d = X.shape
-    K = mu.shape[0]
+    K = mu.shape[1]
     if n >= 2**31:
         raise ValueError(f"the GPU engine takes fewer than 2**31 rows; got {n}")
     geo = plan(n, d, K, family, mode, dtype.itemsize,
