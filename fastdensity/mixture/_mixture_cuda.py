@@ -117,36 +117,41 @@ def _prepare(cp, X, means, prec_chol, log_weights, cov_type, shift):
         raise ValueError(f"X must be 2-D; got shape {X.shape}")
     dtype = np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
     X = cp.ascontiguousarray(X, dtype=dtype)
-    means = cp.asarray(means, dtype=np.float64)
+    # The parameters are small: prepared on the host in float64 (NumPy, no kernel launches), then
+    # uploaded once each. CuPy parameters are brought to the host first.
+    def host(a):
+        return np.asarray(cp.asnumpy(a) if isinstance(a, cp.ndarray) else a, dtype=np.float64)
+
+    means = host(means)
     K, d = means.shape
-    prec = cp.asarray(prec_chol, dtype=np.float64)
+    prec = host(prec_chol)
     if cov_type == "full":
-        logdet = cp.sum(cp.log(cp.diagonal(prec, axis1=1, axis2=2)), axis=1)
+        logdet = np.sum(np.log(np.diagonal(prec, axis1=1, axis2=2)), axis=1)
         U = prec
     elif cov_type == "tied":
-        logdet = cp.sum(cp.log(cp.diag(prec))) + cp.zeros(K)
+        logdet = np.full(K, np.sum(np.log(np.diag(prec))))
         U = prec
     elif cov_type == "diag":
-        logdet = cp.sum(cp.log(prec), axis=1)
+        logdet = np.sum(np.log(prec), axis=1)
         U = prec
     else:
-        logdet = d * cp.log(prec)
-        U = cp.repeat(prec[:, None], d, axis=1)
+        logdet = d * np.log(prec)
+        U = np.repeat(prec[:, None], d, axis=1)
     cst = logdet - 0.5 * d * LOG_2PI
     if log_weights is not None:
-        cst = cst + cp.asarray(log_weights, dtype=np.float64)
-    shift = cp.mean(means, axis=0) if shift is None else cp.asarray(shift, dtype=np.float64)
-    muU = (means - shift) @ prec if cov_type == "tied" else cp.zeros((1, d))
+        cst = cst + host(log_weights)
+    shift = np.mean(means, axis=0) if shift is None else host(shift)
+    muU = (means - shift) @ prec if cov_type == "tied" else np.zeros((1, d))
 
     def dev(a):
-        return cp.ascontiguousarray(a, dtype=dtype)
+        return cp.asarray(np.ascontiguousarray(a, dtype=dtype))
 
     def hi_lo(a):  # a = hi + lo in the compute dtype: (2, ...) (see `centred` in mixture.cu)
         hi = a.astype(dtype)
-        return cp.ascontiguousarray(cp.stack([hi, (a - hi.astype(np.float64)).astype(dtype)]))
+        return dev(np.stack([hi, (a - hi.astype(np.float64)).astype(dtype)]))
 
     return (FAMILIES[cov_type], dtype, X, hi_lo(means), dev(U), hi_lo(shift), dev(muU),
-            cp.ascontiguousarray(cst, dtype=np.float64))
+            cp.asarray(np.ascontiguousarray(cst, dtype=np.float64)))
 
 
 def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode):
@@ -163,7 +168,7 @@ def _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, mode)
     # One small module per (dtype, family, mode): a first call compiles two kernels, not nineteen.
     group = (pass_name(dtype, family, mode), REDUCE_NAME)
     has_w = sample_weight is not None
-    w = cp.ascontiguousarray(sample_weight, dtype=dtype) if has_w else cp.ones(1, dtype=dtype)
+    w = cp.ascontiguousarray(cp.asarray(sample_weight, dtype=dtype)) if has_w else cp.ones(1, dtype=dtype)
     lpn = cp.empty(n if mode != MODE_LOG_PROB else 1)
     lp_out = cp.empty((n, K) if mode == MODE_LOG_PROB else 1)
     partial = cp.zeros((geo.blocks, geo.n_entries) if mode == MODE_ESTEP else 1)
