@@ -199,11 +199,21 @@ __global__ void knn_topk_tiles(const T* __restrict__ qs, const T* __restrict__ x
         for (int d0 = 0; d0 < d; d0 += DC) {
             const int dc = min(DC, d - d0);
             __syncthreads();  // every warp is done with the previous chunk
+            // Element e = p dc + c of the tile (point p, dimension c): consecutive threads read
+            // consecutive dimensions of a point. (p, c) is stepped without a division per element.
+            const int step_p = blockDim.x / dc;
+            const int step_c = blockDim.x - step_p * dc;
+            int tp = threadIdx.x / dc;
+            int tc = threadIdx.x - tp * dc;
             for (int e = threadIdx.x; e < TILE * dc; e += blockDim.x) {
-                const int p = e / dc;
-                const int c = e - p * dc;
-                const int j = j0 + p;
-                xt[c * TILE_STRIDE + p] = j < j_end ? xs[static_cast<size_t>(j) * d + d0 + c] : T(0);
+                const int j = j0 + tp;
+                xt[tc * TILE_STRIDE + tp] = j < j_end ? xs[static_cast<size_t>(j) * d + d0 + tc] : T(0);
+                tp += step_p;
+                tc += step_c;
+                if (tc >= dc) {
+                    tc -= dc;
+                    ++tp;
+                }
             }
             for (int e = lane; e < QPW * dc; e += 32) {
                 const int qi = e / dc;
