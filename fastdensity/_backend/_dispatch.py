@@ -22,11 +22,23 @@ OPS: dict[str, dict[str, str]] = {
         "cpu": "fastdensity.kde._kde_cv_cpu:kde_loo_logsum_grid",
         "cuda": "fastdensity.kde._kde_cuda:kde_loo_logsum_grid",
     },
-    "gmm_estep": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_estep"},
-    "gmm_log_prob": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob"},
-    "gmm_log_prob_norm": {"cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob_norm"},
+    "gmm_estep": {
+        "cpu": "fastdensity.mixture._mixture_cpu:gmm_estep",
+        "cuda": "fastdensity.mixture._mixture_cuda:gmm_estep",
+    },
+    "gmm_log_prob": {
+        "cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob",
+        "cuda": "fastdensity.mixture._mixture_cuda:gmm_log_prob",
+    },
+    "gmm_log_prob_norm": {
+        "cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob_norm",
+        "cuda": "fastdensity.mixture._mixture_cuda:gmm_log_prob_norm",
+    },
     "kmeans_plusplus": {"cpu": "fastdensity.mixture._mixture_cpu:kmeans_plusplus"},
-    "knn_distances": {"cpu": "fastdensity.knn._knn_cpu:knn_distances"},
+    "knn_distances": {
+        "cpu": "fastdensity.knn._knn_cpu:knn_distances",
+        "cuda": "fastdensity.knn._knn_cuda:knn_distances",
+    },
 }
 
 

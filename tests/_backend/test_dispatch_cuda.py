@@ -129,6 +129,18 @@ def test_op_table_has_the_cuda_kde_launcher_and_it_imports_without_cupy(no_cupy)
         launcher(np.zeros((2, 1)), np.ones((3, 1)))
 
 
+@pytest.mark.parametrize("name", sorted(name for name, row in OPS.items() if "cuda" in row))
+def test_every_cuda_row_imports_without_cupy_and_mirrors_the_cpu_op(no_cupy, name):
+    cuda, cpu = get_op(name, "cuda"), get_op(name, "cpu")
+    assert cuda.__name__ == cpu.__name__ == name
+    assert cuda.__module__.endswith("_cuda") and cpu.__module__.endswith(("_cpu",))
+
+
+def test_the_cuda_rows_are_the_gpu_ops():
+    assert sorted(name for name, row in OPS.items() if "cuda" in row) == [
+        "gmm_estep", "gmm_log_prob", "gmm_log_prob_norm", "kde_logsum", "kde_loo_logsum_grid", "knn_distances"]
+
+
 def test_kernel_sources_are_found_and_carry_a_line_directive():
     folder = kernel_dir()
     assert (folder / "kde.cu").is_file() and (folder / "common.cuh").is_file()
