@@ -46,15 +46,6 @@ def _is_dask_array(x) -> bool:
     return dask_array is not None and isinstance(x, dask_array.Array)
 
 
-def device_index(x) -> int | None:
-    """The CUDA device ordinal of a CuPy array or torch CUDA tensor; None for host arrays."""
-    if _is_torch_tensor(x):
-        return None if x.device.type == "cpu" else x.device.index
-    if _is_cupy_array(x):
-        return x.device.id
-    return None
-
-
 def array_kind(x) -> ArrayKind:
     """Return the :class:`ArrayKind` of one array; anything unknown counts as NumPy on the CPU."""
     if isinstance(x, np.ndarray):

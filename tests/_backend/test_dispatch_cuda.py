@@ -15,7 +15,6 @@ from fastdensity._backend import OPS, ArrayKind, get_op, resolve_backend
 from fastdensity._backend import _cuda
 from fastdensity._backend._convert import from_device_cupy, to_device_cupy
 from fastdensity._backend._cuda import CudaUnavailableError, get_function, kernel_dir, kernel_source, require_cupy
-from fastdensity._backend._namespace import device_index
 
 NUMPY_CPU = ArrayKind("numpy", "cpu")
 
@@ -203,12 +202,6 @@ def test_from_device_cupy_returns_the_callers_type(monkeypatch):
     assert isinstance(tensor, torch.Tensor) and tensor.device.type == "cpu" and tensor.tolist() == [1.5, -2.0]
     with pytest.raises(TypeError, match="cannot return results as dask on cpu"):
         from_device_cupy(result, ArrayKind("dask", "cpu"))
-
-
-def test_device_index_of_host_arrays_is_none():
-    assert device_index(np.ones(2)) is None
-    torch = pytest.importorskip("torch")
-    assert device_index(torch.ones(2)) is None
 
 
 def test_kernel_density_cuda_backend_without_a_gpu_names_the_install(no_cupy):
