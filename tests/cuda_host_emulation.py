@@ -163,9 +163,10 @@ def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
     folder.mkdir(exist_ok=True)
     lib = folder / f"{Path(source).stem}_{digest}.so"
     if not lib.exists():
-        src = folder / f"{Path(source).stem}_{digest}.cpp"
+        # Per-process names, then an atomic rename: parallel test workers may build at once.
+        src = folder / f"{Path(source).stem}_{digest}.{os.getpid()}.cpp"
         src.write_text(unit)
-        tmp = lib.with_suffix(".tmp.so")
+        tmp = folder / f"{Path(source).stem}_{digest}.{os.getpid()}.tmp.so"
         result = subprocess.run(
             ["g++", "-std=c++20", "-O1", "-g", "-shared", "-fPIC", "-pthread", "-ffp-contract=off",
              "-Wno-unused-variable", "-Wno-uninitialized", str(src), "-o", str(tmp)]
