@@ -39,6 +39,7 @@ import json
 import os
 import re
 import secrets
+import sys
 import zipfile
 import zlib
 from typing import Any, Iterator
@@ -180,6 +181,11 @@ def _check_array(value: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     return np.asarray(value), "array"
 
 
+def _is_cupy_array(value) -> bool:
+    cupy = sys.modules.get("cupy")  # never import CuPy just to check
+    return cupy is not None and isinstance(value, cupy.ndarray)
+
+
 def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     params: dict[str, Any] = {}
@@ -201,6 +207,11 @@ def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if not _ATTR_NAME.match(name) or name in params:
             continue
         what = f"fitted attribute {name!r}"
+        if _is_cupy_array(value):
+            # A model fitted on the GPU is saved from a host copy (writing a file is an explicit
+            # move to the host); it loads as a CPU model and moves to the GPU again when scoring
+            # GPU data.
+            value = value.get()
         if value is None:
             attributes.append({"name": name, "kind": "none"})
         elif isinstance(value, np.ndarray):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +286,25 @@ def test_load_unknown_parameter(tmp_path):
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="No such file"):
         load(tmp_path / "absent.npz")
+
+
+def test_gpu_fitted_state_is_saved_from_a_host_copy(tmp_path, monkeypatch):
+    # Stand-in for CuPy (no GPU here): an array type whose .get() copies to the host, as CuPy's does.
+    import types
+
+    class DeviceArray:
+        def __init__(self, host):
+            self.host = host
+
+        def get(self):
+            return self.host.copy()
+
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(ndarray=DeviceArray))
+    X = np.random.default_rng(5).standard_normal((40, 2))
+    kde = KernelDensity(bandwidth=0.4).fit(X)
+    expected = kde.score_samples(X[:5])
+    kde.training_data_ = DeviceArray(np.asarray(kde.training_data_))
+    save(kde, tmp_path / "gpu.npz")
+    loaded = load(tmp_path / "gpu.npz")
+    assert isinstance(loaded.training_data_, np.ndarray)
+    np.testing.assert_allclose(loaded.score_samples(X[:5]), expected, rtol=1e-12)
