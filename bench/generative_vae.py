@@ -26,6 +26,8 @@
    same model (the VAE's mlp), the same batch size and Adam, in the same process, one epoch of
    each in turn; median over epochs. The hand loop shuffles with ``randperm``, indexes the tensor and
    accumulates ``loss.item()`` per step, like PyTorch's ``examples/vae``. Target: within 10 %.
+   Wall-clock epochs and the process CPU time (one torch thread) are both reported: on a busy
+   shared machine the wall-clock ratio swings by ±10 % from run to run, the CPU-time one much less.
 """
 
 from __future__ import annotations
@@ -154,17 +156,20 @@ def throughput(X, batch_size, rounds, log, hidden=(256, 256), latent=16):
     hand_model, hand_opt = new()
     task = VAETask(*new())
     gen = torch.Generator().manual_seed(0)
-    hand_times, trainer_epochs, trainer_fits = [], [], []
+    t = {"hand": [], "hand_cpu": [], "epoch": [], "fit": [], "fit_cpu": []}
+
     def hand():
-        t0 = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         hand_loop_epoch(hand_model, hand_opt, X, batch_size, gen)
-        hand_times.append(time.perf_counter() - t0)
+        t["hand"].append(time.perf_counter() - w)
+        t["hand_cpu"].append(time.process_time() - c)
 
     def trainer(r):
-        t0 = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         hist = Trainer(max_epochs=1, batch_size=batch_size, random_state=r).fit(task, X)
-        trainer_fits.append(time.perf_counter() - t0)  # the whole fit() call, set-up included
-        trainer_epochs.extend(hist.epoch_time)
+        t["fit"].append(time.perf_counter() - w)  # the whole fit() call, set-up included
+        t["fit_cpu"].append(time.process_time() - c)
+        t["epoch"].extend(hist.epoch_time)
 
     for r in range(rounds):  # who goes first alternates, so that neither always follows the other
         if r % 2:
@@ -174,11 +179,12 @@ def throughput(X, batch_size, rounds, log, hidden=(256, 256), latent=16):
             trainer(r)
             hand()
     n = X.shape[0]
-    hand, trainer, fit = (n / statistics.median(t) for t in (hand_times, trainer_epochs, trainer_fits))
-    log(f"  batch {batch_size:4d}: hand loop {hand:8.0f} img/s   Trainer epoch {trainer:8.0f} img/s "
-        f"(ratio {trainer / hand:.3f})   whole fit() {fit:8.0f} img/s (ratio {fit / hand:.3f})   "
-        f"[{rounds} alternating epochs]")
-    return trainer / hand
+    rate = {k: n / statistics.median(v) for k, v in t.items()}
+    log(f"  batch {batch_size:4d}: hand loop {rate['hand']:7.0f} img/s   Trainer epoch {rate['epoch']:7.0f} img/s "
+        f"(ratio {rate['epoch'] / rate['hand']:.3f})   whole fit() {rate['fit']:7.0f} img/s "
+        f"(ratio {rate['fit'] / rate['hand']:.3f})   CPU time: whole fit() / hand "
+        f"{rate['fit_cpu'] / rate['hand_cpu']:.3f}   [{rounds} alternating epochs]")
+    return rate["epoch"] / rate["hand"], rate["fit_cpu"] / rate["hand_cpu"]
 
 
 def main(argv=None):
@@ -214,9 +220,12 @@ def main(argv=None):
     if not args.skip_throughput:
         log("\n## Training throughput, Trainer vs a hand-written loop (same model, batch, Adam; median epoch)")
         X = torch.as_tensor(Xtr)
-        rounds = 10 if args.quick else 40
-        ratios = [throughput(X, bs, rounds, log) for bs in (32, 128, 512)]
-        log(f"  target: Trainer / hand >= 0.90: {'met' if min(ratios) >= 0.9 else 'NOT met'}")
+        rounds = 10 if args.quick else 60
+        ratios = np.array([throughput(X, bs, rounds, log) for bs in (32, 128, 512)])
+        log(f"  target: Trainer / hand >= 0.90 -- wall time: {'met' if ratios[:, 0].min() >= 0.9 else 'NOT met'}; "
+            f"CPU time: {'met' if ratios[:, 1].min() >= 0.9 else 'NOT met'}")
+        log("  (wall-clock ratios swing with the load of a shared machine; the process CPU time of one torch "
+            "thread counts the work done)")
 
 
 if __name__ == "__main__":
