@@ -220,25 +220,83 @@ class EmulatedKernel:
             raise KeyError(f"{self.name!r} is not in the emulated module")
 
 
-def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024):
+class FakeDevice:
+    """Stands in for ``cupy.cuda.Device``: ``id``, ``attributes`` and a no-op context manager."""
+
+    def __init__(self, attributes, device_id=0):
+        self.attributes = attributes
+        self.id = device_id
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class DeviceArray(np.ndarray):
+    """A NumPy array that plays a CuPy array on the fake device (``device_arrays=True``)."""
+
+    device = None  # set by fake_cupy
+
+    def get(self):
+        return np.array(self).view(np.ndarray)
+
+
+def _as_device(value):
+    if isinstance(value, np.ndarray) and not isinstance(value, DeviceArray):
+        return value.view(DeviceArray)
+    if isinstance(value, tuple):
+        return tuple(_as_device(v) for v in value)
+    return value
+
+
+def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024, device_arrays=False):
     """Patch the CUDA loader so that the launchers run their kernels in the emulation.
 
+    With ``device_arrays=True`` the stand-in ``cupy`` hands out ``DeviceArray`` objects and is put in
+    ``sys.modules``, and array-kind detection sees them as CuPy arrays on a GPU, so that the
+    estimators' GPU paths (dispatch, device checks, caching, result conversion) run end to end.
     Returns the dict of ``EmulatedKernel`` objects by name (their ``launches`` record the geometry).
     """
     dll = build(source, tuple(names))
     kernels = {n: EmulatedKernel(dll, n) for n in names}
-    device = types.SimpleNamespace(attributes={"MultiProcessorCount": sm_count,
-                                               "MaxSharedMemoryPerBlockOptin": smem_optin})
+    device = FakeDevice({"MultiProcessorCount": sm_count, "MaxSharedMemoryPerBlockOptin": smem_optin})
 
     class FakeCupy(types.ModuleType):
-        ndarray = np.ndarray
+        ndarray = DeviceArray if device_arrays else np.ndarray
 
         def __getattr__(self, name):
-            return getattr(np, name)
+            value = getattr(np, name)
+            if not device_arrays or isinstance(value, type) or not callable(value):
+                return value
+
+            def on_device(*args, **kwargs):
+                return _as_device(value(*args, **kwargs))
+
+            return on_device
 
     cp = FakeCupy("fake_cupy")
     cp.cuda = types.SimpleNamespace(Device=lambda *a: device)
-    cp.asnumpy = np.asarray
+    cp.asnumpy = (lambda a: np.array(a).view(np.ndarray)) if device_arrays else np.asarray
+    if device_arrays:
+        from fastdensity._backend import _convert, _dispatch, _namespace
+
+        monkeypatch.setattr(DeviceArray, "device", device)
+        monkeypatch.setitem(sys.modules, "cupy", cp)
+        real_kind = _namespace.array_kind
+
+        def array_kind(x):
+            return _namespace.ArrayKind("cupy", "cuda") if isinstance(x, DeviceArray) else real_kind(x)
+
+        for module in (_namespace, _convert):
+            monkeypatch.setattr(module, "array_kind", array_kind)
+        for name in ("fastdensity._backend", "fastdensity.knn._knn", "fastdensity.mixture._base",
+                     "fastdensity.mixture._gaussian_mixture", "fastdensity.kde._kde"):
+            module = sys.modules.get(name)
+            if module is not None and hasattr(module, "array_kind"):
+                monkeypatch.setattr(module, "array_kind", array_kind)
+        monkeypatch.setattr(_dispatch, "require_cupy", lambda feature="": cp)
 
     def get_function(source_file, name_expression, all_name_expressions):
         assert source_file == source and name_expression in all_name_expressions

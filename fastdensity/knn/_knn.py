@@ -206,7 +206,7 @@ class KNNDensity(BaseEstimator):
             return train
         cache = self.__dict__.setdefault("_device_train", {})
         if "host" not in cache:
-            cache["host"] = train.get()
+            cache["host"] = sys.modules["cupy"].asnumpy(train)
         return cache["host"]
 
     def _train_on(self, device_id):
@@ -323,7 +323,8 @@ class KNNDensity(BaseEstimator):
         if array_kind(dist).namespace == "cupy":  # on the device; only the zero rows come back
             r_k = dist[:, -1].astype(np.float64)
             log_density = const - d * sys.modules["cupy"].log(r_k)  # log 0 = -inf: no warning on GPU
-            zero = (r_k == 0.0).nonzero()[0].get() if bool((r_k == 0.0).any()) else np.empty(0, dtype=np.int64)
+            is_zero = r_k == 0.0
+            zero = sys.modules["cupy"].asnumpy(is_zero.nonzero()[0]) if bool(is_zero.any()) else np.empty(0, np.int64)
         else:
             r_k = np.asarray(dist[:, -1], dtype=np.float64)
             with np.errstate(divide="ignore"):

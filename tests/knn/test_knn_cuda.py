@@ -364,20 +364,23 @@ def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
 
 
 # ------------------------------------------------------------- KNNDensity on a GPU
-def _estimator_pair(dtype, n=1500, d=4, k=10):
+def _estimator_pair(dtype, n=1500, d=4, k=10, m=77):
     from fastdensity.knn import KNNDensity
 
     rng = np.random.default_rng()
     X = rng.normal(size=(n, d)).astype(dtype)
-    Q = rng.normal(size=(77, d)).astype(dtype)
+    Q = rng.normal(size=(m, d)).astype(dtype)
     return KNNDensity(n_neighbors=k), KNNDensity(n_neighbors=k, algorithm="brute"), X, Q
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_estimator_on_cupy_matches_the_cpu(dtype):
-    cp = pytest.importorskip("cupy")
-    gpu_est, cpu_est, X, Q = _estimator_pair(dtype)
+    _check_estimator_on_device(pytest.importorskip("cupy"), dtype)
+
+
+def _check_estimator_on_device(cp, dtype, n=1500, m=77):
+    gpu_est, cpu_est, X, Q = _estimator_pair(dtype, n=n, m=m)
     gpu_est.fit(cp.asarray(X))
     cpu_est.fit(X)
     assert gpu_est.effective_algorithm_ == "brute" and isinstance(gpu_est.training_data_, cp.ndarray)
@@ -396,8 +399,11 @@ def test_estimator_on_cupy_matches_the_cpu(dtype):
 
 @pytest.mark.gpu
 def test_estimator_moves_fitted_data_once_between_host_and_device():
-    cp = pytest.importorskip("cupy")
-    host_fit, _, X, Q = _estimator_pair(np.float64)
+    _check_estimator_moves_data(pytest.importorskip("cupy"))
+
+
+def _check_estimator_moves_data(cp, n=1500, m=77):
+    host_fit, _, X, Q = _estimator_pair(np.float64, n=n, m=m)
     host_fit.fit(X)
     on_device = host_fit.score_samples(cp.asarray(Q))  # host-fitted, device queries
     assert isinstance(on_device, cp.ndarray)
@@ -438,3 +444,21 @@ def test_emulated_leave_one_out_with_split_training_set(monkeypatch):
     _check_against_cpu(require_cupy(), train, train, 6, True)
     (grid, _, _), = kernels[gpu.TOPK_NAMES[np.dtype(np.float32)]].launches
     assert grid[1] == 2
+
+
+@pytest.fixture
+def emulated_device(monkeypatch):
+    """The fake ``cupy`` with fake device arrays: the estimator's GPU path runs in the emulation."""
+    cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, device_arrays=True)
+    return __import__("sys").modules["cupy"]
+
+
+@needs_gxx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_emulated_estimator_on_device_matches_the_cpu(emulated_device, dtype):
+    _check_estimator_on_device(emulated_device, dtype, n=200, m=9)  # small: one host thread per CUDA thread
+
+
+@needs_gxx
+def test_emulated_estimator_moves_fitted_data_once(emulated_device):
+    _check_estimator_moves_data(emulated_device, n=200, m=9)

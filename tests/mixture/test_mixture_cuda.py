@@ -266,7 +266,10 @@ def test_emulated_estimator_device_helpers_match_the_host(emulated, cov_type, mo
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_estimator_scores_gpu_data_on_the_gpu(dtype, cov_type):
-    cp = pytest.importorskip("cupy")
+    _check_estimator_scoring(pytest.importorskip("cupy"), dtype, cov_type)
+
+
+def _check_estimator_scoring(cp, dtype, cov_type):
     gm, Q = _fitted(cov_type, dtype)
     Qg = cp.asarray(Q)
     got = gm.score_samples(Qg)
@@ -281,7 +284,10 @@ def test_estimator_scores_gpu_data_on_the_gpu(dtype, cov_type):
 
 @pytest.mark.gpu
 def test_estimator_refuses_to_fit_gpu_data_and_scores_host_data_with_backend_cuda():
-    cp = pytest.importorskip("cupy")
+    _check_estimator_fit_refusal(pytest.importorskip("cupy"))
+
+
+def _check_estimator_fit_refusal(cp):
     from fastdensity.mixture import GaussianMixture
 
     gm, Q = _fitted("full")
@@ -302,3 +308,22 @@ def test_estimator_scores_torch_cuda_tensors():
     got = gm.score_samples(torch.as_tensor(Q, device="cuda"))
     assert isinstance(got, torch.Tensor) and got.device.type == "cuda" and got.dtype == torch.float32
     assert max_rel(got.cpu().numpy(), gm.score_samples(Q)) <= TOL[np.float32]
+
+
+@pytest.fixture
+def emulated_device(monkeypatch):
+    """The fake ``cupy`` with fake device arrays: the estimator's GPU path runs in the emulation."""
+    cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, device_arrays=True)
+    return __import__("sys").modules["cupy"]
+
+
+@needs_gxx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_emulated_estimator_scores_device_data(emulated_device, dtype, cov_type):
+    _check_estimator_scoring(emulated_device, dtype, cov_type)
+
+
+@needs_gxx
+def test_emulated_estimator_refuses_to_fit_device_data(emulated_device):
+    _check_estimator_fit_refusal(emulated_device)
