@@ -12,7 +12,8 @@
 ``train`` writes into DIR: ``checkpoints/checkpoint.pt`` (the Trainer's atomic checkpoint, loaded with
 ``weights_only=True``; ``--resume`` continues from it), ``config.json`` (the command's settings, so
 that ``--resume`` can refuse a different model), ``history.csv`` (per-epoch losses),
-``samples.npy`` (``--n-samples`` draws in the data's shape) and, with matplotlib, ``training.png``.
+``samples.npy`` (``--n-samples`` draws in the data's shape), for a VAE ``vae.pt``
+(:meth:`fastdensity.generative.VAE.load`) and, with matplotlib, ``training.png``.
 
 ``evaluate`` reads two arrays of images ((n, h, w) or (n, c, h, w) in [0, 1]) or of features
 ((n, d)), turns images into features (``--features digits``: the shipped 8×8-digits CNN;
@@ -236,12 +237,16 @@ def cmd_train(args, stdout, stderr) -> int:
     from .cli import write_array
 
     write_array(os.path.join(args.output_dir, "samples.npy"), samples)
+    saved = ""
+    if hasattr(model, "save"):  # the VAE has a model file (weights_only); the GAN keeps its checkpoint
+        model.save(os.path.join(args.output_dir, f"{args.model}.pt"))
+        saved = f", {args.model}.pt"
     plot = _training_plot(os.path.join(args.output_dir, "training.png"), history, args.model)
     epochs = max((len(v) for v in history.values()), default=0)
     last = ", ".join(f"{k} {v[-1]:.4g}" for k, v in sorted(history.items()) if v)
     print(f"trained a {args.model.upper()} for {epochs} epochs on {X.shape[0]} rows of shape {X.shape[1:]}; {last}",
           file=stdout)
-    print(f"wrote {args.output_dir}/: {CONFIG_NAME}, {CHECKPOINT_DIR}/, history.csv, samples.npy "
+    print(f"wrote {args.output_dir}/: {CONFIG_NAME}, {CHECKPOINT_DIR}/, history.csv{saved}, samples.npy "
           f"({args.n_samples} samples){', training.png' if plot else ''}", file=stdout)
     return 0
 

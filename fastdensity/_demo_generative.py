@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 # Settings chosen so that the section takes about a minute on two cores (quick: a few seconds).
-VAE_SETTINGS = {"latent_dim": 16, "hidden": (512, 256), "max_epochs": 250, "patience": 40}
+VAE_SETTINGS = {}  # the defaults: test IWAE −16.58 ± 0.05 nats over 5 seeds (bench/generative_vae.py)
 VAE_SETTINGS_QUICK = {"latent_dim": 8, "max_epochs": 10}
 GAN_SETTINGS = {"architecture": "mlp", "latent_dim": 16, "n_steps": 3000, "pack": 2}
 GAN_SETTINGS_QUICK = {"architecture": "mlp", "latent_dim": 16, "n_steps": 100, "pack": 2}

@@ -45,6 +45,10 @@ def test_train_vae_writes_results_and_resume_continues(tmp_path, digits_file):
     assert samples.shape == (7, 8, 8) and np.all((samples >= 0) & (samples <= 1))
     assert len(history_rows(out_dir)) == 2
     assert (out_dir / "checkpoints").is_dir()
+    from fastdensity.generative import VAE
+
+    vae = VAE.load(out_dir / "vae.pt")
+    assert vae.latent_dim == 4 and vae.sample(3, random_state=0).shape == (3, 8, 8)
     first_two = history_rows(out_dir)
 
     # --resume with a longer --epochs continues the same run: the first epochs are kept unchanged.
