@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .._backend import common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
+from .._backend import array_kind, common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
 from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
 
@@ -98,15 +98,15 @@ class BaseMixture(DensityMixin, BaseEstimator):
         check_random_state(self.random_state)  # raises ValueError on anything invalid
 
     def _check_X(self, X, *, reset, min_samples=1):
-        """Host NumPy float64/float32 data (C order) and the caller's array kind (for fitting,
-        which runs on the CPU: GPU arrays are refused)."""
+        """Host NumPy float64/float32 data (C order) and the caller's array kind (for the host
+        paths; ``partial_fit`` runs on the CPU only, so GPU arrays are refused here)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
         if kind.on_gpu:
             raise TypeError(
-                f"{type(self).__name__} fits on the CPU in this version, and GPU arrays are never copied "
-                "to the host silently: pass host data to fit / partial_fit (cupy.asnumpy(X), X.cpu()). "
-                "score_samples, score, predict and predict_proba of GPU data then run on the GPU"
+                f"{type(self).__name__}.partial_fit runs on the CPU in this version, and GPU arrays are never "
+                "copied to the host silently: pass host data (cupy.asnumpy(X), X.cpu()). fit, score_samples, "
+                "score, predict and predict_proba run on the GPU for GPU data"
             )
         if kind.namespace != "numpy":
             X = to_host_numpy(X)
@@ -139,10 +139,27 @@ class BaseMixture(DensityMixin, BaseEstimator):
             raise ValueError("sample_weight must have a positive sum; all weights are zero")
         return w
 
-    def _check_fit_data(self, X, sample_weight, *, reset):
-        X, kind = self._check_X(X, reset=reset, min_samples=2)
-        w = self._check_sample_weight(sample_weight, X)
-        n_samples = X.shape[0] if w is None else int(np.count_nonzero(w))
+    def _check_fit_data(self, X, sample_weight, *, reset, device_ok=False):
+        """(X, weights or None, the caller's kind). With ``device_ok`` (``fit``), GPU data or
+        backend="cuda" give a CuPy X (float32/float64 kept) and float64 CuPy weights."""
+        kind = common_kind(X)
+        if device_ok and resolve_backend(self.backend, kind) == "cuda":
+            from ..kde._kde_device import check_device_weights, check_device_X
+
+            X = to_device_cupy(X)
+            with X.device:
+                X = check_device_X(self, X, reset=reset)
+                if X.shape[0] < 2:
+                    raise ValueError(
+                        f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of 2 is "
+                        f"required by {type(self).__name__}."
+                    )
+                w = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), X.shape[0])
+                n_samples = X.shape[0] if w is None else int((w > 0).sum())
+        else:
+            X, kind = self._check_X(X, reset=reset, min_samples=2)
+            w = self._check_sample_weight(sample_weight, X)
+            n_samples = X.shape[0] if w is None else int(np.count_nonzero(w))
         if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -174,16 +191,23 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit as :meth:`fit` does and return the labels of X (equal to ``fit(X).predict(X)``)."""
         labels, kind = self._fit(X, sample_weight)
+        if array_kind(labels).namespace == "cupy":
+            return from_device_cupy(labels, kind)
         return from_host_numpy(labels, kind)
 
     def _fit(self, X, sample_weight):
         self._check_params()
         with _restored_on_error(self):
-            X, w, kind = self._check_fit_data(X, sample_weight, reset=True)
-            X64 = np.ascontiguousarray(X, dtype=np.float64)
-            self._check_initial_parameters(X64)
-            with threads(self.n_jobs):
-                labels = self._em(X64, w)
+            X, w, kind = self._check_fit_data(X, sample_weight, reset=True, device_ok=True)
+            if array_kind(X).namespace == "cupy":  # E-steps on the device, M-steps on the host
+                self._check_initial_parameters(X)
+                with X.device:
+                    labels = self._em(X, w)
+            else:
+                X64 = np.ascontiguousarray(X, dtype=np.float64)
+                self._check_initial_parameters(X64)
+                with threads(self.n_jobs):
+                    labels = self._em(X64, w)
             self._online = None  # partial_fit after fit starts from the fitted parameters
         return labels, kind
 
@@ -241,6 +265,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
         # A final E-step, so that fit(X).predict(X) == fit_predict(X) for any max_iter and tol.
+        if array_kind(X).namespace == "cupy":
+            return self._predict_device(X)
         return self._predict_host(X)
 
     # ------------------------------------------------------------------------ partial_fit

@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._backend import OPS, get_op
+from .._backend import OPS, array_kind, get_op
 from ._base import BaseMixture
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -44,6 +44,15 @@ def _cuda_op(name):
     if "cuda" in OPS.get(name, {}):
         return get_op(name, "cuda")
     return getattr(importlib.import_module("fastdensity.mixture._mixture_cuda"), name)
+
+
+def _on_device(X):
+    """True for a CuPy array (GaussianMixture.fit on GPU data: E-steps on the device)."""
+    return array_kind(X).namespace == "cupy"
+
+
+def _mixture_cuda():
+    return importlib.import_module("fastdensity.mixture._mixture_cuda")
 
 
 def _op(name):
@@ -326,12 +335,15 @@ class GaussianMixture(BaseMixture):
     learning_offset : float >= 0, default=1.0
         τ₀ of the online-EM step sizes (``partial_fit`` only).
     backend : {"auto", "cpu", "cuda"}, default="auto"
-        Where ``score_samples``, ``score``, ``predict`` and ``predict_proba`` compute: "auto"
-        follows the data (CuPy arrays and torch CUDA tensors on their GPU, with the fused kernels
-        of ``fastdensity.mixture._mixture_cuda``; host data on the CPU), "cuda" also runs host data
-        on the current GPU; results come back in the caller's type. ``fit`` and ``partial_fit``
-        run on the CPU in this version: they refuse GPU arrays (pass host data) and fit host data
-        on the CPU whatever ``backend`` says (with "cuda" they still need CuPy and a GPU).
+        Where to compute: "auto" follows the data (CuPy arrays and torch CUDA tensors on their
+        GPU, host data on the CPU), "cuda" also runs host data on the current GPU; results come
+        back in the caller's type. On the GPU, ``fit`` runs every E-step as one fused kernel pass
+        (``fastdensity.mixture._mixture_cuda``; float32 data stay float32 there, with float64
+        sums) and the M-steps on the host from the (k, d, d)-sized statistics; the fitted
+        parameters are NumPy arrays. Its initialisation runs on the device: "random",
+        "random_from_data" and "k-means++" draw as on the CPU, "kmeans" is Lloyd's algorithm on the
+        device from k-means++ seeds (the CPU uses scikit-learn's KMeans: a seed gives a similar, not
+        the same, start). ``partial_fit`` runs on the CPU only (it refuses GPU arrays).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
 
@@ -414,7 +426,13 @@ class GaussianMixture(BaseMixture):
 
     def _prepare_fit(self, X, w):
         """Per-fit constants: the centre of the tied statistics and the mean sample weight."""
-        if w is None:
+        if _on_device(X):  # reduced on the device; the (d,) centre and a scalar come to the host
+            cp = sys.modules["cupy"]
+            total = X.shape[0] if w is None else float(w.sum())
+            centre = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X.astype(np.float64)) / total
+            self._shift = cp.asnumpy(centre)
+            self._eps_scale = float(total / X.shape[0])
+        elif w is None:
             self._shift = np.mean(X, axis=0)
             self._eps_scale = 1.0
         else:
@@ -427,6 +445,9 @@ class GaussianMixture(BaseMixture):
             self._initialize(X, w, None)
             return
         n, k = X.shape[0], self.n_components
+        if _on_device(X):
+            self._initialize(X, w, self._initial_resp_device(X, w, random_state))
+            return
         if self.init_params == "kmeans":
             from sklearn.cluster import KMeans
 
@@ -447,10 +468,36 @@ class GaussianMixture(BaseMixture):
             resp[indices, np.arange(k)] = 1.0
         self._initialize(X, w, resp)
 
+    def _initial_resp_device(self, X, w, random_state):
+        """The initial responsibilities (n, k) of GPU data, on the device. The same draws as on the
+        CPU for "random", "random_from_data" (whose weighted draw copies the weights to the host)
+        and "k-means++"; "kmeans" runs Lloyd's algorithm on the device (``_mixture_cuda``)."""
+        cp = sys.modules["cupy"]
+        n, k = X.shape[0], self.n_components
+        resp = cp.zeros((n, k))
+        if self.init_params == "kmeans":
+            labels = _mixture_cuda().kmeans_labels(X, k, w, random_state)
+            resp[cp.arange(n), labels] = 1.0
+            return resp
+        if self.init_params == "random":
+            resp = cp.asarray(random_state.uniform(size=(n, k)))
+            return resp / resp.sum(axis=1)[:, None]
+        if self.init_params == "random_from_data":
+            p = None if w is None else cp.asnumpy(w / w.sum())
+            indices = random_state.choice(n, size=k, replace=False, p=p)
+        else:
+            indices = _mixture_cuda().kmeans_plusplus(X, k, w, random_state)[1]
+        resp[cp.asarray(indices), cp.arange(k)] = 1.0
+        return resp
+
     def _initialize(self, X, w, resp):
         weights = means = covariances = None
-        if resp is not None:
+        if resp is not None and _on_device(X):
+            stats = Stats(*_mixture_cuda().stats_from_resp(X, w, resp, self.covariance_type, self._shift),
+                          np.asarray(self._shift, dtype=np.float64))
+        elif resp is not None:
             stats = stats_from_resp(X, w, resp, self.covariance_type, self._shift)
+        if resp is not None:
             nk, means, covariances = estimate_gaussian_parameters(stats, self.reg_covar, self.covariance_type,
                                                                   self._eps_scale)
             weights = nk / (X.shape[0] * self._eps_scale)  # / Σw, as scikit-learn divides by n
@@ -465,6 +512,13 @@ class GaussianMixture(BaseMixture):
 
     # ------------------------------------------------------------------------------- EM
     def _e_step(self, X, w):
+        if _on_device(X):  # the fused E-step on the device; the (k, d, d)-sized statistics come back
+            cp = sys.modules["cupy"]
+            lpn, R, Sx, Sxx = _cuda_op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_,
+                                                    np.log(self.weights_), self.covariance_type, shift=self._shift)
+            lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / w.sum())
+            stats = Stats(*(cp.asnumpy(a) for a in (R, Sx, Sxx)), self.means_, self._shift)
+            return lower_bound, stats
         lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
                                            self.covariance_type, shift=self._shift)
         lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))

@@ -214,3 +214,114 @@ def gmm_estep(X, sample_weight, means, prec_chol, log_weights, cov_type, shift=N
     and (k, d) for diag and spherical. Deterministic (fixed-order reduction, no atomics).
     """
     return _run(X, sample_weight, means, prec_chol, log_weights, cov_type, shift, MODE_ESTEP)
+
+
+# ------------------------------------------------------------ initialisation on the device
+# GaussianMixture.fit on GPU data: the initial responsibilities are formed on the device (CuPy
+# array operations; each is a pass over the data), only (k, d)-sized results come to the host.
+def _weights(cp, X, sample_weight):
+    return cp.ones(X.shape[0]) if sample_weight is None else cp.asarray(sample_weight, dtype=np.float64)
+
+
+def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
+    """As ``_gaussian_mixture.stats_from_resp`` for CuPy ``X`` (n, d), ``sample_weight`` (n,) or
+    None and ``resp`` (n, k): (R, Sx, Sxx, centres) as host float64 arrays, each component's
+    statistics about its own weighted mean (``shift``, host (d,), for empty components and tied)."""
+    from .._backend._cuda import require_cupy
+
+    cp = require_cupy("Gaussian mixtures on the GPU")
+    X = X.astype(np.float64)
+    wr = resp if sample_weight is None else resp * cp.asarray(sample_weight, dtype=np.float64)[:, None]
+    R = wr.sum(axis=0)
+    k, d = resp.shape[1], X.shape[1]
+    shift_d = cp.asarray(np.asarray(shift, dtype=np.float64))
+    safe = cp.where(R > 0, R, 1.0)
+    centres = cp.where(R[:, None] > 0, (wr.T @ X) / safe[:, None], shift_d[None, :])
+    Sx = cp.empty((k, d))
+    if covariance_type == "tied":
+        Xs = X - shift_d
+        Sxx = (_weights(cp, X, sample_weight)[:, None] * Xs).T @ Xs
+    else:
+        Sxx = cp.empty((k, d, d) if covariance_type == "full" else (k, d))
+    for c in range(k):
+        D = X - centres[c]
+        Sx[c] = wr[:, c] @ D
+        if covariance_type == "full":
+            Sxx[c] = (wr[:, c, None] * D).T @ D
+        elif covariance_type in ("diag", "spherical"):
+            Sxx[c] = wr[:, c] @ (D * D)
+    return tuple(cp.asnumpy(a) for a in (R, Sx, Sxx, centres))
+
+
+def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
+    """k-means++ seeding of CuPy ``X`` drawing from ``random_state`` as the CPU engine
+    (``_mixture_cpu.kmeans_plusplus``) does, so that the same seed picks the same rows (barring
+    rounding ties in the cumulative sums). Returns (centres (k, d) CuPy float64, indices (k,) host)."""
+    from .._backend._cuda import require_cupy
+
+    cp = require_cupy("Gaussian mixtures on the GPU")
+    X = X.astype(np.float64)
+    n = X.shape[0]
+    w = _weights(cp, X, sample_weight)
+    n_local_trials = 2 + int(np.log(n_clusters))
+    indices = np.full(n_clusters, -1, dtype=np.int64)
+    # random_state.choice(n, p=w / w.sum()) as NumPy computes it: one uniform draw on its CDF
+    cdf = cp.cumsum(w / w.sum())
+    centre_id = int(cp.searchsorted(cdf / cdf[-1], cp.asarray(random_state.random_sample()), side="right"))
+    indices[0] = centre_id
+
+    def distances(cand):  # (t, n) squared distances to the candidates, min with `closest`
+        return cp.stack([cp.sum((X - X[i]) ** 2, axis=1) for i in cand])
+
+    closest = distances([centre_id])[0]
+    current_pot = float(cp.sum(w * closest))
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        cand = cp.searchsorted(cp.cumsum(w * closest), cp.asarray(rand_vals))
+        cand = np.minimum(cp.asnumpy(cand), n - 1)
+        dist = cp.minimum(distances(cand), closest[None, :])
+        pot = cp.asnumpy(dist @ w)
+        best = int(np.argmin(pot))
+        current_pot = float(pot[best])
+        closest = dist[best]
+        indices[c] = cand[best]
+    return X[cp.asarray(indices)], indices
+
+
+def kmeans_labels(X, n_clusters, sample_weight, random_state, max_iter=300, tol=1e-4, chunk=1 << 20):
+    """Lloyd's k-means on the device from k-means++ seeds: labels (n,) CuPy int64.
+
+    For ``init_params="kmeans"`` on GPU data (scikit-learn's KMeans, which the CPU path uses, runs
+    on the host): the same algorithm and stopping rule (centre shift below ``tol`` times the mean
+    per-feature variance), but not the same code, so a seed gives a similar start, not the same."""
+    from .._backend._cuda import require_cupy
+
+    cp = require_cupy("Gaussian mixtures on the GPU")
+    X = X.astype(np.float64)
+    n = X.shape[0]
+    w = _weights(cp, X, sample_weight)
+    centres = kmeans_plusplus(X, n_clusters, sample_weight, random_state)[0]
+    threshold = tol * float(cp.mean(cp.var(X, axis=0)))
+    xx = cp.sum(X * X, axis=1)
+
+    def assign(C):
+        labels = cp.empty(n, dtype=np.int64)
+        cc = cp.sum(C * C, axis=1)
+        for r0 in range(0, n, chunk):  # (chunk, k) distances at a time
+            d2 = xx[r0:r0 + chunk, None] - 2.0 * (X[r0:r0 + chunk] @ C.T) + cc[None, :]
+            labels[r0:r0 + chunk] = cp.argmin(d2, axis=1)
+        return labels
+
+    for _ in range(max_iter):
+        labels = assign(centres)
+        new = centres.copy()
+        for c in range(n_clusters):
+            wc = w * (labels == c)
+            total = float(wc.sum())
+            if total > 0:  # an empty cluster keeps its centre
+                new[c] = (wc @ X) / total
+        shift = float(cp.sum((new - centres) ** 2))
+        centres = new
+        if shift <= threshold:
+            break
+    return assign(centres)

@@ -283,16 +283,16 @@ def _check_estimator_scoring(cp, dtype, cov_type):
 
 
 @pytest.mark.gpu
-def test_estimator_refuses_to_fit_gpu_data_and_scores_host_data_with_backend_cuda():
-    _check_estimator_fit_refusal(pytest.importorskip("cupy"))
+def test_estimator_refuses_partial_fit_of_gpu_data_and_scores_host_data_with_backend_cuda():
+    _check_partial_fit_refusal(pytest.importorskip("cupy"))
 
 
-def _check_estimator_fit_refusal(cp):
+def _check_partial_fit_refusal(cp):
     from fastdensity.mixture import GaussianMixture
 
     gm, Q = _fitted("full")
-    with pytest.raises(TypeError, match="fits on the CPU in this version"):
-        GaussianMixture(2).fit(cp.asarray(Q))
+    with pytest.raises(TypeError, match="partial_fit runs on the CPU in this version"):
+        GaussianMixture(2).partial_fit(cp.asarray(Q))
     forced = gm.set_params(backend="cuda").score_samples(Q)
     assert isinstance(forced, np.ndarray)
     assert max_rel(forced, gm.set_params(backend="cpu").score_samples(Q)) <= 1e-10
@@ -325,5 +325,57 @@ def test_emulated_estimator_scores_device_data(emulated_device, dtype, cov_type)
 
 
 @needs_gxx
-def test_emulated_estimator_refuses_to_fit_device_data(emulated_device):
-    _check_estimator_fit_refusal(emulated_device)
+def test_emulated_estimator_refuses_partial_fit_of_device_data(emulated_device):
+    _check_partial_fit_refusal(emulated_device)
+
+
+# ------------------------------------------------------------ GaussianMixture.fit on a GPU
+def _check_device_fit(cp, cov_type, init_params, dtype, weighted, n=400):
+    """fit on the device against fit on the CPU, both for exactly 8 EM iterations (tol=0) from the
+    same seed: the same draws, the same EM path (float64: to rounding; float32: to float32's)."""
+    import warnings
+
+    from mixture_helpers import blobs
+
+    from fastdensity.mixture import GaussianMixture
+
+    seed = int(np.random.default_rng().integers(1000))
+    X = blobs(n=n, d=3, k=3, seed=seed)[0].astype(dtype)
+    w = np.random.default_rng(seed).uniform(0.5, 2.0, size=n) if weighted else None
+    params = dict(covariance_type=cov_type, init_params=init_params, random_state=seed, max_iter=8, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_cpu = GaussianMixture(3, **params).fit(X, sample_weight=w)
+        on_gpu = GaussianMixture(3, **params)
+        labels = on_gpu.fit_predict(cp.asarray(X), sample_weight=None if w is None else cp.asarray(w))
+    assert isinstance(labels, cp.ndarray) and isinstance(on_gpu.means_, np.ndarray)
+    np.testing.assert_array_equal(cp.asnumpy(labels), on_gpu.predict(X))
+    if init_params == "kmeans":  # a different k-means: the same clusters on these blobs
+        assert on_gpu.lower_bound_ == pytest.approx(on_cpu.lower_bound_, rel=1e-3)
+        return
+    tol = 1e-8 if dtype == np.float64 else 1e-4
+    assert on_gpu.n_iter_ == on_cpu.n_iter_ == 8
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert max_rel(getattr(on_gpu, name), getattr(on_cpu, name)) <= tol, name
+    assert on_gpu.lower_bound_ == pytest.approx(on_cpu.lower_bound_, rel=tol)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("init_params", ["random", "random_from_data", "k-means++", "kmeans"])
+def test_emulated_fit_on_device_follows_the_cpu(emulated_device, cov_type, init_params):
+    _check_device_fit(emulated_device, cov_type, init_params, np.float64, weighted=cov_type in ("full", "diag"))
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", ["full", "spherical"])
+def test_emulated_fit_on_device_in_float32(emulated_device, cov_type):
+    _check_device_fit(emulated_device, cov_type, "k-means++", np.float32, weighted=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("init_params", ["random", "random_from_data", "k-means++", "kmeans"])
+def test_fit_on_gpu_follows_the_cpu(cov_type, init_params, dtype):
+    _check_device_fit(pytest.importorskip("cupy"), cov_type, init_params, dtype, weighted=True, n=5000)
