@@ -98,16 +98,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         check_random_state(self.random_state)  # raises ValueError on anything invalid
 
     def _check_X(self, X, *, reset, min_samples=1):
-        """Host NumPy float64/float32 data (C order) and the caller's array kind (for the host
-        paths; ``partial_fit`` runs on the CPU only, so GPU arrays are refused here)."""
+        """Host NumPy float64/float32 data (C order) and the caller's array kind (the host paths;
+        GPU data never comes here)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
-        if kind.on_gpu:
-            raise TypeError(
-                f"{type(self).__name__}.partial_fit runs on the CPU in this version, and GPU arrays are never "
-                "copied to the host silently: pass host data (cupy.asnumpy(X), X.cpu()). fit, score_samples, "
-                "score, predict and predict_proba run on the GPU for GPU data"
-            )
         if kind.namespace != "numpy":
             X = to_host_numpy(X)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
@@ -139,9 +133,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
             raise ValueError("sample_weight must have a positive sum; all weights are zero")
         return w
 
-    def _check_fit_data(self, X, sample_weight, *, reset, device_ok=False):
-        """(X, weights or None, the caller's kind). With ``device_ok`` (``fit``), GPU data or
-        backend="cuda" give a CuPy X (float32/float64 kept) and float64 CuPy weights."""
+    def _check_fit_data(self, X, sample_weight, *, reset, device_ok=False, min_samples=2):
+        """(X, weights or None, the caller's kind). With ``device_ok``, GPU data or backend="cuda"
+        give a CuPy X (float32/float64 kept) and float64 CuPy weights. ``min_samples=1``: a batch
+        for a fitted model (no check of n_samples against n_components)."""
         kind = common_kind(X)
         if device_ok and resolve_backend(self.backend, kind) == "cuda":
             from ..kde._kde_device import check_device_weights, check_device_X
@@ -149,18 +144,18 @@ class BaseMixture(DensityMixin, BaseEstimator):
             X = to_device_cupy(X)
             with X.device:
                 X = check_device_X(self, X, reset=reset)
-                if X.shape[0] < 2:
+                if X.shape[0] < min_samples:
                     raise ValueError(
-                        f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of 2 is "
-                        f"required by {type(self).__name__}."
+                        f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of "
+                        f"{min_samples} is required by {type(self).__name__}."
                     )
                 w = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), X.shape[0])
                 n_samples = X.shape[0] if w is None else int((w > 0).sum())
         else:
-            X, kind = self._check_X(X, reset=reset, min_samples=2)
+            X, kind = self._check_X(X, reset=reset, min_samples=min_samples)
             w = self._check_sample_weight(sample_weight, X)
             n_samples = X.shape[0] if w is None else int(np.count_nonzero(w))
-        if n_samples < self.n_components:
+        if min_samples > 1 and n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {n_samples}"
@@ -300,13 +295,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def _partial_fit(self, X, sample_weight):
         fitted = hasattr(self, "means_")
-        if fitted:
-            X, _ = self._check_X(X, reset=False)
-            w = self._check_sample_weight(sample_weight, X)
-        else:
-            X, w, _ = self._check_fit_data(X, sample_weight, reset=True)
-        X64 = np.ascontiguousarray(X, dtype=np.float64)
-        with threads(self.n_jobs):
+        X, w, _ = self._check_fit_data(X, sample_weight, reset=not fitted, device_ok=True,
+                                       min_samples=1 if fitted else 2)
+        on_device = array_kind(X).namespace == "cupy"  # E-step on the device, the rest on the host
+        X64 = X if on_device else np.ascontiguousarray(X, dtype=np.float64)
+        with X.device if on_device else threads(self.n_jobs):
             if not fitted:
                 self._check_initial_parameters(X64)
                 self._prepare_fit(X64, w)

@@ -343,7 +343,7 @@ class GaussianMixture(BaseMixture):
         parameters are NumPy arrays. Its initialisation runs on the device: "random",
         "random_from_data" and "k-means++" draw as on the CPU, "kmeans" is Lloyd's algorithm on the
         device from k-means++ seeds (the CPU uses scikit-learn's KMeans: a seed gives a similar, not
-        the same, start). ``partial_fit`` runs on the CPU only (it refuses GPU arrays).
+        the same, start). ``partial_fit`` of GPU data runs each batch's E-step on the device too.
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
 
@@ -558,11 +558,24 @@ class GaussianMixture(BaseMixture):
         return OnlineState(centre, wts.copy(), wts[:, None] * a, s2)
 
     def _online_step(self, X, w, state, eta):
-        centre = ((np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)) if state is None else state.centre)
-        lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                           self.covariance_type, shift=centre)
-        total = float(X.shape[0] if w is None else np.sum(w))
-        lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / total)
+        if _on_device(X):  # the batch's E-step on the device; its statistics come to the host
+            cp = sys.modules["cupy"]
+            total = float(X.shape[0] if w is None else w.sum())
+            if state is None:
+                centre = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X.astype(np.float64)) / total
+                centre = cp.asnumpy(centre)
+            else:
+                centre = state.centre
+            lpn, R, Sx, Sxx = _cuda_op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_,
+                                                    np.log(self.weights_), self.covariance_type, shift=centre)
+            lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / total)
+            R, Sx, Sxx = (cp.asnumpy(a) for a in (R, Sx, Sxx))
+        else:
+            centre = ((np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)) if state is None else state.centre)
+            lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                               self.covariance_type, shift=centre)
+            total = float(X.shape[0] if w is None else np.sum(w))
+            lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / total)
         # The batch's statistics about the fixed centre, per unit weight.
         a = self.means_ - centre
         s1 = Sx + R[:, None] * a

@@ -283,16 +283,12 @@ def _check_estimator_scoring(cp, dtype, cov_type):
 
 
 @pytest.mark.gpu
-def test_estimator_refuses_partial_fit_of_gpu_data_and_scores_host_data_with_backend_cuda():
-    _check_partial_fit_refusal(pytest.importorskip("cupy"))
+def test_estimator_scores_host_data_with_backend_cuda():
+    _check_backend_cuda_on_host_data(pytest.importorskip("cupy"))
 
 
-def _check_partial_fit_refusal(cp):
-    from fastdensity.mixture import GaussianMixture
-
+def _check_backend_cuda_on_host_data(cp):
     gm, Q = _fitted("full")
-    with pytest.raises(TypeError, match="partial_fit runs on the CPU in this version"):
-        GaussianMixture(2).partial_fit(cp.asarray(Q))
     forced = gm.set_params(backend="cuda").score_samples(Q)
     assert isinstance(forced, np.ndarray)
     assert max_rel(forced, gm.set_params(backend="cpu").score_samples(Q)) <= 1e-10
@@ -325,8 +321,42 @@ def test_emulated_estimator_scores_device_data(emulated_device, dtype, cov_type)
 
 
 @needs_gxx
-def test_emulated_estimator_refuses_partial_fit_of_device_data(emulated_device):
-    _check_partial_fit_refusal(emulated_device)
+def test_emulated_estimator_scores_host_data_with_backend_cuda(emulated_device):
+    _check_backend_cuda_on_host_data(emulated_device)
+
+
+def _check_device_partial_fit(cp, cov_type, dtype):
+    """partial_fit on device batches follows partial_fit on the same host batches."""
+    from mixture_helpers import blobs
+
+    from fastdensity.mixture import GaussianMixture
+
+    seed = int(np.random.default_rng().integers(1000))
+    X = blobs(n=600, d=3, k=3, seed=seed)[0].astype(dtype)
+    w = np.random.default_rng(seed).uniform(0.5, 2.0, size=600)
+    params = dict(covariance_type=cov_type, init_params="k-means++", random_state=seed)
+    on_cpu, on_gpu = GaussianMixture(3, **params), GaussianMixture(3, **params)
+    for batch in np.array_split(np.arange(600), 4):
+        on_cpu.partial_fit(X[batch], sample_weight=w[batch])
+        on_gpu.partial_fit(cp.asarray(X[batch]), sample_weight=cp.asarray(w[batch]))
+    tol = 1e-8 if dtype == np.float64 else 1e-4
+    assert on_gpu.n_steps_ == on_cpu.n_steps_ == 4
+    for name in ("weights_", "means_", "covariances_"):
+        assert max_rel(getattr(on_gpu, name), getattr(on_cpu, name)) <= tol, name
+    assert on_gpu.lower_bound_ == pytest.approx(on_cpu.lower_bound_, rel=tol)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_emulated_partial_fit_on_device_follows_the_cpu(emulated_device, cov_type):
+    _check_device_partial_fit(emulated_device, cov_type, np.float64)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_partial_fit_on_gpu_follows_the_cpu(cov_type, dtype):
+    _check_device_partial_fit(pytest.importorskip("cupy"), cov_type, dtype)
 
 
 # ------------------------------------------------------------ GaussianMixture.fit on a GPU
