@@ -297,6 +297,13 @@ def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024, dev
             if module is not None and hasattr(module, "array_kind"):
                 monkeypatch.setattr(module, "array_kind", array_kind)
         monkeypatch.setattr(_dispatch, "require_cupy", lambda feature="": cp)
+        # The device-side input checks bound require_cupy when first imported (maybe by an earlier test).
+        from fastdensity._backend import _device
+
+        monkeypatch.setattr(_device, "require_cupy", lambda feature="": cp)
+        _kde_device = sys.modules.get("fastdensity.kde._kde_device")
+        if _kde_device is not None:
+            monkeypatch.setattr(_kde_device, "require_cupy", lambda feature="": cp)
 
     def get_function(source_file, name_expression, all_name_expressions):
         assert source_file == source and name_expression in all_name_expressions

@@ -160,11 +160,11 @@ class KernelDensity(BaseEstimator):
         kind = common_kind(X)
         backend = resolve_backend(self.backend, kind)
         if backend == "cuda":
-            from . import _kde_device
+            from .._backend._device import check_device_X
 
             X = to_device_cupy(X)
             with X.device:
-                return _kde_device.check_device_X(self, X, reset=reset), kind, backend
+                return check_device_X(self, X, reset=reset), kind, backend
         X = to_host_numpy(X) if kind.namespace != "numpy" else X
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
         return X, kind, backend
@@ -285,7 +285,7 @@ class KernelDensity(BaseEstimator):
 
     def _engine_state(self, dtype):
         """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm."""
-        from ._kde_device import to_host
+        from .._backend._device import to_host
 
         cache = getattr(self, "_engine_cache", None)
         if cache is None:
@@ -391,7 +391,7 @@ class KernelDensity(BaseEstimator):
         rng = check_random_state(random_state)
         # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
         seed = rng.randint(0, 2**63 - 1, dtype=np.int64)
-        from ._kde_device import is_device_array
+        from .._backend._device import is_device_array
 
         if is_device_array(self.training_data_):
             from . import _kde_device

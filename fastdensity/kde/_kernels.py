@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import betaln, gammaln
+from scipy.special import betaln
 
 KERNELS = (
     "gaussian",

@@ -156,7 +156,7 @@ class KNNDensity(BaseEstimator):
         kind = common_kind(X)
         backend = resolve_backend(self.backend, kind)
         if backend == "cuda":
-            from ..kde._kde_device import check_device_X
+            from .._backend._device import check_device_X
 
             X = to_device_cupy(X)
             with X.device:

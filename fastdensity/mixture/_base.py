@@ -113,7 +113,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         device for "cuda" (GPU data, or backend="cuda"), else host data as ``_check_X`` gives."""
         kind = common_kind(X)
         if resolve_backend(self.backend, kind) == "cuda":
-            from ..kde._kde_device import check_device_X
+            from .._backend._device import check_device_X
 
             X = to_device_cupy(X)
             with X.device:
@@ -139,7 +139,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         for a fitted model (no check of n_samples against n_components)."""
         kind = common_kind(X)
         if device_ok and resolve_backend(self.backend, kind) == "cuda":
-            from ..kde._kde_device import check_device_weights, check_device_X
+            from .._backend._device import check_device_weights, check_device_X
 
             X = to_device_cupy(X)
             with X.device:
@@ -341,7 +341,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self, "means_")
         X, _, backend = self._check_X_scoring(X)
         if backend == "cuda":
-            from ..kde._kde_device import check_device_weights
+            from .._backend._device import check_device_weights
 
             with X.device:
                 log_p = self._score_samples_device(X)
