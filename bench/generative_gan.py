@@ -17,6 +17,7 @@ at 68.5 %. A perfect sampler scores 98.9 % on average (the 3σ radius of a 2-D n
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
 import sys
@@ -96,9 +97,18 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="fits in parallel processes (one thread each)")
     parser.add_argument("--no-default", action="store_true", help="skip the default table (ablation only)")
     parser.add_argument("--n-steps", type=int, default=None, help="override the generator steps (quick checks)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override one GAN setting of the table, e.g. --set pack=2 (a Python literal)")
     args = parser.parse_args(argv)
+    label = []
     if args.n_steps is not None:
         BASE["n_steps"] = args.n_steps
+        label.append(f"{args.n_steps} steps")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        BASE[name] = ast.literal_eval(value)
+        label.append(f"{name}={BASE[name]}")
+    label = ", ".join(label) or "default"
 
     import torch
 
@@ -115,7 +125,7 @@ def main(argv=None):
     with ProcessPoolExecutor(max_workers=args.jobs) if args.jobs > 1 else _Serial() as pool:
         if not args.no_default:
             for name in names:
-                table(pool, "default", name, BASE, range(args.seeds), args.n_train)
+                table(pool, label, name, BASE, range(args.seeds), args.n_train)
         if args.ablation:
             for name in names:
                 for label, change in ABLATION:
