@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._gan_losses import (discriminator_loss, generator_loss, gradient_penalty, wgan_critic_loss,
                           wgan_generator_loss)
 from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, pack_samples
+from ._gan_ratio import fit_ratio_classifier
 from ._trainer import Trainer
 
 __all__ = ["GAN"]
@@ -21,6 +22,11 @@ _ARCHITECTURES = ("mlp", "dcgan")
 _LOSSES = ("non_saturating", "wgan_gp")
 _DEFAULT_STEPS = 8000
 _SAMPLE_BATCH = 4096
+# Rejection sampling: draws per batch (small vectors are cheap; images are not), draws that set ℓ* at
+# fit, and the Adam step size of the density-ratio classifier (measured on the grid benchmark for "mlp").
+_REJECTION_BATCH = {"mlp": 65536, "dcgan": 4096}
+_MAX_LOGIT_DRAWS = 10 * _SAMPLE_BATCH
+_RATIO_LEARNING_RATE = {"mlp": 2e-3, "dcgan": 2e-4}
 
 
 def _seed_from(random_state):
@@ -183,10 +189,21 @@ class GAN(BaseEstimator):
         Progress bar; None: only on a terminal.
     rejection_sampling : bool, default False
         ``sample()`` by discriminator rejection sampling (Azadi et al. 2019, "Discriminator
-        rejection sampling", ICLR): a generated x is kept with probability exp(ℓ(x) − ℓ*), ℓ the
-        discriminator's logit (at the optimum, log p_data/p_G) and ℓ* the largest logit seen, which
-        removes samples the discriminator knows to be off the data (e.g. between modes). Only with
-        the non-saturating loss, whose logits estimate that ratio.
+        rejection sampling", ICLR): a generated x is kept with probability exp(ℓ(x) − ℓ*), ℓ(x) an
+        estimate of log p_data(x)/p_G(x) and ℓ* the largest ℓ seen, which removes samples that are
+        off the data (e.g. between modes) and evens out the weights of the modes. ℓ is the logit of
+        a classifier trained after the GAN (see ``ratio_steps``). ℓ* is fixed at ``fit``; draws
+        with ℓ(x) > ℓ* are kept. Costs 1/``acceptance_rate_`` generator and classifier
+        evaluations per sample.
+    ratio_steps : int, default 6000
+        With ``rejection_sampling=True``: steps of the density-ratio classifier that ``fit`` trains
+        after the GAN — a fresh discriminator (one sample per input, no spectral normalisation)
+        that learns to tell the training data from the final generator's samples, batches of
+        2 · ``batch_size`` of each, Adam at 2e-3 ("mlp") or 2e-4 ("dcgan") decaying to 0
+        (``fastdensity/generative/_gan_ratio.py``). 0: use the GAN's own discriminator (as Azadi
+        et al.), which needs the non-saturating loss and ``pack=1``.
+    ratio_hidden : tuple of int or None, default None
+        Hidden widths of the density-ratio classifier ("mlp" only). None: as ``hidden``.
 
     Attributes
     ----------
@@ -201,9 +218,15 @@ class GAN(BaseEstimator):
         Shape of one sample, as in ``X``.
     n_features_in_ : int
         Values per sample.
+    ratio_classifier_ : torch.nn.Module or None
+        The density-ratio classifier of rejection sampling (None with ``ratio_steps=0``; only with
+        ``rejection_sampling=True``).
     max_logit_ : float
-        ℓ* of rejection sampling: the largest logit over 10,000 samples drawn at the end of ``fit``
+        ℓ* of rejection sampling: the largest ℓ over 40,960 samples drawn at the end of ``fit``
         (only with ``rejection_sampling=True``).
+    acceptance_rate_ : float
+        The fraction of generated samples that rejection sampling keeps, estimated on those 40,960
+        draws (only with ``rejection_sampling=True``).
 
     Notes
     -----
@@ -223,7 +246,8 @@ class GAN(BaseEstimator):
                  base_channels=64, pack=1, spectral_norm=False, gp_weight=None, n_critic=None,
                  learning_rate=None, betas=None, decay_fraction=0.6, batch_size=512, n_steps=None,
                  max_epochs=None, random_state=None, device=None, checkpoint_dir=None, resume=False,
-                 progress=None, rejection_sampling=False):
+                 progress=None, rejection_sampling=False, ratio_steps=6000,
+                 ratio_hidden=None):
         self.architecture = architecture
         self.loss = loss
         self.latent_dim = latent_dim
@@ -245,6 +269,8 @@ class GAN(BaseEstimator):
         self.resume = resume
         self.progress = progress
         self.rejection_sampling = rejection_sampling
+        self.ratio_steps = ratio_steps
+        self.ratio_hidden = ratio_hidden
 
     # ----------------------------------------------------------------------------- validation
     def _resolved(self):
@@ -281,23 +307,33 @@ class GAN(BaseEstimator):
             else positive_float("learning_rate", self.learning_rate),
             "batch_size": positive_int("batch_size", self.batch_size),
         }
-        hidden = self.hidden
-        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
-            hidden = (hidden,)
-        try:
-            hidden = tuple(positive_int("hidden", h) for h in hidden)
-        except (TypeError, ValueError):
-            raise ValueError(f"hidden must be a positive int or a sequence of positive ints; got {self.hidden!r}") \
-                from None
-        if not hidden:
-            raise ValueError("hidden must hold at least one layer width; got ()")
-        p["hidden"] = hidden
+        def widths(name, value):
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                value = (value,)
+            try:
+                value = tuple(positive_int(name, h) for h in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a positive int or a sequence of positive ints; got {value!r}") \
+                    from None
+            if not value:
+                raise ValueError(f"{name} must hold at least one layer width; got ()")
+            return value
+
+        p["hidden"] = widths("hidden", self.hidden)
+        p["ratio_hidden"] = p["hidden"] if self.ratio_hidden is None else widths("ratio_hidden", self.ratio_hidden)
         for name in ("spectral_norm", "rejection_sampling"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        if self.rejection_sampling and wgan:
-            raise ValueError("rejection_sampling=True needs loss='non_saturating' (a WGAN critic's values are "
-                             "not log density ratios)")
+        rs = self.ratio_steps
+        if isinstance(rs, bool) or not isinstance(rs, numbers.Integral) or rs < 0:
+            raise ValueError(f"ratio_steps must be a non-negative int; got {rs!r}")
+        p["ratio_steps"] = int(rs)
+        if self.rejection_sampling and rs == 0 and wgan:
+            raise ValueError("rejection_sampling=True with ratio_steps=0 needs loss='non_saturating' (a WGAN "
+                             "critic's values are not log density ratios); use ratio_steps > 0")
+        if self.rejection_sampling and rs == 0 and p["pack"] > 1:
+            raise ValueError("rejection_sampling=True with ratio_steps=0 needs pack=1 (a packed discriminator "
+                             "judges packs, not samples); use ratio_steps > 0")
         betas = ((0.5, 0.9) if wgan else (0.5, 0.999)) if self.betas is None else self.betas
         if (not isinstance(betas, (tuple, list)) or len(betas) != 2
                 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
@@ -410,11 +446,41 @@ class GAN(BaseEstimator):
         # discriminate() packs each sample with the same pack - 1 training samples
         ref = np.random.default_rng(p["seed"]).choice(n, size=p["pack"] - 1, replace=n < p["pack"] - 1)
         self.reference_ = T[torch.from_numpy(ref)].to(device)
+        for name in ("ratio_classifier_", "max_logit_", "acceptance_rate_"):
+            self.__dict__.pop(name, None)  # from an earlier fit
         if self.rejection_sampling:
-            gen = torch.Generator(device="cpu").manual_seed(p["seed"])
-            with torch.no_grad():
-                self.max_logit_ = max(float(self._logits(self._generate(4096, gen)).max()) for _ in range(3))
+            self._fit_rejection(T, p)
         return self
+
+    def _fit_rejection(self, T, p):
+        """The density-ratio classifier, ℓ* and the acceptance rate of rejection sampling."""
+        seed = int(np.random.SeedSequence([p["seed"], 0x4A7]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        self.ratio_classifier_ = None
+        if p["ratio_steps"]:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                if self.architecture == "mlp":
+                    classifier = MLPDiscriminator(T.shape[1], p["ratio_hidden"], 1, False)
+                else:
+                    classifier = DCGANDiscriminator(tuple(T.shape[1:]), p["base_channels"], 1, False)
+            self.ratio_classifier_ = fit_ratio_classifier(
+                classifier.to(self.device_), self.generator_, T, latent_dim=p["latent_dim"],
+                n_steps=p["ratio_steps"], batch_size=2 * p["batch_size"],
+                learning_rate=_RATIO_LEARNING_RATE[self.architecture], seed=seed, device=self.device_)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        with torch.no_grad():
+            logits = torch.cat([self._log_ratio(self._generate(_SAMPLE_BATCH, gen)).double()
+                                for _ in range(_MAX_LOGIT_DRAWS // _SAMPLE_BATCH)])
+        if not bool(torch.isfinite(logits).all()):
+            raise FloatingPointError("the density-ratio classifier of rejection sampling gives non-finite logits")
+        self.max_logit_ = float(logits.max())
+        self.acceptance_rate_ = float(torch.exp(logits - self.max_logit_).mean())
+
+    def _log_ratio(self, T):
+        """ℓ(x) of rejection sampling, for samples in network space."""
+        if self.ratio_classifier_ is None:
+            return self._logits(T)
+        return self.ratio_classifier_(T)
 
     # -------------------------------------------------------------------------------- sampling
     def _generate(self, n, gen):
@@ -436,21 +502,30 @@ class GAN(BaseEstimator):
         check_is_fitted(self, "generator_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int; got {n_samples!r}")
+        if self.rejection_sampling and not hasattr(self, "max_logit_"):
+            raise ValueError("rejection_sampling=True was set after fit; fit again with it (fit trains the "
+                             "density-ratio classifier that rejection sampling needs)")
         gen = torch.Generator(device="cpu").manual_seed(_seed_from(random_state))
         self.generator_.eval()
         self.discriminator_.eval()
-        out, have = [], 0
-        max_logit = getattr(self, "max_logit_", None)
+        out, have, drawn = [], 0, 0
+        batch = _REJECTION_BATCH[self.architecture] if self.rejection_sampling else _SAMPLE_BATCH
         with torch.no_grad():
             while have < n_samples:
-                m = _SAMPLE_BATCH if self.rejection_sampling else min(_SAMPLE_BATCH, n_samples - have)
+                if self.rejection_sampling and drawn > 100 * n_samples / self.acceptance_rate_ + 10 * batch:
+                    raise RuntimeError(
+                        f"rejection sampling kept {have} of {drawn} draws, far below the rate of "
+                        f"{self.acceptance_rate_:.2g} estimated at fit; sample with rejection_sampling=False, or refit")
+                m = batch if self.rejection_sampling else min(batch, n_samples - have)
                 x = self._generate(m, gen)
+                drawn += m
                 if self.rejection_sampling:
-                    logits = self._logits(x)
-                    # a larger logit than at fit raises ℓ* for the rest of this call (as Azadi et al.)
-                    max_logit = max(max_logit, float(logits.max()))
+                    # ℓ* stays at its value from fit: a draw above it is kept (probability clipped at 1).
+                    # Azadi et al. raise ℓ* instead, but one draw from a mode that the generator
+                    # almost never reaches can raise it so far that hardly anything is kept again.
+                    logits = self._log_ratio(x)
                     u = torch.rand(m, generator=gen).to(self.device_)
-                    x = x[torch.log(u) < logits - max_logit]
+                    x = x[torch.log(u) < logits - self.max_logit_]
                 out.append(x)
                 have += x.shape[0]
         T = torch.cat(out)[:n_samples]

@@ -149,6 +149,17 @@ def test_dcgan_estimator_round_trip(images, expected):
     assert gan.discriminate(X[:3]).shape == (3,)
 
 
+def test_dcgan_rejection_sampling_with_packing():
+    X = np.random.default_rng(0).random((24, 8, 8))
+    gan = GAN(architecture="dcgan", base_channels=8, latent_dim=8, batch_size=8, pack=2, n_steps=2, ratio_steps=3,
+              rejection_sampling=True, random_state=0).fit(X)
+    first = next(m for m in gan.ratio_classifier_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 1  # one image per input, whatever the GAN's packing
+    s = gan.sample(4, random_state=0)
+    assert s.shape == (4, 8, 8) and 0 < gan.acceptance_rate_ <= 1
+    np.testing.assert_array_equal(s, gan.sample(4, random_state=0))
+
+
 # -------------------------------------------------------------------------------------- training
 def _near_modes(samples):
     """Fractions of 1-D samples within 0.5 of -2 and of +2."""
@@ -171,22 +182,64 @@ def test_training_moves_samples_to_both_modes(pack):
     assert gan.n_steps_ >= 400 and "gradient_penalty" not in hist
 
 
-def test_rejection_sampling_removes_samples_between_modes():
+@pytest.mark.parametrize("ratio_steps", [0, 300])
+def test_rejection_sampling_removes_samples_between_modes(ratio_steps):
     X = _two_modes(2000)
     params = dict(n_steps=400, learning_rate=1e-3, random_state=0, **SMALL)
     plain = GAN(**params).fit(X)
-    drs = GAN(rejection_sampling=True, **params).fit(X)
+    drs = GAN(rejection_sampling=True, ratio_steps=ratio_steps, **params).fit(X)
     np.testing.assert_array_equal(plain.sample(50, random_state=2), GAN(**params).fit(X).sample(50, random_state=2))
-    assert np.isfinite(drs.max_logit_)
+    assert np.isfinite(drs.max_logit_) and 0 < drs.acceptance_rate_ <= 1
+    assert (drs.ratio_classifier_ is None) == (ratio_steps == 0)
     s = drs.sample(2000, random_state=1)
     assert s.shape == (2000, 1)
     np.testing.assert_array_equal(s, drs.sample(2000, random_state=1))
-    # same generator (rejection only changes sampling), fewer samples off the modes
+    # same generator and discriminator (rejection only changes sampling), fewer samples off the modes
     z = torch.zeros(1, 2)
     np.testing.assert_array_equal(drs.generator_(z).detach(), plain.generator_(z).detach())
+    np.testing.assert_array_equal(drs.discriminate(X[:5]), plain.discriminate(X[:5]))
     off_plain = 1 - sum(_near_modes(plain.sample(2000, random_state=1)))
     off_drs = 1 - sum(_near_modes(s))
     assert off_drs < 0.5 * off_plain, (off_plain, off_drs)
+
+
+def test_ratio_classifier_learns_the_density_ratio():
+    # A generator that puts 3/4 of its mass on the mode at +2 (the data put 1/2): the classifier's
+    # logit estimates log p_data/p_G = log(1/2 / 3/4) there and log(1/2 / 1/4) at -2.
+    from fastdensity.generative._gan_networks import MLPDiscriminator
+    from fastdensity.generative._gan_ratio import fit_ratio_classifier
+
+    class Lopsided(torch.nn.Module):
+        def forward(self, z):
+            return (torch.where(z[:, :1] < -0.6745, -2.0, 2.0) + 0.1 * z[:, 1:]).to(torch.float32)
+
+    torch.manual_seed(0)
+    data = torch.from_numpy(_two_modes(4000).astype(np.float32))
+    clf = fit_ratio_classifier(MLPDiscriminator(1, (32, 32)), Lopsided(), data, latent_dim=2, n_steps=1500,
+                               batch_size=256, learning_rate=2e-3, seed=0, device=torch.device("cpu"))
+    with torch.no_grad():
+        logits = clf(torch.tensor([[-2.0], [2.0]]))
+    np.testing.assert_allclose(logits.numpy(), [math.log(2.0), math.log(2 / 3)], atol=0.15)
+    assert not clf.training
+
+
+def test_wgan_gp_with_rejection_sampling_uses_the_ratio_classifier():
+    X = _two_modes(1000)
+    gan = GAN(loss="wgan_gp", rejection_sampling=True, ratio_steps=100, ratio_hidden=(16,), n_steps=30, random_state=0,
+              **SMALL).fit(X)
+    assert [m.out_features for m in gan.ratio_classifier_.modules() if isinstance(m, torch.nn.Linear)] == [16, 1]
+    assert gan.sample(20, random_state=0).shape == (20, 1)
+
+
+def test_rejection_sampling_switched_on_after_fit_asks_for_a_refit():
+    gan = GAN(n_steps=5, random_state=0, **SMALL).fit(_two_modes(200))
+    gan.set_params(rejection_sampling=True)
+    with pytest.raises(ValueError, match="rejection_sampling=True was set after fit"):
+        gan.sample(3)
+    gan.fit(_two_modes(200))
+    assert gan.sample(3, random_state=0).shape == (3, 1)
+    gan.set_params(rejection_sampling=False).fit(_two_modes(200))
+    assert not hasattr(gan, "max_logit_") and not hasattr(gan, "ratio_classifier_")
 
 
 def test_wgan_gp_moves_samples_to_the_data():
@@ -283,7 +336,13 @@ def test_array_types_and_dtypes():
     (dict(hidden=(32, 0)), "hidden must be a positive int or a sequence"),
     (dict(gp_weight=-1), "gp_weight must be a finite number >= 0"),
     (dict(random_state=-1), "random_state must be None"),
-    (dict(loss="wgan_gp", rejection_sampling=True), "rejection_sampling=True needs loss='non_saturating'"),
+    (dict(loss="wgan_gp", rejection_sampling=True, ratio_steps=0),
+     "rejection_sampling=True with ratio_steps=0 needs loss='non_saturating'"),
+    (dict(pack=2, rejection_sampling=True, ratio_steps=0), "rejection_sampling=True with ratio_steps=0 needs pack=1"),
+    (dict(ratio_steps=-1), "ratio_steps must be a non-negative int"),
+    (dict(ratio_steps=2.5), "ratio_steps must be a non-negative int"),
+    (dict(ratio_hidden=()), "ratio_hidden must hold at least one layer width"),
+    (dict(ratio_hidden=(8, -1)), "ratio_hidden must be a positive int or a sequence"),
 ])
 def test_parameter_errors(params, match):
     with pytest.raises(ValueError, match=match):
