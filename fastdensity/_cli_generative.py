@@ -5,7 +5,8 @@
     fastdensity train vae DATA -o DIR [--epochs N] [--batch-size N] [--latent-dim D] [--architecture A]
                                      [--likelihood L] [--beta B] [--validation-fraction F] [--seed S]
                                      [--resume] [--n-samples N] [--device DEV] [--progress | --no-progress]
-    fastdensity train gan DATA -o DIR [--steps N | --epochs N] [--loss L] [--pack P] [--spectral-norm] ...
+    fastdensity train gan DATA -o DIR [--steps N | --epochs N] [--loss L] [--pack P] [--spectral-norm]
+                                      [--rejection-sampling] ...
     fastdensity evaluate REAL FAKE [--features digits|none|PATH] [--nearest-k K] [--kid-subsets N]
                                    [--kid-subset-size N] [--seed S] [--json OUT]
 
@@ -106,6 +107,11 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
                              help="GAN loss (default: non_saturating)")
             sub.add_argument("--pack", type=positive_int, default=1, help="PacGAN packing degree (default: 1)")
             sub.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in the discriminator")
+            sub.add_argument("--rejection-sampling", action="store_true",
+                             help="train a density-ratio classifier after the GAN and draw samples.npy by "
+                                  "discriminator rejection sampling (fewer samples off the data)")
+            sub.add_argument("--ratio-steps", type=positive_int, default=None, metavar="N",
+                             help="training steps of that classifier (default: the model's)")
         sub.set_defaults(func=cmd_train)
 
 
@@ -147,7 +153,10 @@ def _train_config(args) -> dict:
     if args.model == "vae":
         params.update(likelihood=args.likelihood, beta=args.beta)
     else:
-        params.update(loss=args.loss, pack=args.pack, spectral_norm=args.spectral_norm)
+        params.update(loss=args.loss, pack=args.pack, spectral_norm=args.spectral_norm,
+                      rejection_sampling=args.rejection_sampling)
+        if args.ratio_steps is not None:
+            params["ratio_steps"] = args.ratio_steps
         if args.steps is not None:
             params["n_steps"] = args.steps
     return {"model": args.model, "params": params, "data": os.path.abspath(args.data),

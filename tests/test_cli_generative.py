@@ -85,6 +85,21 @@ def test_train_gan_on_points(tmp_path):
     assert {"train_generator_loss", "train_discriminator_loss"} <= set(history_rows(out_dir)[0])
 
 
+def test_train_gan_with_rejection_sampling(tmp_path):
+    from fastdensity.datasets import make_ring
+
+    data = tmp_path / "ring.npy"
+    np.save(data, make_ring(512, random_state=0))
+    out_dir = tmp_path / "gan"
+    code, _, err = run(["train", "gan", data, "-o", out_dir, "--steps", 20, "--batch-size", 64, "--rejection-sampling",
+                        "--ratio-steps", 50, "--n-samples", 30, "--no-progress"])
+    assert code == 0, err
+    assert np.load(out_dir / "samples.npy").shape == (30, 2)
+    with open(out_dir / "config.json", encoding="utf-8") as fh:
+        params = json.load(fh)["params"]
+    assert params["rejection_sampling"] is True and params["ratio_steps"] == 50
+
+
 def test_train_rejects_bad_options(tmp_path, digits_file):
     code, _, err = run(["train", "vae", digits_file, "-o", tmp_path / "x", "--validation-fraction", "1.5"])
     assert code == 2 and "fraction" in err

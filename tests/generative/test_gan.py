@@ -376,15 +376,16 @@ def test_nan_guard_raises_floating_point_error():
 
 @pytest.mark.slow
 def test_ring_benchmark_one_seed():
-    # bench/generative_gan.py in small: 5 seeds measured 7.8/8 modes at 84 % high quality plainly and
-    # 8/8 at 95.6 % (94.6-96.7 %) with rejection sampling (bench/results/gan-modes-cpu-2026-11-24.txt)
+    # bench/generative_gan.py in small: over 5 seeds the defaults gave 7.8/8 modes at 84 % high quality
+    # plainly; pack=2 gave 8/8 at 72 % plainly and 8/8 at 98.0 % (97.4-98.8 %) with rejection sampling
+    # (bench/results/gan-modes-cpu-2026-11-24.txt)
     from fastdensity.datasets import make_ring, mode_coverage, ring_centers
 
     X = make_ring(20_000, random_state=0)
-    gan = GAN(random_state=0, rejection_sampling=True, progress=False).fit(X)
+    gan = GAN(random_state=0, pack=2, rejection_sampling=True, progress=False).fit(X)
     drs = mode_coverage(gan.sample(2500, random_state=0), ring_centers(), 0.01)
     gan.set_params(rejection_sampling=False)
     plain = mode_coverage(gan.sample(2500, random_state=0), ring_centers(), 0.01)
-    assert drs.modes_captured == 8 and drs.high_quality_fraction > 0.93, drs
-    assert plain.modes_captured >= 7 and plain.high_quality_fraction > 0.75, plain
-    assert drs.high_quality_fraction > plain.high_quality_fraction + 0.05
+    assert drs.modes_captured == 8 and drs.high_quality_fraction > 0.96, drs
+    assert plain.modes_captured == 8 and plain.high_quality_fraction > 0.6, plain
+    assert drs.high_quality_fraction > plain.high_quality_fraction + 0.15
