@@ -389,3 +389,19 @@ def test_ring_benchmark_one_seed():
     assert drs.modes_captured == 8 and drs.high_quality_fraction > 0.96, drs
     assert plain.modes_captured == 8 and plain.high_quality_fraction > 0.6, plain
     assert drs.high_quality_fraction > plain.high_quality_fraction + 0.15
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("architecture", ["mlp", "dcgan"])
+def test_cuda_tensors_stay_on_the_device(architecture):
+    if architecture == "mlp":
+        X, params = torch.as_tensor(_two_modes(512), dtype=torch.float32).cuda(), SMALL
+    else:
+        X, params = torch.rand(64, 8, 8).cuda(), dict(base_channels=8, latent_dim=8, batch_size=16)
+    gan = GAN(architecture=architecture, n_steps=20, pack=2, rejection_sampling=True, ratio_steps=20, random_state=0,
+              **params).fit(X)
+    assert gan.device_.type == "cuda"
+    assert next(gan.ratio_classifier_.parameters()).is_cuda
+    s = gan.sample(7, random_state=0)
+    assert s.is_cuda and s.shape == (7, *X.shape[1:]) and s.dtype == torch.float32
+    assert gan.discriminate(X[:5]).is_cuda
