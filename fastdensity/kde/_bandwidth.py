@@ -327,6 +327,13 @@ def cv_bandwidth_factor(X_whitened, weights, kernel="gaussian", factors=None):
     X = _as_2d(X_whitened, "X_whitened")
     n, d = X.shape
     kernel = check_kernel(kernel)
+    w, log_w, factors = cv_grid_inputs(weights, n, factors)
+    L = kde_loo_logsum_grid(X, log_w, kernel, 1.0 / factors)  # (n, g)
+    return cv_factor_from_loo(L, w, d, kernel, factors)
+
+
+def cv_grid_inputs(weights, n, factors=None):
+    """Checked inputs of the cross-validation: (w (n,) float64, log w, factors (g,) float64)."""
     w = _check_weights(weights, n)
     if w is None:
         w = np.ones(n)
@@ -338,7 +345,13 @@ def cv_bandwidth_factor(X_whitened, weights, kernel="gaussian", factors=None):
         raise ValueError(f"factors must be a non-empty array of positive finite numbers; got {factors!r}")
     with np.errstate(divide="ignore"):
         log_w = np.log(w)
-    L = kde_loo_logsum_grid(X, log_w, kernel, 1.0 / factors)  # (n, g)
+    return w, log_w, factors
+
+
+def cv_factor_from_loo(L, w, d, kernel, factors):
+    """The rest of :func:`cv_bandwidth_factor` from the leave-one-out sums ``L`` (n, g) (of the CPU
+    or the GPU engine): the weighted LOO log-likelihood of each factor, the best, the edge warning."""
+    L = np.asarray(L, dtype=np.float64)
     active = w > 0
     total = np.sum(w)
     others = total - w[active]

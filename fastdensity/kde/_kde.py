@@ -73,8 +73,8 @@ class KernelDensity(BaseEstimator):
         copy); "cuda" also runs host data on the current GPU. Results come back in the caller's
         array type and device. Fitted on a GPU, the fitted arrays stay there (``training_data_`` is
         a CuPy array) and ``sample`` draws there; scoring data on the other device moves the fitted
-        state once (cached). On the GPU, ``bandwidth`` may be a number, an array, "scott" or
-        "silverman" ("isj" and "cv" run on the CPU only). The CUDA backend needs CuPy
+        state once (cached). Every ``bandwidth`` works on the GPU: "cv" computes its leave-one-out
+        sums there; "isj" (1-D) bins the column on the host. The CUDA backend needs CuPy
         (``pip install fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).

@@ -3,7 +3,9 @@ sampling on CuPy arrays (the numerics of the sums are in ``_kde_cuda``). Importe
 CUDA backend runs or a GPU-fitted model is used.
 
 The data never leaves the device: the rules of thumb reduce it there to a (d, d) covariance, the
-only thing that comes to the host; sampling draws on the device with CuPy's random generator.
+only thing that comes to the host, and "cv" to (n, g) leave-one-out sums; sampling draws on the
+device with CuPy's random generator. The exception is "isj", 1-D only, which bins the column on
+the host.
 """
 
 from __future__ import annotations
@@ -106,6 +108,26 @@ def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed
     return out.astype(train.dtype, copy=False)
 
 
+def cv_bandwidth_matrix(X, weights, kernel):
+    """``bandwidth="cv"`` for X (n, d) on the device: c² H0 with H0 Scott's matrix and c the factor of
+    ``CV_FACTORS`` with the largest leave-one-out likelihood. The O(n²·g) leave-one-out sums run on
+    the device (``_kde_cuda.kde_loo_logsum_grid``); only their (n, g) result comes to the host, where
+    the same code as on the CPU picks the factor."""
+    from . import _bandwidth
+    from ._kde import CV_FACTORS, _cholesky_bandwidth
+    from ._kde_cuda import kde_loo_logsum_grid
+
+    cp = require_cupy("backend='cuda'")
+    n, d = X.shape
+    H0 = rule_bandwidth_matrix(X, weights, "scott", kernel)
+    inverse_chol = np.linalg.inv(_cholesky_bandwidth(H0))
+    X_white = X.astype(cp.float64) @ cp.asarray(inverse_chol.T)  # rows L0⁻¹ xᵢ
+    w, log_w, factors = _bandwidth.cv_grid_inputs(None if weights is None else weights.get(), n, CV_FACTORS)
+    L = kde_loo_logsum_grid(X_white, cp.asarray(log_w), kernel, 1.0 / factors).get()
+    factor, _ = _bandwidth.cv_factor_from_loo(L, w, d, kernel, factors)
+    return factor**2 * H0
+
+
 def fit(est, X, sample_weight):
     """``KernelDensity.fit`` for a validated CuPy X, on its device: the fitted arrays stay there."""
     from .._backend._convert import to_device_cupy
@@ -118,11 +140,13 @@ def fit(est, X, sample_weight):
     if isinstance(bw, str) and bw in ("scott", "silverman"):
         H = rule_bandwidth_matrix(X, weights, bw, est.kernel)
         bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
-    elif isinstance(bw, str) and bw in ("isj", "cv"):
-        raise NotImplementedError(
-            f"bandwidth={bw!r} is not available on the GPU yet; use a number, an array, 'scott' or "
-            "'silverman', or fit on the CPU (the fitted bandwidth_matrix_ can then be passed as bandwidth)"
-        )
+    elif isinstance(bw, str) and bw == "cv":
+        H = cv_bandwidth_matrix(X, weights, est.kernel)
+        bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
+    elif isinstance(bw, str) and bw == "isj":
+        # ISJ bins one column on the host (n numbers; it is 1-D only): the CPU rule, unchanged.
+        column = np.empty((0, d)) if d != 1 else X.get().astype(np.float64)
+        bandwidth_used, H = est._bandwidth_matrix(column, None if weights is None else weights.get())
     else:  # numbers, arrays and invalid values: only the number of features is read
         bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)
     _cholesky_bandwidth(H)

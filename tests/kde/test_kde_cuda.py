@@ -315,11 +315,16 @@ def test_gpu_data_against_a_model_fitted_on_the_host_moves_the_state_once(cp, se
 
 
 @gpu
-def test_cv_bandwidth_on_the_gpu_says_what_to_do(cp):
+@pytest.mark.parametrize("rule", ["cv", "isj"])
+def test_data_driven_bandwidths_on_the_gpu_match_the_cpu(cp, rule):
     from fastdensity import KernelDensity
 
-    with pytest.raises(NotImplementedError, match="bandwidth='cv' is not available on the GPU yet"):
-        KernelDensity(bandwidth="cv").fit(cp.ones((10, 1)) * cp.arange(10)[:, None])
+    rng = np.random.default_rng()
+    X = rng.standard_normal((3001, 1 if rule == "isj" else 3))
+    cpu = KernelDensity(bandwidth=rule).fit(X)
+    dev = KernelDensity(bandwidth=rule).fit(cp.asarray(X))
+    np.testing.assert_allclose(dev.bandwidth_matrix_, cpu.bandwidth_matrix_, rtol=1e-9)
+    assert isinstance(dev.training_data_, cp.ndarray)
 
 
 def test_math_of_the_finish_step():

@@ -359,8 +359,6 @@ def test_emulated_float32_backend_cuda_sample_and_cv(emulated_cupy):
 
     cov = np.cov(X.T, bias=True) + 0.64 * kernel_coordinate_variance("biweight", 2) * np.eye(2)
     np.testing.assert_allclose(np.cov(draws.get().T), cov, rtol=0.06, atol=0.02)
-    with pytest.raises(NotImplementedError, match="bandwidth='cv' is not available on the GPU yet"):
-        KernelDensity(bandwidth="cv").fit(cp.asarray(X))
     with pytest.raises(ValueError, match="X has 3 features, but KernelDensity is expecting 2"):
         kde.score_samples(cp.asarray(np.ones((2, 3))))
     with pytest.raises(ValueError, match="Input X contains NaN"):
@@ -399,3 +397,27 @@ def test_bench_gpu_kde_section_runs_on_the_emulation(emulated_cupy):
     for row in rows:
         err = float(row.split()[-1])
         assert err < (1e-3 if "float32" in row else 1e-9), row
+
+
+@pytest.mark.parametrize("kernel,weighted", [("gaussian", False), ("epanechnikov", True)])
+def test_emulated_cv_and_isj_bandwidths_match_the_cpu(emulated_cupy, kernel, weighted):
+    from fastdensity import KernelDensity
+
+    cp = emulated_cupy
+    rng = np.random.default_rng()
+    X = rng.standard_normal((250, 2)) @ np.array([[1.0, 0.0], [0.6, 0.5]]) + rng.uniform(-3, 3, size=2)
+    w = rng.uniform(0.2, 2.0, size=250) if weighted else None
+    cpu = KernelDensity(kernel=kernel, bandwidth="cv").fit(X, sample_weight=w)
+    dev = KernelDensity(kernel=kernel, bandwidth="cv").fit(cp.asarray(X), sample_weight=None if w is None
+                                                            else cp.asarray(w))
+    assert isinstance(dev.training_data_, cp.ndarray)
+    np.testing.assert_allclose(dev.bandwidth_matrix_, cpu.bandwidth_matrix_, rtol=1e-10)
+    np.testing.assert_allclose(dev.score_samples(cp.asarray(X[:20])).get(), cpu.score_samples(X[:20]), rtol=1e-9)
+
+    x = X[:, :1]
+    cpu = KernelDensity(kernel=kernel, bandwidth="isj").fit(x, sample_weight=w)
+    dev = KernelDensity(kernel=kernel, bandwidth="isj").fit(cp.asarray(x), sample_weight=None if w is None
+                                                             else cp.asarray(w))
+    assert dev.bandwidth_ == pytest.approx(cpu.bandwidth_, rel=1e-12)
+    with pytest.raises(ValueError, match='"isj" is for 1-D data'):
+        KernelDensity(bandwidth="isj").fit(cp.asarray(X))
