@@ -271,13 +271,7 @@ class KernelDensity(BaseEstimator):
 
     def _abramson_factors(self, chol, weights):
         """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the fixed-bandwidth pilot f̃."""
-        log_pilot = self._log_density_host(self.training_data_)
-        w = weights / np.sum(weights)
-        if not np.all(np.isfinite(log_pilot[w > 0])):
-            raise ValueError("adaptive=True needs a positive pilot density at every training point")
-        log_g = np.sum(w[w > 0] * log_pilot[w > 0])
-        log_pilot = np.where(np.isfinite(log_pilot), log_pilot, log_g)
-        return np.exp(-0.5 * (log_pilot - log_g))
+        return _abramson_from_pilot(self._log_density_host(self.training_data_), weights)
 
     # ------------------------------------------------------------------------ engine state
     def _clear_cache(self):
@@ -430,6 +424,18 @@ class KernelDensity(BaseEstimator):
 
 # Candidate multiples of the Scott bandwidth matrix searched by bandwidth="cv".
 CV_FACTORS = np.geomspace(0.05, 3.0, 41)
+
+
+def _abramson_from_pilot(log_pilot, weights, xp=np):
+    """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the pilot's log-densities at the training points,
+    g their weighted geometric mean; NumPy arrays, or CuPy arrays with ``xp=cupy``."""
+    w = weights / weights.sum()
+    positive = w > 0
+    if not bool(xp.isfinite(log_pilot[positive]).all()):
+        raise ValueError("adaptive=True needs a positive pilot density at every training point")
+    log_g = (w[positive] * log_pilot[positive]).sum()
+    log_pilot = xp.where(xp.isfinite(log_pilot), log_pilot, log_g)
+    return xp.exp(-0.5 * (log_pilot - log_g))
 
 
 def _whiten(chol, X):

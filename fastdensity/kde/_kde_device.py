@@ -15,6 +15,7 @@ import numpy as np
 from .._backend._cuda import require_cupy
 from .._backend._device import check_device_weights, is_device_array
 from ._bandwidth import _check_covariance, _check_support, scott_factor, silverman_factor
+from . import _kernels
 from ._kernels import kernel_coordinate_variance
 
 
@@ -58,31 +59,9 @@ def whiten(chol, X):
 
 
 def _sample_radius(rs, kernel, d, size):
-    """Radii with density ∝ k(r) r^{d−1} (``_kernels._sample_radius`` on the device)."""
+    """Radii with density ∝ k(r) r^{d−1}: ``_kernels._sample_radius`` with CuPy's generator."""
     cp = require_cupy("backend='cuda'")
-    if kernel == "exponential":
-        return rs.gamma(d, 1.0, size)
-    if kernel == "tophat":
-        return rs.beta(d, 1.0, size)
-    if kernel == "linear":
-        return rs.beta(d, 2.0, size)
-    if kernel in ("epanechnikov", "biweight", "triweight"):
-        p = {"epanechnikov": 1, "biweight": 2, "triweight": 3}[kernel]
-        return cp.sqrt(rs.beta(0.5 * d, p + 1.0, size))
-    if kernel == "cosine":  # rejection from Beta(d, 2), acceptance sin(πu/2)/(πu/2) ≥ 2/π
-        out = cp.empty(size)
-        filled = 0
-        while filled < size:
-            need = size - filled
-            batch = int(need * 1.6) + 16
-            r = rs.beta(d, 2.0, batch)
-            u = 0.5 * np.pi * (1.0 - r)
-            ratio = cp.where(u > 0, cp.sin(u) / cp.where(u > 0, u, 1.0), 1.0)
-            keep = r[rs.random_sample(batch) < ratio][:need]
-            out[filled : filled + keep.size] = keep
-            filled += int(keep.size)
-        return out
-    raise ValueError(f"unknown kernel {kernel!r}")
+    return _kernels._sample_radius(kernel, d, size, rs, xp=cp, uniform=rs.random_sample)
 
 
 def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed):
@@ -157,15 +136,10 @@ def fit(est, X, sample_weight):
     est.adaptive_factors_ = None
     est._clear_cache()
     if est.adaptive:  # Abramson's factors from the fixed-bandwidth pilot, as on the CPU
-        log_pilot = est._log_density_device(X)
+        from ._kde import _abramson_from_pilot
+
         w = cp.ones(n) if weights is None else weights
-        w = w / w.sum()
-        positive = w > 0
-        if not bool(cp.isfinite(log_pilot[positive]).all()):
-            raise ValueError("adaptive=True needs a positive pilot density at every training point")
-        log_g = (w[positive] * log_pilot[positive]).sum()
-        log_pilot = cp.where(cp.isfinite(log_pilot), log_pilot, log_g)
-        est.adaptive_factors_ = cp.exp(-0.5 * (log_pilot - log_g))
+        est.adaptive_factors_ = _abramson_from_pilot(est._log_density_device(X), w, xp=cp)
         est._clear_cache()
     return est
 

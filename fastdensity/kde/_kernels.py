@@ -137,10 +137,15 @@ def kernel_profile_log(kernel: str, r: np.ndarray) -> np.ndarray:
         return np.where(inside, val, -np.inf)
 
 
-def _sample_radius(kernel: str, d: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Radii with density ∝ k(r) r^{d−1}."""
+def _sample_radius(kernel: str, d: int, size: int, rng: np.random.Generator, xp=np, uniform=None):
+    """Radii with density ∝ k(r) r^{d−1}.
+
+    ``rng`` draws (``chisquare``, ``gamma``, ``beta``) and ``xp`` builds the arrays: NumPy with a
+    ``numpy.random.Generator``, or CuPy with a ``cupy.random.RandomState`` on the device (then
+    ``uniform=rs.random_sample``; None: ``rng.random``)."""
+    uniform = rng.random if uniform is None else uniform
     if kernel == "gaussian":
-        return np.sqrt(rng.chisquare(d, size))
+        return xp.sqrt(rng.chisquare(d, size))
     if kernel == "exponential":
         return rng.gamma(d, 1.0, size)
     if kernel == "tophat":
@@ -149,21 +154,21 @@ def _sample_radius(kernel: str, d: int, size: int, rng: np.random.Generator) -> 
         return rng.beta(d, 2.0, size)
     if kernel in ("epanechnikov", "biweight", "triweight"):
         p = {"epanechnikov": 1, "biweight": 2, "triweight": 3}[kernel]
-        return np.sqrt(rng.beta(0.5 * d, p + 1.0, size))
+        return xp.sqrt(rng.beta(0.5 * d, p + 1.0, size))
     if kernel == "cosine":
         # Rejection from Beta(d, 2) ∝ (1−r) r^{d−1}: cos(πr/2) = sin(π(1−r)/2) ≤ (π/2)(1−r),
         # acceptance sin(πu/2)/(πu/2) with u = 1 − r, never below 2/π.
-        out = np.empty(size)
+        out = xp.empty(size)
         filled = 0
         while filled < size:
             need = size - filled
             batch = int(need * 1.6) + 16
             r = rng.beta(d, 2.0, batch)
             u = 0.5 * np.pi * (1.0 - r)
-            ratio = np.where(u > 0, np.sin(u) / np.where(u > 0, u, 1.0), 1.0)
-            keep = r[rng.random(batch) < ratio][:need]
+            ratio = xp.where(u > 0, xp.sin(u) / xp.where(u > 0, u, 1.0), 1.0)
+            keep = r[uniform(batch) < ratio][:need]
             out[filled : filled + keep.size] = keep
-            filled += keep.size
+            filled += int(keep.size)
         return out
     raise ValueError(f"unknown kernel {kernel!r}")
 

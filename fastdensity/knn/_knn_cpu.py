@@ -440,6 +440,20 @@ def knn_index(train, algorithm="brute"):
     raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {algorithm!r}")
 
 
+def check_k(k, n, m, exclude_self):
+    """``k`` as an int, checked against n training points and m queries (every backend's checks)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer; got {k!r}")
+    k = int(k)
+    available = n - 1 if exclude_self else n
+    if not 1 <= k <= available:
+        what = "n_samples - 1 (leave-one-out)" if exclude_self else "n_samples"
+        raise ValueError(f"k must be between 1 and {what} = {available}; got {k}")
+    if exclude_self and m != n:
+        raise ValueError(f"exclude_self=True needs the training points as queries (m = n = {n}); got m = {m}")
+    return k
+
+
 def knn_distances(queries, train, k, exclude_self=False, *, algorithm="brute", index=None):
     """The k nearest training points of each query: ``(distances (m, k), indices (m, k))``.
 
@@ -461,15 +475,7 @@ def knn_distances(queries, train, k, exclude_self=False, *, algorithm="brute", i
     if queries.ndim != 2 or queries.shape[1] != d:
         raise ValueError(f"queries must have shape (m, {d}); got {queries.shape}")
     m = queries.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer; got {k!r}")
-    k = int(k)
-    available = n - 1 if exclude_self else n
-    if not 1 <= k <= available:
-        what = "n_samples - 1 (leave-one-out)" if exclude_self else "n_samples"
-        raise ValueError(f"k must be between 1 and {what} = {available}; got {k}")
-    if exclude_self and m != n:
-        raise ValueError(f"exclude_self=True needs the training points as queries (m = n = {n}); got m = {m}")
+    k = check_k(k, n, m, exclude_self)
     if m == 0:
         return np.empty((0, k), dtype=queries.dtype), np.empty((0, k), dtype=np.int64)
     if isinstance(index, KDTree):

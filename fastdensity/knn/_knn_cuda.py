@@ -30,6 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._knn_cpu import check_k
+
 SOURCE = "knn.cu"
 TOPK_NAMES = {np.dtype(np.float32): "knn_topk_tiles<float>", np.dtype(np.float64): "knn_topk_tiles<double>"}
 # (compute dtype, output dtype) -> merge kernel
@@ -106,20 +108,6 @@ def plan(m: int, n: int, k: int, itemsize: int, sm_count: int, smem_optin: int) 
     return Plan(warps, k2, grid_x, n_splits, split_len, topk_smem_bytes(itemsize, warps, k2), p2, 12 * p2)
 
 
-def _check_k(k, n, m, exclude_self):
-    """The CPU engine's checks and messages, so that both backends reject the same calls."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer; got {k!r}")
-    k = int(k)
-    available = n - 1 if exclude_self else n
-    if not 1 <= k <= available:
-        what = "n_samples - 1 (leave-one-out)" if exclude_self else "n_samples"
-        raise ValueError(f"k must be between 1 and {what} = {available}; got {k}")
-    if exclude_self and m != n:
-        raise ValueError(f"exclude_self=True needs the training points as queries (m = n = {n}); got m = {m}")
-    return k
-
-
 def _as_float(cp, a, name):
     a = cp.asarray(a)
     if a.dtype not in (np.float32, np.float64):
@@ -161,7 +149,7 @@ def knn_distances(queries, train, k, exclude_self=False):
     if queries.shape[1] != d:
         raise ValueError(f"queries must have shape (m, {d}); got {queries.shape}")
     m = queries.shape[0]
-    k = _check_k(k, n, m, exclude_self)
+    k = check_k(k, n, m, exclude_self)
     if n >= 2**31 or m >= 2**31:
         raise ValueError(f"the GPU engine takes fewer than 2**31 points and queries; got n = {n}, m = {m}")
     out_dtype = queries.dtype
