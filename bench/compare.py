@@ -39,23 +39,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
+from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path)
+
 import fastdensity  # noqa: E402
-
-# --------------------------------------------------------------------------------------------
-# output
-
-
-class Tee:
-    def __init__(self, path):
-        self.f = open(path, "w") if path else None
-
-    def __call__(self, *args):
-        line = " ".join(str(a) for a in args)
-        print(line, flush=True)
-        if self.f:
-            self.f.write(line + "\n")
-            self.f.flush()
-
 
 # --------------------------------------------------------------------------------------------
 # data

@@ -41,24 +41,14 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
+from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path)
+
 import fastdensity  # noqa: E402
 from fastdensity.knn import KNNDensity  # noqa: E402
 
 K = 10
 CELLS = [(100_000, 2), (50_000, 16), (20_000, 64)]  # (n = m, d)
 QUICK_CELLS = [(5_000, 2), (3_000, 16), (2_000, 64)]
-
-
-class Tee:
-    def __init__(self, path):
-        self.f = open(path, "w") if path else None
-
-    def __call__(self, *args):
-        line = " ".join(str(a) for a in args)
-        print(line, flush=True)
-        if self.f:
-            self.f.write(line + "\n")
-            self.f.flush()
 
 
 def loadavg():

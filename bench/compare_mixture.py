@@ -41,21 +41,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
+from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path)
+
 import fastdensity.mixture as fdm  # noqa: E402
 
 TARGETS = {"full": 4.0, "diag": 3.0}
-
-
-class Tee:
-    def __init__(self, path, append=False):
-        self.f = open(path, "a" if append else "w") if path else None
-
-    def __call__(self, *args):
-        line = " ".join(str(a) for a in args)
-        print(line, flush=True)
-        if self.f:
-            self.f.write(line + "\n")
-            self.f.flush()
 
 
 def make_data(n, d, k, seed=0):

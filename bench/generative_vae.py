@@ -45,6 +45,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
 
+from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path)
+
 import torch  # noqa: E402
 
 from fastdensity.datasets import load_digits  # noqa: E402
@@ -52,18 +54,6 @@ from fastdensity.generative import VAE, Trainer  # noqa: E402
 from fastdensity.generative._vae_model import VAEModel, VAETask  # noqa: E402
 
 TARGET_NATS = -17.0
-
-
-class Tee:
-    def __init__(self, path):
-        self.f = open(path, "w") if path else None
-
-    def __call__(self, *args):
-        line = " ".join(str(a) for a in args)
-        print(line, flush=True)
-        if self.f:
-            self.f.write(line + "\n")
-            self.f.flush()
 
 
 # -- baseline: mixture of multivariate Bernoullis by EM ----------------------------------------------
