@@ -29,15 +29,19 @@ _MAX_LOGIT_DRAWS = 10 * _SAMPLE_BATCH
 _RATIO_LEARNING_RATE = {"mlp": 5e-3, "dcgan": 2e-4}
 
 
+def _seed63(entropy=None):
+    """A 63-bit seed from ``np.random.SeedSequence(entropy)`` (None: fresh entropy)."""
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
 def _seed_from(random_state):
     """A 63-bit seed from None, a non-negative int or a numpy Generator (for weights and references)."""
     if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        return _seed63()
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**63))
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        seq = np.random.SeedSequence([int(random_state), 0x6A4])  # not the Trainer's stream for the same int
-        return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        return _seed63([int(random_state), 0x6A4])  # not the Trainer's stream for the same int
     raise ValueError(f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}")
 
 
@@ -424,10 +428,9 @@ class GAN(BaseEstimator):
             torch.manual_seed(p["seed"])
             if self.architecture == "mlp":
                 G = MLPGenerator(p["latent_dim"], T.shape[1], p["hidden"])
-                D = MLPDiscriminator(T.shape[1], p["hidden"], p["pack"], bool(self.spectral_norm))
             else:
                 G = DCGANGenerator(p["latent_dim"], tuple(T.shape[1:]), p["base_channels"])
-                D = DCGANDiscriminator(tuple(T.shape[1:]), p["base_channels"], p["pack"], bool(self.spectral_norm))
+            D = self._discriminator(T, p, p["hidden"], p["pack"], bool(self.spectral_norm))
         G, D = G.to(device), D.to(device)
         steps_per_epoch = math.ceil(n / (p["batch_size"] * p["n_critic"]))
         max_epochs = p["max_epochs"] or math.ceil(p["n_steps"] / steps_per_epoch)
@@ -464,15 +467,12 @@ class GAN(BaseEstimator):
 
     def _fit_rejection(self, T, p):
         """The density-ratio classifier, ℓ* and the acceptance rate of rejection sampling."""
-        seed = int(np.random.SeedSequence([p["seed"], 0x4A7]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        seed = _seed63([p["seed"], 0x4A7])
         self.ratio_classifier_ = None
         if p["ratio_steps"]:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                if self.architecture == "mlp":
-                    classifier = MLPDiscriminator(T.shape[1], p["ratio_hidden"], 1, False)
-                else:
-                    classifier = DCGANDiscriminator(tuple(T.shape[1:]), p["base_channels"], 1, False)
+                classifier = self._discriminator(T, p, p["ratio_hidden"], 1, False)
             self.ratio_classifier_ = fit_ratio_classifier(
                 classifier.to(self.device_), self.generator_, T, latent_dim=p["latent_dim"],
                 n_steps=p["ratio_steps"], batch_size=2 * p["batch_size"],
@@ -485,6 +485,12 @@ class GAN(BaseEstimator):
             raise FloatingPointError("the density-ratio classifier of rejection sampling gives non-finite logits")
         self.max_logit_ = float(logits.max())
         self.acceptance_rate_ = float(torch.exp(logits - self.max_logit_).mean())
+
+    def _discriminator(self, T, p, hidden, pack, spectral_norm):
+        """A fresh discriminator of this architecture for network-space data ``T`` (``hidden``: "mlp" only)."""
+        if self.architecture == "mlp":
+            return MLPDiscriminator(T.shape[1], hidden, pack, spectral_norm)
+        return DCGANDiscriminator(tuple(T.shape[1:]), p["base_channels"], pack, spectral_norm)
 
     def _log_ratio(self, T):
         """ℓ(x) of rejection sampling, for samples in network space."""
