@@ -99,8 +99,7 @@ def cv_bandwidth_matrix(X, weights, kernel):
     cp = require_cupy("backend='cuda'")
     n, d = X.shape
     H0 = rule_bandwidth_matrix(X, weights, "scott", kernel)
-    inverse_chol = np.linalg.inv(_cholesky_bandwidth(H0))
-    X_white = X.astype(cp.float64) @ cp.asarray(inverse_chol.T)  # rows L0⁻¹ xᵢ
+    X_white = whiten(_cholesky_bandwidth(H0), X)
     w, log_w, factors = _bandwidth.cv_grid_inputs(None if weights is None else weights.get(), n, CV_FACTORS)
     L = kde_loo_logsum_grid(X_white, cp.asarray(log_w), kernel, 1.0 / factors).get()
     factor, _ = _bandwidth.cv_factor_from_loo(L, w, d, kernel, factors)
