@@ -14,6 +14,7 @@ from ._gan_losses import (discriminator_loss, generator_loss, gradient_penalty, 
                           wgan_generator_loss)
 from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, pack_samples
 from ._gan_ratio import fit_ratio_classifier
+from ._seeds import seed63, seed_from
 from ._trainer import Trainer
 
 __all__ = ["GAN"]
@@ -29,20 +30,9 @@ _MAX_LOGIT_DRAWS = 10 * _SAMPLE_BATCH
 _RATIO_LEARNING_RATE = {"mlp": 5e-3, "dcgan": 2e-4}
 
 
-def _seed63(entropy=None):
-    """A 63-bit seed from ``np.random.SeedSequence(entropy)`` (None: fresh entropy)."""
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
 def _seed_from(random_state):
-    """A 63-bit seed from None, a non-negative int or a numpy Generator (for weights and references)."""
-    if random_state is None:
-        return _seed63()
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**63))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        return _seed63([int(random_state), 0x6A4])  # not the Trainer's stream for the same int
-    raise ValueError(f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}")
+    """The GAN's 63-bit seed (weights, references): salted, so not the Trainer's stream for the same int."""
+    return seed_from(random_state, salt=0x6A4)
 
 
 class _GANTask:
@@ -467,7 +457,7 @@ class GAN(BaseEstimator):
 
     def _fit_rejection(self, T, p):
         """The density-ratio classifier, ℓ* and the acceptance rate of rejection sampling."""
-        seed = _seed63([p["seed"], 0x4A7])
+        seed = seed63([p["seed"], 0x4A7])
         self.ratio_classifier_ = None
         if p["ratio_steps"]:
             with torch.random.fork_rng(devices=[]):

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ._checkpoint import _CHECKPOINT_FORMAT, CHECKPOINT_NAME, _atomic_torch_save, load_checkpoint
+from ._seeds import seed_from
 
 __all__ = ["Trainer", "TrainingHistory", "TrainingTask", "load_checkpoint"]
 
@@ -108,17 +109,7 @@ class TrainingHistory(dict):
 
 def _resolve_seeds(random_state):
     """Two independent 63-bit seeds (global RNG, shuffling) from ``random_state``."""
-    if random_state is None:
-        seq = np.random.SeedSequence()
-    elif isinstance(random_state, np.random.Generator):
-        seq = np.random.SeedSequence(int(random_state.integers(2**63)))
-    elif isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        seq = np.random.SeedSequence(int(random_state))
-    else:
-        raise ValueError(
-            f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}"
-        )
-    a, b = seq.generate_state(2, dtype=np.uint64)
+    a, b = np.random.SeedSequence(seed_from(random_state)).generate_state(2, dtype=np.uint64)
     return int(a >> np.uint64(1)), int(b >> np.uint64(1))
 
 

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses as L
 from ._data import as_float_tensor, check_n_samples, resolve_device, to_caller
+from ._seeds import seed_from
 from ._serialize import load_vae, save_vae
 from ._trainer import Trainer
 from ._vae_model import VAEModel, VAETask, n_log_weight_chunk
@@ -25,17 +26,6 @@ _ACTIVATIONS = ("relu", "elu", "tanh", "gelu")
 _MONITORS = ("iwae", "elbo")
 _DEFAULT_HIDDEN = {"mlp": (256, 256), "conv": (32, 64)}
 _ROWS_PER_CHUNK = 256
-
-
-def _seed_from(random_state):
-    """A 63-bit seed from None (fresh entropy), an int or a numpy Generator."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**63))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
-        return int(random_state)
-    raise ValueError(f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}")
 
 
 def _positive_int(name, value):
@@ -214,7 +204,7 @@ class VAE(BaseEstimator):
         return to_caller(t, kind if kind is not None else self._fit_kind)
 
     def _generator(self, random_state):
-        return torch.Generator(device=self.device_).manual_seed(_seed_from(random_state))
+        return torch.Generator(device=self.device_).manual_seed(seed_from(random_state))
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, X, validation_data=None):
@@ -238,7 +228,7 @@ class VAE(BaseEstimator):
             self._check_values(t_val, "validation_data")
             t_val = t_val.reshape(t_val.shape[0], *model_shape)
 
-        seeds = np.random.SeedSequence(_seed_from(self.random_state)).generate_state(2, dtype=np.uint64)
+        seeds = np.random.SeedSequence(seed_from(self.random_state)).generate_state(2, dtype=np.uint64)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type="cuda"):
             torch.manual_seed(int(seeds[0] >> np.uint64(1)))
             model = VAEModel(model_shape, self.latent_dim, self.architecture, hidden, self.likelihood,
