@@ -134,7 +134,7 @@ def _median_seconds(fn, repeats):
 def time_initialisations(tee, X, k, em_iteration_seconds, repeats):
     from sklearn.cluster import KMeans, kmeans_plusplus
 
-    from fastdensity.mixture._mixture_cpu import kmeans_plusplus as fd_kmeans_plusplus
+    from fastdensity.mixture._kmeans_plusplus_cpu import kmeans_plusplus as fd_kmeans_plusplus
 
     fd_kmeans_plusplus(X[:4096], k, None, np.random.RandomState(0))  # compile / load cache
     same = all(

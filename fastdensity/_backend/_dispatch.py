@@ -34,7 +34,7 @@ OPS: dict[str, dict[str, str]] = {
         "cpu": "fastdensity.mixture._mixture_cpu:gmm_log_prob_norm",
         "cuda": "fastdensity.mixture._mixture_cuda:gmm_log_prob_norm",
     },
-    "kmeans_plusplus": {"cpu": "fastdensity.mixture._mixture_cpu:kmeans_plusplus"},
+    "kmeans_plusplus": {"cpu": "fastdensity.mixture._kmeans_plusplus_cpu:kmeans_plusplus"},
     "knn_distances": {
         "cpu": "fastdensity.knn._knn_cpu:knn_distances",
         "cuda": "fastdensity.knn._knn_cuda:knn_distances",

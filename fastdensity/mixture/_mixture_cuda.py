@@ -224,7 +224,7 @@ def _weights(cp, X, sample_weight):
 
 
 def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
-    """As ``_gaussian_mixture.stats_from_resp`` for CuPy ``X`` (n, d), ``sample_weight`` (n,) or
+    """As ``_gaussian_params.stats_from_resp`` for CuPy ``X`` (n, d), ``sample_weight`` (n,) or
     None and ``resp`` (n, k): (R, Sx, Sxx, centres) as host float64 arrays, each component's
     statistics about its own weighted mean (``shift``, host (d,), for empty components and tied)."""
     from .._backend._cuda import require_cupy
@@ -255,7 +255,7 @@ def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
 
 def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
     """k-means++ seeding of CuPy ``X`` drawing from ``random_state`` as the CPU engine
-    (``_mixture_cpu.kmeans_plusplus``) does, so that the same seed picks the same rows (barring
+    (``_kmeans_plusplus_cpu.kmeans_plusplus``) does, so that the same seed picks the same rows (barring
     rounding ties in the cumulative sums). Returns (centres (k, d) CuPy float64, indices (k,) host)."""
     from .._backend._cuda import require_cupy
 

@@ -8,7 +8,8 @@ import numbers
 
 import numpy as np
 
-from ._gaussian_mixture import COVARIANCE_TYPES, GaussianMixture
+from ._gaussian_mixture import GaussianMixture
+from ._gaussian_params import COVARIANCE_TYPES
 
 CRITERIA = ("bic", "aic")
 TABLE_COLUMNS = ("n_components", "covariance_type", "bic", "aic", "log_likelihood", "n_parameters",

@@ -18,6 +18,7 @@ import pytest
 
 from fastdensity.mixture import _mixture_cpu as cpu
 from fastdensity.mixture import _mixture_cuda as gpu
+from fastdensity.mixture._cholesky_dd import precision_cholesky_full
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "kernels"
@@ -62,9 +63,9 @@ def _random_model(rng, d, K, cov_type, offset=0.0):
     A = rng.normal(size=(K, d, d)) / np.sqrt(d) + np.eye(d)
     cov = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(d)
     if cov_type == "full":
-        prec_chol = cpu.precision_cholesky_full(cov)[0]
+        prec_chol = precision_cholesky_full(cov)[0]
     elif cov_type == "tied":
-        prec_chol = cpu.precision_cholesky_full(cov[:1])[0][0]
+        prec_chol = precision_cholesky_full(cov[:1])[0][0]
     elif cov_type == "diag":
         prec_chol = 1.0 / np.sqrt(rng.uniform(0.5, 2.0, size=(K, d)))
     else:

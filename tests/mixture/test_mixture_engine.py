@@ -13,7 +13,9 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.special import logsumexp
 
 import fastdensity
+from fastdensity.mixture import _kmeans_plusplus_cpu as kpp
 from fastdensity.mixture import _mixture_cpu as engine
+from fastdensity.mixture._cholesky_dd import precision_cholesky_full
 from mixture_helpers import COVARIANCE_TYPES, max_rel
 
 
@@ -160,7 +162,7 @@ def test_precision_cholesky_matches_float64_on_well_conditioned():
     rng = np.random.default_rng(2)
     A = rng.normal(size=(4, 6, 6))
     cov = A @ np.swapaxes(A, 1, 2) + np.eye(6)
-    U, ok = engine.precision_cholesky_full(cov)
+    U, ok = precision_cholesky_full(cov)
     assert ok.all()
     for c in range(4):
         ref = solve_triangular(cholesky(cov[c], lower=True), np.eye(6), lower=True).T
@@ -168,7 +170,7 @@ def test_precision_cholesky_matches_float64_on_well_conditioned():
         np.testing.assert_allclose(U[c] @ U[c].T @ cov[c], np.eye(6), atol=1e-12)
     bad = cov.copy()
     bad[2] = np.diag([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])
-    _, ok = engine.precision_cholesky_full(bad)
+    _, ok = precision_cholesky_full(bad)
     np.testing.assert_array_equal(ok, [True, True, False, True])
 
 
@@ -181,6 +183,6 @@ def test_kmeans_plusplus_picks_sklearn_rows(weighted):
     w = rng.uniform(size=X.shape[0]) if weighted else None
     for seed in range(3):
         _, expected = kmeans_plusplus(X, 6, random_state=seed, sample_weight=w)
-        centres, got = engine.kmeans_plusplus(X, 6, w, np.random.RandomState(seed))
+        centres, got = kpp.kmeans_plusplus(X, 6, w, np.random.RandomState(seed))
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(centres, X[got])

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fastdensity.mixture._gaussian_mixture import compute_precision_cholesky
+from fastdensity.mixture._gaussian_params import compute_precision_cholesky
 from fastdensity.mixture._mixture_cpu import gmm_log_prob
 
 EPS = np.finfo(np.float64).eps
