@@ -110,21 +110,28 @@ def estimate_gaussian_parameters(stats, reg_covar, covariance_type, eps_scale=1.
 def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
     """Sufficient statistics from dense responsibilities (the initialisation), each component's
     centred about its own weighted mean (two passes, as scikit-learn's full covariance)."""
+    shift = np.asarray(shift, dtype=np.float64)
+    return Stats(*stats_about_centres(X, sample_weight, resp, covariance_type, shift), shift)
+
+
+def stats_about_centres(X, sample_weight, resp, covariance_type, shift, xp=np):
+    """(R, Sx, Sxx, centres) of :func:`stats_from_resp` as arrays of ``xp`` (NumPy, or CuPy for
+    device arrays): centres are the components' weighted means, ``shift`` for empty components
+    and the centre of the tied Sxx."""
     wr = resp if sample_weight is None else resp * sample_weight[:, None]
     R = wr.sum(axis=0)
     k, d = resp.shape[1], X.shape[1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centres = (wr.T @ X) / R[:, None]
-    centres = np.where(R[:, None] > 0, centres, shift[None, :])
-    Sx = np.empty((k, d))
+    safe = xp.where(R > 0, R, 1.0)
+    centres = xp.where(R[:, None] > 0, (wr.T @ X) / safe[:, None], shift[None, :])
+    Sx = xp.empty((k, d))
     if covariance_type == "full":
-        Sxx = np.empty((k, d, d))
+        Sxx = xp.empty((k, d, d))
     elif covariance_type == "tied":
         Xs = X - shift
-        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        weights = xp.ones(X.shape[0]) if sample_weight is None else sample_weight
         Sxx = (weights[:, None] * Xs).T @ Xs
     else:
-        Sxx = np.empty((k, d))
+        Sxx = xp.empty((k, d))
     for c in range(k):
         D = X - centres[c]
         Sx[c] = wr[:, c] @ D
@@ -132,7 +139,7 @@ def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
             Sxx[c] = (wr[:, c, None] * D).T @ D
         elif covariance_type in ("diag", "spherical"):
             Sxx[c] = wr[:, c] @ (D * D)
-    return Stats(R, Sx, Sxx, centres, np.asarray(shift, dtype=np.float64))
+    return R, Sx, Sxx, centres
 
 
 # ---------------------------------------------------------------------- precision factors

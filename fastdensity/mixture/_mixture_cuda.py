@@ -228,29 +228,13 @@ def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
     None and ``resp`` (n, k): (R, Sx, Sxx, centres) as host float64 arrays, each component's
     statistics about its own weighted mean (``shift``, host (d,), for empty components and tied)."""
     from .._backend._cuda import require_cupy
+    from ._gaussian_params import stats_about_centres
 
     cp = require_cupy("Gaussian mixtures on the GPU")
-    X = X.astype(np.float64)
-    wr = resp if sample_weight is None else resp * cp.asarray(sample_weight, dtype=np.float64)[:, None]
-    R = wr.sum(axis=0)
-    k, d = resp.shape[1], X.shape[1]
-    shift_d = cp.asarray(np.asarray(shift, dtype=np.float64))
-    safe = cp.where(R > 0, R, 1.0)
-    centres = cp.where(R[:, None] > 0, (wr.T @ X) / safe[:, None], shift_d[None, :])
-    Sx = cp.empty((k, d))
-    if covariance_type == "tied":
-        Xs = X - shift_d
-        Sxx = (_weights(cp, X, sample_weight)[:, None] * Xs).T @ Xs
-    else:
-        Sxx = cp.empty((k, d, d) if covariance_type == "full" else (k, d))
-    for c in range(k):
-        D = X - centres[c]
-        Sx[c] = wr[:, c] @ D
-        if covariance_type == "full":
-            Sxx[c] = (wr[:, c, None] * D).T @ D
-        elif covariance_type in ("diag", "spherical"):
-            Sxx[c] = wr[:, c] @ (D * D)
-    return tuple(cp.asnumpy(a) for a in (R, Sx, Sxx, centres))
+    weights = None if sample_weight is None else cp.asarray(sample_weight, dtype=np.float64)
+    out = stats_about_centres(X.astype(np.float64), weights, resp, covariance_type,
+                              cp.asarray(np.asarray(shift, dtype=np.float64)), xp=cp)
+    return tuple(cp.asnumpy(a) for a in out)
 
 
 def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
