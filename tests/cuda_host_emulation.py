@@ -4,21 +4,32 @@ Without a GPU the kernels would otherwise only be compiled, never run. This harn
 ``.cu`` file as C++20 with g++, with a small emulation of the CUDA built-ins the kernels use:
 ``threadIdx``/``blockIdx``/``blockDim``/``gridDim``, ``__syncthreads`` (a ``std::barrier`` per
 block), ``__syncwarp`` and ``__ballot_sync`` (a barrier per warp), dynamic shared memory (a
-buffer per block, filled with garbage so that a read before a write shows), and the intrinsics
-(``__expf``, ``__dadd_rn`` …, as the plain operations). Every thread of a block really runs
-concurrently, so a missing barrier can show up as a wrong result (not reliably: this is no
-race checker). Blocks run one after another.
+buffer per block, filled with garbage so that a read before a write shows), static
+``__shared__`` variables (a function-local ``static``, shared by the threads of the block that
+runs), and the intrinsics (``__expf``, ``__dadd_rn`` …, as the plain operations;
+``FASTDENSITY_HOST_EMULATION`` is defined, so ``common.cuh`` has no PTX). Every thread of a block
+really runs concurrently, so a missing barrier can show up as a wrong result (not reliably: this
+is no race checker). Blocks run one after another. The C++ parameter types of a kernel come from
+the compiler (``emu_call`` deduces them from the instantiation the name expression names), so
+the Python side only packs the arguments as the launcher passes them (NumPy scalars, C-contiguous
+arrays).
 
 ``fake_cupy(monkeypatch, source, names)`` makes the real CuPy launchers run on it: a stand-in
 ``cupy`` namespace (NumPy plus the few device queries the launchers make) and a stand-in
-``fastdensity._backend._cuda`` whose ``get_function`` returns emulated kernels. It tests the
-kernels' logic and the launchers end to end; it says nothing about speed, about the GPU's
-floating-point details (FMA contraction, ``__expf`` accuracy) or about NVRTC.
+``fastdensity._backend._cuda`` whose ``get_function`` returns emulated kernels, all built at once.
+``fake_cupy(monkeypatch)`` (no source) keeps the real loader instead: the stand-in's
+``RawModule`` compiles the very source text the loader produces (``#line`` directive included)
+for the name expressions it is given, one module group at a time when first asked for. It tests
+the kernels' logic and the launchers end to end; it says nothing about speed, about the GPU's
+floating-point details (FMA contraction, ``__expf`` / ``ex2.approx`` accuracy, flush to zero),
+about races that the scheduling of real warps would expose (compute-sanitizer on a GPU does
+that) or about NVRTC.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import re
@@ -49,7 +60,12 @@ HEADER = r"""
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
-#define __align__(n) alignas(n)
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+// Static shared memory: one variable per kernel instantiation, shared by the threads of the
+// running block (blocks run one after another). extern __shared__ is rewritten before (build).
+#define __shared__ static
+#define FASTDENSITY_HOST_EMULATION 1
 #define asm(...) ((void)0)
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
 namespace emu {
@@ -82,6 +98,8 @@ constexpr float __int_as_float(int x) { return std::bit_cast<float>(x); }
 constexpr double __longlong_as_double(long long x) { return std::bit_cast<double>(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
+inline float cospif(float x) { return static_cast<float>(std::cos(3.14159265358979323846 * x)); }
+inline double cospi(double x) { return std::cos(3.14159265358979323846 * x); }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dsub_rn(double a, double b) { return a - b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
@@ -91,9 +109,11 @@ inline long long min(long long a, long long b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline long long max(long long a, long long b) { return a > b ? a : b; }
 using std::exp; using std::exp2; using std::fma; using std::log; using std::sqrt;
+using std::isnan; using std::log1p;
 """
 
 LAUNCHER = r"""
+#line 1 "emulation_launcher"
 #include <string>
 #include <utility>
 template <typename... A, std::size_t... I>
@@ -147,15 +167,18 @@ def available() -> bool:
     return shutil.which("g++") is not None
 
 
-def build(source: str, names: tuple[str, ...]) -> ctypes.CDLL:
+def build(source: str, names: tuple[str, ...], code: str | None = None, folder: Path = KERNELS) -> ctypes.CDLL:
     """Compile ``kernels/<source>`` with the emulation for the name expressions ``names``.
 
+    ``code`` is the text to compile instead of the file's (what the loader hands to
+    ``cupy.RawModule``); ``folder`` holds the ``common.cuh`` it includes.
     With ``FASTDENSITY_EMULATION_SANITIZE=thread`` (or ``address``) in the environment the library
     is built with that sanitizer; the process must then run with its runtime preloaded
     (``run_sanitized``)."""
     sanitize = os.environ.get("FASTDENSITY_EMULATION_SANITIZE", "")
-    text = SHARED_DECL.sub(r"unsigned char* \1 = emu::ctx.smem;", (KERNELS / source).read_text())
-    common = (KERNELS / "common.cuh").read_text().replace("#include <cuda_runtime.h>", "")
+    text = SHARED_DECL.sub(r"unsigned char* \1 = emu::ctx.smem;",
+                           (KERNELS / source).read_text() if code is None else code)
+    common = (Path(folder) / "common.cuh").read_text().replace("#include <cuda_runtime.h>", "")
     entries = ",\n".join(f'    {{"{n}", [](void** a) {{ emu_call(&{n}, a); }}}}' for n in names)
     unit = HEADER + text.replace('#include "common.cuh"', common) + LAUNCHER.replace("@ENTRIES@", entries)
     digest = hashlib.sha256((unit + sanitize).encode()).hexdigest()[:16]
@@ -206,6 +229,8 @@ class EmulatedKernel:
                 box = ctypes.c_void_p(a.ctypes.data)
             elif isinstance(a, np.int32):
                 box = ctypes.c_int32(int(a))
+            elif isinstance(a, np.int64):
+                box = ctypes.c_int64(int(a))
             elif isinstance(a, np.float64):
                 box = ctypes.c_double(float(a))
             elif isinstance(a, np.float32):
@@ -218,6 +243,28 @@ class EmulatedKernel:
         rc = self.dll.emu_launch(self.name.encode(), grid[0], grid[1], grid[2], block[0], int(shared_mem), slots)
         if rc != 0:
             raise KeyError(f"{self.name!r} is not in the emulated module")
+
+
+class EmulatedModule:
+    """Stands in for ``cupy.RawModule(code=..., options=..., name_expressions=...)``: builds ``code``
+    (the loader's text, ``#line`` directive included; ``-I`` names the folder of ``common.cuh``)
+    for the name expressions; ``get_function(name)`` returns an ``EmulatedKernel`` (also recorded
+    in ``kernels``, a dict shared with the caller)."""
+
+    def __init__(self, code, options=(), name_expressions=(), kernels=None):
+        line = re.match(r'#line 1 "([^"]+)"', code)
+        source = Path(line.group(1)).name if line else "module.cu"
+        folders = [o[2:] for o in options if o.startswith("-I")]
+        self.names = tuple(name_expressions)
+        self.dll = build(source, self.names, code=code, folder=Path(folders[0]) if folders else KERNELS)
+        self.kernels = {} if kernels is None else kernels
+
+    def get_function(self, name):
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not among the module's name expressions")
+        kernel = EmulatedKernel(self.dll, name)
+        self.kernels[name] = kernel
+        return kernel
 
 
 class FakeDevice:
@@ -251,16 +298,56 @@ def _as_device(value):
     return value
 
 
-def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024, device_arrays=False):
+def _on_device(value):
+    """``value`` (a NumPy attribute) as CuPy's: functions return their arrays as ``DeviceArray``."""
+    if isinstance(value, type) or not callable(value):
+        return value
+
+    def on_device(*args, **kwargs):
+        return _as_device(value(*args, **kwargs))
+
+    return on_device
+
+
+class _DeviceNamespace(types.ModuleType):
+    """A NumPy submodule (``linalg``, ``random``) whose functions return ``DeviceArray`` objects."""
+
+    def __init__(self, name, numpy_module):
+        super().__init__(name)
+        self._numpy_module = numpy_module
+
+    def __getattr__(self, name):
+        return _on_device(getattr(self._numpy_module, name))
+
+
+class RandomState:
+    """Stands in for ``cupy.random.RandomState``: NumPy's legacy generator (the seed taken modulo
+    2**32, all NumPy's accepts), its draws as ``DeviceArray`` objects. Not CuPy's stream of numbers."""
+
+    def __init__(self, seed=None):
+        self._rs = np.random.RandomState(None if seed is None else int(seed) % 2**32)
+
+    def __getattr__(self, name):
+        return _on_device(getattr(self._rs, name))
+
+
+def fake_cupy(monkeypatch, source=None, names=(), sm_count=4, smem_optin=227 * 1024, device_arrays=False):
     """Patch the CUDA loader so that the launchers run their kernels in the emulation.
 
-    With ``device_arrays=True`` the stand-in ``cupy`` hands out ``DeviceArray`` objects and is put in
-    ``sys.modules``, and array-kind detection sees them as CuPy arrays on a GPU, so that the
-    estimators' GPU paths (dispatch, device checks, caching, result conversion) run end to end.
-    Returns the dict of ``EmulatedKernel`` objects by name (their ``launches`` record the geometry).
+    With ``source`` (a file of ``kernels/``) the module ``fastdensity._backend._cuda`` is replaced
+    by a stand-in whose ``get_function`` returns the kernels ``names``, all built at once. Without
+    it the real loader stays (for launchers that bound ``get_function`` when imported): it compiles
+    through the stand-in's ``cupy.RawModule`` (``EmulatedModule``, one module group when first
+    asked for) and asks ``cupy.cuda.runtime`` for the device; its caches are replaced by empty ones
+    for the test, and the stand-in ``cupy`` is put in ``sys.modules``.
+
+    With ``device_arrays=True`` the stand-in ``cupy`` hands out ``DeviceArray`` objects (also from
+    ``cupy.linalg``, ``cupy.random.RandomState`` and ``cupyx.scipy.linalg.solve_triangular``) and
+    is put in ``sys.modules``, and array-kind detection sees them as CuPy arrays on a GPU, so that
+    the estimators' GPU paths (dispatch, device checks, caching, result conversion) run end to end.
+    Returns the dict of ``EmulatedKernel`` objects by name (their ``launches`` record the geometry;
+    without ``source`` it fills as the kernels are asked for).
     """
-    dll = build(source, tuple(names))
-    kernels = {n: EmulatedKernel(dll, n) for n in names}
     device = FakeDevice({"MultiProcessorCount": sm_count, "MaxSharedMemoryPerBlockOptin": smem_optin})
 
     class FakeCupy(types.ModuleType):
@@ -268,22 +355,33 @@ def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024, dev
 
         def __getattr__(self, name):
             value = getattr(np, name)
-            if not device_arrays or isinstance(value, type) or not callable(value):
-                return value
-
-            def on_device(*args, **kwargs):
-                return _as_device(value(*args, **kwargs))
-
-            return on_device
+            return _on_device(value) if device_arrays else value
 
     cp = FakeCupy("fake_cupy")
-    cp.cuda = types.SimpleNamespace(Device=lambda *a: device)
+    kernels = {}
+    runtime = types.SimpleNamespace(
+        getDeviceCount=lambda: 1, getDevice=lambda: device.id,
+        getDeviceProperties=lambda i: {"multiProcessorCount": sm_count, "sharedMemPerBlockOptin": smem_optin},
+    )
+    cp.cuda = types.SimpleNamespace(Device=lambda *a: device, runtime=runtime)
+    cp.RawModule = functools.partial(EmulatedModule, kernels=kernels)
     cp.asnumpy = (lambda a: np.array(a).view(np.ndarray)) if device_arrays else np.asarray
+    if device_arrays or source is None:
+        monkeypatch.setitem(sys.modules, "cupy", cp)
     if device_arrays:
+        from scipy.linalg import solve_triangular
+
         from fastdensity._backend import _convert, _dispatch, _namespace
 
+        cp.linalg = _DeviceNamespace("fake_cupy.linalg", np.linalg)
+        cp.random = _DeviceNamespace("fake_cupy.random", np.random)
+        cp.random.RandomState = RandomState
+        cupyx_linalg = types.ModuleType("cupyx.scipy.linalg")
+        cupyx_linalg.solve_triangular = _on_device(solve_triangular)
+        monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+        monkeypatch.setitem(sys.modules, "cupyx.scipy", types.ModuleType("cupyx.scipy"))
+        monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", cupyx_linalg)
         monkeypatch.setattr(DeviceArray, "device", device)
-        monkeypatch.setitem(sys.modules, "cupy", cp)
         real_kind = _namespace.array_kind
 
         def array_kind(x):
@@ -304,6 +402,16 @@ def fake_cupy(monkeypatch, source, names, sm_count=4, smem_optin=227 * 1024, dev
         _kde_device = sys.modules.get("fastdensity.kde._kde_device")
         if _kde_device is not None:
             monkeypatch.setattr(_kde_device, "require_cupy", lambda feature="": cp)
+
+    if source is None:
+        import fastdensity._backend._cuda as loader
+
+        for name in ("_module", "_device_properties"):  # fresh caches; the real ones come back after
+            monkeypatch.setattr(loader, name, functools.lru_cache(maxsize=None)(getattr(loader, name).__wrapped__))
+        return kernels
+
+    dll = build(source, tuple(names))
+    kernels.update({n: EmulatedKernel(dll, n) for n in names})
 
     def get_function(source_file, name_expression, all_name_expressions):
         assert source_file == source and name_expression in all_name_expressions

@@ -1,232 +1,38 @@
 """kernels/kde.cu and its launcher executed on the CPU: a check of the CUDA path that needs no GPU.
 
-The launcher ``_kde_cuda.kde_logsum`` runs unchanged against a stand-in ``cupy`` whose arrays are
-NumPy arrays and whose ``RawModule`` compiles the very source text the loader produces (``#line``
-directive included) with g++ and a small shim: every CUDA thread of a block is an OS thread,
-``__shared__`` variables are shared by them, ``__syncthreads`` is a barrier, blocks run one after
-the other. That executes the kernels' indexing, tiling, tails, splits, barriers, the merge of the
-partials and the slow path, and compares the result with the CPU engine. What it cannot show:
-the device's ex2.approx / flush-to-zero rounding, timing, and races that the scheduling of real
-warps would expose (compute-sanitizer on a GPU does that).
+The launcher ``_kde_cuda.kde_logsum`` runs unchanged, through the real loader
+``fastdensity._backend._cuda``, against the stand-in ``cupy`` of the shared host emulation
+(tests/cuda_host_emulation.py): its arrays are NumPy arrays and its ``RawModule`` compiles the very
+source text the loader produces (``#line`` directive included) with g++ and a small shim: every
+CUDA thread of a block is an OS thread, ``__shared__`` variables are shared by them,
+``__syncthreads`` is a barrier, blocks run one after the other. That executes the kernels'
+indexing, tiling, tails, splits, barriers, the merge of the partials and the slow path, and
+compares the result with the CPU engine; the estimator tests run KernelDensity's GPU path on the
+stand-in's device arrays. What it cannot show: the device's ex2.approx / flush-to-zero rounding,
+timing, and races that the scheduling of real warps would expose (compute-sanitizer on a GPU does
+that).
 """
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import re
-import shutil
-import subprocess
 import sys
 import types
 
+import cuda_host_emulation
 import numpy as np
 import pytest
 
-from fastdensity._backend import _cuda
 from fastdensity.kde import _kde_cuda
 from fastdensity.kde._kde_cpu import kde_logsum as cpu_logsum
 
-GXX = shutil.which("g++")
-pytestmark = [pytest.mark.skipif(GXX is None, reason="g++ is not installed")]
-
-SHIM = r"""
-#include <algorithm>
-#include <barrier>
-#include <bit>
-#include <cmath>
-#include <thread>
-#include <vector>
-#define __CUDACC_RTC__ 1
-#define FASTDENSITY_HOST_EMULATION 1
-#define __global__
-#define __device__
-#define __host__
-#define __forceinline__ inline
-#define __restrict__ __restrict
-#define __launch_bounds__(...)
-#define __shared__ static
-#define __align__(n) __attribute__((aligned(n)))
-struct fd_dim3 { unsigned x = 0, y = 0, z = 0; };
-thread_local fd_dim3 threadIdx, blockIdx;
-fd_dim3 blockDim, gridDim;
-std::barrier<>* fd_barrier = nullptr;
-inline void __syncthreads() { fd_barrier->arrive_and_wait(); }
-constexpr float __int_as_float(int x) { return std::bit_cast<float>(x); }
-constexpr double __longlong_as_double(long long x) { return std::bit_cast<double>(x); }
-inline float __expf(float x) { return std::exp(x); }
-inline float __logf(float x) { return std::log(x); }
-inline float cospif(float x) { return static_cast<float>(std::cos(3.14159265358979323846 * x)); }
-inline double cospi(double x) { return std::cos(3.14159265358979323846 * x); }
-inline long long min(long long a, long long b) { return a < b ? a : b; }
-using std::fma; using std::isnan; using std::exp2; using std::log1p; using std::sqrt; using std::log;
-template <typename F>
-void fd_launch(unsigned gx, unsigned gy, unsigned bx, F body) {
-    gridDim = {gx, gy, 1};
-    blockDim = {bx, 1, 1};
-    for (unsigned y = 0; y < gy; ++y) {
-        for (unsigned x = 0; x < gx; ++x) {
-            std::barrier<> bar(bx);
-            fd_barrier = &bar;
-            std::vector<std::thread> threads;
-            for (unsigned t = 0; t < bx; ++t) {
-                threads.emplace_back([=] { threadIdx = {t, 0, 0}; blockIdx = {x, y, 0}; body(); });
-            }
-            for (auto& th : threads) th.join();
-        }
-    }
-}
-"""
-
-
-def _signature(name):
-    """C++ parameter types of the kernel behind a name expression."""
-    if name == "kde_logsum_finish_log":
-        return ["const double*", "const double*", "long long", "int", "double", "double*"]
-    if name == "kde_logsum_finish_sum":
-        return ["const double*", "long long", "int", "double", "double", "int", "double*"]
-    T = re.search(r"<(float|double)", name).group(1)
-    if name.startswith("kde_logsum_slow"):
-        return [f"const {T}*", f"const {T}*", "const double*", f"const {T}*", "int", "int", "long long", "int",
-                "const long long*", "long long", "double*"]
-    return [f"const {T}*"] * 4 + ["long long", "long long", "int", "long long", T, "int", "double*", "double*"]
-
-
-class _EmulatedModule:
-    def __init__(self, code, options, name_expressions, workdir):
-        include = [o for o in options if o.startswith("-I")]
-        wrappers = []
-        for i, name in enumerate(name_expressions):
-            types_ = _signature(name)
-            unpack = "".join(f"    auto a{j} = *reinterpret_cast<{t}*>(args[{j}]);\n" for j, t in enumerate(types_))
-            call = ", ".join(f"a{j}" for j in range(len(types_)))
-            wrappers.append(
-                f'extern "C" void fd_run_{i}(unsigned gx, unsigned gy, unsigned bx, void** args) {{\n{unpack}'
-                f"    fd_launch(gx, gy, bx, [=] {{ {name}({call}); }});\n}}\n"
-            )
-        text = SHIM + code + '\n#line 1 "emulation_wrappers"\n' + "".join(wrappers)
-        key = hashlib.sha256(text.encode()).hexdigest()[:16]
-        lib = workdir / f"kde_emulated_{key}.so"
-        if not lib.exists():
-            src = workdir / f"kde_emulated_{key}.cpp"
-            src.write_text(text)
-            cmd = [GXX, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", *include, str(src), "-o", str(lib)]
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, result.stderr[-4000:]
-        self.lib = ctypes.CDLL(str(lib))
-        self.index = {name: i for i, name in enumerate(name_expressions)}
-
-    def get_function(self, name):
-        fn = getattr(self.lib, f"fd_run_{self.index[name]}")
-        fn.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p)]
-        fn.restype = None
-
-        def launch(grid, block, args):
-            grid = tuple(grid) + (1,) * (2 - len(grid))
-            holders = []
-            for a in args:
-                if isinstance(a, np.ndarray):
-                    assert a.flags.c_contiguous, "kernels get contiguous arrays"
-                    holders.append(ctypes.c_void_p(a.ctypes.data))
-                else:
-                    ctype = {np.dtype(np.int64): ctypes.c_longlong, np.dtype(np.int32): ctypes.c_int,
-                             np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
-                    holders.append(ctype[np.asarray(a).dtype](a.item()))
-            ptrs = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
-            fn(grid[0], grid[1], block[0], ptrs)
-
-        return launch
-
-
-class _Device:
-    """Device 0 of the stand-in: usable as ``with array.device:`` and ``with cupy.cuda.Device(0):``."""
-
-    id = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class _DeviceArray(np.ndarray):
-    """A NumPy array that poses as a CuPy array on device 0 (``.device``, ``.get()``)."""
-
-    @property
-    def device(self):
-        return _Device()
-
-    def get(self):
-        return np.array(self)
-
-
-def _on_device(value):
-    if isinstance(value, np.ndarray) and not isinstance(value, _DeviceArray):
-        return value.view(_DeviceArray)
-    if isinstance(value, tuple):
-        return tuple(_on_device(v) for v in value)
-    return value
-
-
-def _wrap(fn):
-    return lambda *args, **kwargs: _on_device(fn(*args, **kwargs))
-
-
-class _RandomState:
-    def __init__(self, seed):
-        self._rs = np.random.RandomState(int(seed) % 2**32)
-
-    def __getattr__(self, name):
-        return _wrap(getattr(self._rs, name))
-
-
-@pytest.fixture(scope="module")
-def _workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("kde_emulation")
+pytestmark = [pytest.mark.skipif(not cuda_host_emulation.available(), reason="g++ is not installed")]
 
 
 @pytest.fixture
-def emulated_cupy(monkeypatch, _workdir):
-    """A ``cupy`` made of NumPy plus the emulated RawModule, with a 2-SM 'device 0'."""
-    fake = types.ModuleType("cupy")
-    for name in ("asarray", "ascontiguousarray", "zeros", "ones", "empty", "full", "exp", "log", "sqrt", "sin",
-                 "max", "sum", "any", "where", "isfinite", "isnan", "flatnonzero", "array_equal"):
-        setattr(fake, name, _wrap(getattr(np, name)))
-    for name in ("float32", "float64", "int64"):
-        setattr(fake, name, getattr(np, name))
-    fake.ndarray = _DeviceArray
-    fake.linalg = types.SimpleNamespace(norm=_wrap(np.linalg.norm))
-    fake.random = types.SimpleNamespace(RandomState=_RandomState)
-    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0,
-                                    getDeviceProperties=lambda i: {"multiProcessorCount": 2})
-    fake.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda i=0: _Device())
-    fake.RawModule = lambda code, options, name_expressions: _EmulatedModule(code, options, name_expressions,
-                                                                            _workdir)
-    from scipy.linalg import solve_triangular
-
-    linalg = types.ModuleType("cupyx.scipy.linalg")
-    linalg.solve_triangular = _wrap(solve_triangular)
-    monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
-    monkeypatch.setitem(sys.modules, "cupyx.scipy", types.ModuleType("cupyx.scipy"))
-    monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", linalg)
-    # array_kind asks isinstance(x, np.ndarray) first; the stand-in arrays are NumPy subclasses.
-    from fastdensity._backend import _convert, _namespace
-    from fastdensity.kde import _kde
-
-    real_kind = _namespace.array_kind
-
-    def kind(x):
-        return _namespace.ArrayKind("cupy", "cuda") if isinstance(x, _DeviceArray) else real_kind(x)
-
-    for module in (_namespace, _convert, _kde):
-        monkeypatch.setattr(module, "array_kind", kind)
-    _cuda._module.cache_clear()
-    _cuda._device_properties.cache_clear()
-    yield fake
-    _cuda._module.cache_clear()
-    _cuda._device_properties.cache_clear()
+def emulated_cupy(monkeypatch):
+    """The emulation's ``cupy`` (device arrays, the emulated RawModule) with a 2-SM 'device 0'."""
+    cuda_host_emulation.fake_cupy(monkeypatch, sm_count=2, device_arrays=True)
+    return sys.modules["cupy"]
 
 
 def _compare(out, ref, dtype, what):
