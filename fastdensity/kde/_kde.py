@@ -8,11 +8,12 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from .._backend import array_kind, common_kind, from_host_numpy, get_op, resolve_backend, threads, to_host_numpy
-from .._backend._convert import from_device_cupy, to_device_cupy
+from .._backend import array_kind, from_host_numpy, get_op, threads, to_host_numpy
+from .._backend._convert import from_device_cupy
 from .._backend._dispatch import validate_backend
+from .._backend._estimator_input import check_estimator_X
 from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
@@ -155,20 +156,6 @@ class KernelDensity(BaseEstimator):
             raise TypeError(f"adaptive must be a bool; got {self.adaptive!r}")
         validate_backend(self.backend)
 
-    def _check_input(self, X, *, reset):
-        """(validated X, the caller's ArrayKind, "cpu" or "cuda"); X is a CuPy array for "cuda"."""
-        kind = common_kind(X)
-        backend = resolve_backend(self.backend, kind)
-        if backend == "cuda":
-            from .._backend._device import check_device_X
-
-            X = to_device_cupy(X)
-            with X.device:
-                return check_device_X(self, X, reset=reset), kind, backend
-        X = to_host_numpy(X) if kind.namespace != "numpy" else X
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
-        return X, kind, backend
-
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
         """Fit the estimator to ``X`` (n, d) with optional non-negative ``sample_weight`` (n,).
@@ -176,7 +163,7 @@ class KernelDensity(BaseEstimator):
         Returns ``self``.
         """
         self._validate_params()
-        X, kind, backend = self._check_input(X, reset=True)
+        X, kind, backend = check_estimator_X(self, X, reset=True)
         self._fit_kind = kind
         if backend == "cuda":
             with X.device:
@@ -347,7 +334,7 @@ class KernelDensity(BaseEstimator):
         outside the support of compact kernels.
         """
         check_is_fitted(self, "training_data_")
-        X, kind, backend = self._check_input(X, reset=False)
+        X, kind, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
             with X.device:
                 log_density = self._log_density_device(X)

@@ -9,13 +9,14 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._backend import (
-    OPS, array_kind, common_kind, from_host_numpy, get_op, resolve_backend, resolve_n_jobs, threads, to_host_numpy,
+    OPS, array_kind, common_kind, from_host_numpy, get_op, resolve_n_jobs, threads, to_host_numpy,
 )
-from .._backend._convert import from_device_cupy, to_device_cupy
+from .._backend._convert import from_device_cupy
 from .._backend._dispatch import validate_backend
+from .._backend._estimator_input import check_estimator_X
 from ._knn_cpu import knn_distances, knn_index
 
 _ALGORITHMS = ("auto", "brute", "kd_tree")
@@ -151,20 +152,6 @@ class KNNDensity(BaseEstimator):
         validate_backend(self.backend)
         resolve_n_jobs(self.n_jobs)
 
-    def _check_input(self, X, *, reset):
-        """(validated X, the caller's ArrayKind, "cpu" or "cuda"); X is a CuPy array for "cuda"."""
-        kind = common_kind(X)
-        backend = resolve_backend(self.backend, kind)
-        if backend == "cuda":
-            from .._backend._device import check_device_X
-
-            X = to_device_cupy(X)
-            with X.device:
-                return check_device_X(self, X, reset=reset), kind, backend
-        X = to_host_numpy(X) if kind.namespace != "numpy" else X
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C")
-        return X, kind, backend
-
     def _choose_algorithm(self, n, d):
         if self.algorithm != "auto":
             return self.algorithm
@@ -174,7 +161,7 @@ class KNNDensity(BaseEstimator):
     def fit(self, X, y=None):
         """Store ``X`` (n, d) and build the search structure. Returns ``self``."""
         self._validate_params()
-        X, kind, backend = self._check_input(X, reset=True)
+        X, kind, backend = check_estimator_X(self, X, reset=True)
         n, d = X.shape
         if self.n_neighbors > n:
             raise ValueError(
@@ -279,7 +266,7 @@ class KNNDensity(BaseEstimator):
             kind = self._result_kind_loo()
             dist, ind = self._neighbors(None, k)
         else:
-            X, kind, _ = self._check_input(X, reset=False)
+            X, kind, _ = check_estimator_X(self, X, reset=False)
             dist, ind = self._neighbors(X, k)
         if return_distance:
             return self._to_caller(dist, kind), self._to_caller(ind, kind)
@@ -314,7 +301,7 @@ class KNNDensity(BaseEstimator):
             dtype = self.training_data_.dtype
             dist, _ = self._neighbors(None, k)
         else:
-            X, kind, _ = self._check_input(X, reset=False)
+            X, kind, _ = check_estimator_X(self, X, reset=False)
             dtype = X.dtype
             dist, _ = self._neighbors(X, k)
         n_eff = self.n_samples_fit_ - 1 if loo else self.n_samples_fit_

@@ -28,6 +28,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .._backend import array_kind, common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
 from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
+from .._backend._estimator_input import check_estimator_X
 
 logger = logging.getLogger("fastdensity.mixture")
 
@@ -107,19 +108,6 @@ class BaseMixture(DensityMixin, BaseEstimator):
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
                           ensure_min_samples=min_samples)
         return X, kind
-
-    def _check_X_scoring(self, X):
-        """(data, the caller's kind, "cpu" or "cuda") for the scoring methods: a CuPy array on its
-        device for "cuda" (GPU data, or backend="cuda"), else host data as ``_check_X`` gives."""
-        kind = common_kind(X)
-        if resolve_backend(self.backend, kind) == "cuda":
-            from .._backend._device import check_device_X
-
-            X = to_device_cupy(X)
-            with X.device:
-                return check_device_X(self, X, reset=False), kind, "cuda"
-        X, kind = self._check_X(X, reset=False)
-        return X, kind, "cpu"
 
     def _check_sample_weight(self, sample_weight, X):
         """Validated float64 weights, or None for unit weights."""
@@ -322,7 +310,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Log-likelihood of each row of X under the mixture: (n_samples,), float32 for float32
         input (computed in float64), else float64."""
         check_is_fitted(self, "means_")
-        X, kind, backend = self._check_X_scoring(X)
+        X, kind, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
             with X.device:
                 return from_device_cupy(self._score_samples_device(X).astype(X.dtype, copy=False), kind)
@@ -339,7 +327,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
         check_is_fitted(self, "means_")
-        X, _, backend = self._check_X_scoring(X)
+        X, _, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
             from .._backend._device import check_device_weights
 
@@ -359,7 +347,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def predict(self, X):
         """The most probable component of each row of X: (n_samples,) int64."""
         check_is_fitted(self, "means_")
-        X, kind, backend = self._check_X_scoring(X)
+        X, kind, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
             with X.device:
                 return from_device_cupy(self._predict_device(X), kind)
@@ -370,7 +358,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def predict_proba(self, X):
         """Posterior probability of each component for each row: (n_samples, n_components)."""
         check_is_fitted(self, "means_")
-        X, kind, backend = self._check_X_scoring(X)
+        X, kind, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
             with X.device:
                 return from_device_cupy(self._predict_proba_device(X).astype(X.dtype, copy=False), kind)
