@@ -500,3 +500,61 @@ def nvrtc_compile(lib: ctypes.CDLL, source: str, names: tuple[str, ...]) -> tupl
         return status, log.value.decode(errors="replace"), lowered
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def assert_nvrtc_lowers_every_name(source: str, names: tuple[str, ...]) -> None:
+    """NVRTC compiles ``kernels/<source>`` as the loader does and lowers every name expression
+    (the test skips where libnvrtc is absent)."""
+    import pytest
+
+    lib = nvrtc_library()
+    if lib is None:
+        pytest.skip("libnvrtc not found (FASTDENSITY_NVRTC=path)")
+    status, log, lowered = nvrtc_compile(lib, source, names)
+    assert status == 0, log
+    assert all(lowered[name] for name in names), lowered
+
+
+# ------------------------------------------------------------------ nvcc, warning-free
+NVCC = shutil.which("nvcc")
+
+
+def nvcc_ptx(tmp_path: Path, source: str, names: tuple[str, ...]) -> str:
+    """PTX of ``kernels/<source>`` for sm_90 with every name expression instantiated.
+
+    Templates are only checked when instantiated, so a wrapper translation unit takes the address
+    of each name (what CuPy's RawModule instantiates at run time); nvcc compiles it with every
+    warning an error. Fails with "nvcc failed" and nvcc's output on an error or any warning."""
+    refs = ",\n".join(f"    reinterpret_cast<void*>(&{name})" for name in names)
+    unit = tmp_path / "instances.cu"
+    unit.write_text(
+        f'#include "{source}"\n'
+        f"static void* const fastdensity_instantiations[] = {{\n{refs}\n}};\n"
+        "void* fastdensity_instantiation(int i) { return fastdensity_instantiations[i]; }\n"
+    )
+    ptx = tmp_path / "instances.ptx"
+    cmd = [NVCC or "nvcc", "--ptx", "-arch=sm_90", "-std=c++17", "-Werror", "all-warnings", f"-I{KERNELS}",
+           str(unit), "-o", str(ptx)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"nvcc failed:\n{output}"
+    assert "warning" not in output.lower(), output
+    return ptx.read_text()
+
+
+def ptx_entries(ptx: str) -> list[str]:
+    """The kernel entry points of a PTX text."""
+    return re.findall(r"\.entry\s+(\S+)\(", ptx)
+
+
+# ------------------------------------------------------------------ the sanitizers, in one test
+def assert_sanitizer_clean(script: str, sanitizer: str) -> None:
+    """Run ``script`` under ``sanitizer`` (see ``run_sanitized``; skips without its runtime): it
+    must reach its closing line ``race check done`` and stderr must hold no sanitizer report."""
+    import pytest
+
+    if sanitizer_runtime(sanitizer) is None:
+        pytest.skip(f"no {sanitizer} sanitizer runtime")
+    result = run_sanitized(script, sanitizer)
+    assert "race check done" in result.stdout, result.stderr[-3000:]
+    assert "Sanitizer" not in result.stderr, result.stderr[-3000:]

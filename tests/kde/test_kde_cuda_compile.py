@@ -8,40 +8,17 @@ sm_90 with every warning an error. Skipped where nvcc is absent. Runs without Cu
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
+import cuda_host_emulation
 import pytest
 
 from fastdensity.kde import _kde_cuda
 from fastdensity.kde._kernels import KERNELS
 
-KERNEL_DIR = Path(__file__).resolve().parents[2] / "kernels"
-NVCC = shutil.which("nvcc")
-needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc is not installed")
-
-
-def _wrapper(names) -> str:
-    refs = ",\n".join(f"    reinterpret_cast<void*>(&{name})" for name in names)
-    return (
-        '#include "kde.cu"\n'
-        f"static void* const fastdensity_instantiations[] = {{\n{refs}\n}};\n"
-        "void* fastdensity_instantiation(int i) { return fastdensity_instantiations[i]; }\n"
-    )
+needs_nvcc = pytest.mark.skipif(cuda_host_emulation.NVCC is None, reason="nvcc is not installed")
 
 
 def _compile(tmp_path, names) -> str:
-    source = tmp_path / "wrapper.cu"
-    source.write_text(_wrapper(names))
-    ptx = tmp_path / "wrapper.ptx"
-    cmd = [NVCC, "--ptx", "-arch=sm_90", "-std=c++17", "-Werror", "all-warnings", f"-I{KERNEL_DIR}",
-           str(source), "-o", str(ptx)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"nvcc failed:\n{result.stdout}\n{result.stderr}"
-    assert "warning" not in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
-    return ptx.read_text()
+    return cuda_host_emulation.nvcc_ptx(tmp_path, _kde_cuda.SOURCE, names)
 
 
 # One log kernel and one compact kernel by default (every code path of kde.cu, ~10 s each); the
@@ -58,7 +35,7 @@ def test_every_instantiation_of_a_kernel_profile_compiles(tmp_path, kernel):
         name for ctype in ("float", "double") for name in _kde_cuda.module_group(kernel, ctype)
     ))
     ptx = _compile(tmp_path, names)
-    entries = re.findall(r"\.entry\s+(\S+)\(", ptx)
+    entries = cuda_host_emulation.ptx_entries(ptx)
     # One PTX entry per distinct name expression: nothing silently dropped or merged.
     assert len(set(entries)) == len(names), (len(set(entries)), len(names))
     assert any(f"kde_logsum_{kernel}" in e for e in entries)
@@ -86,22 +63,9 @@ def test_a_broken_instantiation_is_reported(tmp_path):
         _compile(tmp_path, ("kde_logsum_gaussian<float, 5, false>", "kde_logsum_nonexistent<float, 1, false>"))
 
 
-def test_nvrtc_compiles_the_loaders_source_with_every_name_expression_of_a_group():
-    # What CuPy's RawModule does on a GPU machine, minus loading the binary: NVRTC (no GPU needed)
-    # compiles the text the loader builds, with its options, and lowers every name expression.
-    # Skipped where CuPy or the NVRTC library is absent. Uses CuPy's private _NVRTCProgram.
-    compiler = pytest.importorskip("cupy.cuda.compiler")
-    from fastdensity._backend._cuda import COMPILE_OPTIONS, kernel_source
-
-    code, folder = kernel_source("kde.cu")
-    group = _kde_cuda.module_group("gaussian", "float")
-    try:
-        program = compiler._NVRTCProgram(code, "kde.cu", (), (), name_expressions=list(group), method="ptx")
-    except Exception as exc:  # the NVRTC shared library is not installed
-        pytest.skip(f"NVRTC is not available: {type(exc).__name__}")
-    options = COMPILE_OPTIONS + (f"-I{folder.as_posix()}", "-ftz=true", "-arch=compute_90",
-                                 "--device-as-default-execution-space")
-    ptx, mapping = program.compile(options)
-    assert set(mapping) == set(group)
-    text = ptx.decode() if isinstance(ptx, bytes) else ptx
-    assert all(mangled in text for mangled in mapping.values())
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+def test_nvrtc_compiles_the_loaders_source_with_every_name_expression_of_a_group(kernel):
+    """What CuPy's RawModule does on a GPU machine, minus loading the binary: NVRTC (no GPU needed)
+    compiles the text the loader builds, with its options, and lowers every name expression."""
+    group = tuple(_kde_cuda.module_group(kernel, "float"))
+    cuda_host_emulation.assert_nvrtc_lowers_every_name(_kde_cuda.SOURCE, group)

@@ -227,3 +227,44 @@ def test_emulated_cv_and_isj_bandwidths_match_the_cpu(emulated_cupy, kernel, wei
     assert dev.bandwidth_ == pytest.approx(cpu.bandwidth_, rel=1e-12)
     with pytest.raises(ValueError, match='"isj" is for 1-D data'):
         KernelDensity(bandwidth="isj").fit(cp.asarray(X))
+
+
+RACE_SCRIPT = """
+import numpy as np, pytest
+import cuda_host_emulation as emu
+from fastdensity.kde import _kde_cuda as gpu
+from fastdensity.kde._kde_cpu import kde_logsum as cpu_logsum
+mp = pytest.MonkeyPatch()
+emu.fake_cupy(mp, sm_count=2)
+rng = np.random.default_rng(4)
+for max_splits in (1, gpu.MAX_SPLITS):  # 1: several tiles per block, so the tile loop's barriers count
+    mp.setattr(gpu, "MAX_SPLITS", max_splits)
+    for kernel, dtype, m, n, d in [("gaussian", np.float32, 70, 300, 3), ("epanechnikov", np.float64, 9, 300, 17)]:
+        train = rng.normal(size=(n, d))
+        queries = rng.normal(size=(m, d))
+        log_w = rng.normal(size=n)
+        got = gpu.kde_logsum(queries.astype(dtype), train.astype(dtype), log_w, kernel, None)
+        ref = cpu_logsum(queries.astype(dtype).astype(np.float64), train.astype(dtype).astype(np.float64), log_w, kernel)
+        assert np.allclose(got, ref, rtol=1e-4, atol=1e-4), (kernel, max_splits)
+# the slow path (float32 sums too small to trust, redone in float64 row by row)
+train = np.round(rng.normal(size=(300, 2)) * 64) / 64
+queries = np.round(rng.normal(size=(40, 2)) * 64) / 64
+train[0] = 100.0
+log_w = np.full(300, -700.0) + rng.normal(scale=0.1, size=300)
+log_w[0] = 0.0
+got = gpu.kde_logsum(queries.astype(np.float32), train.astype(np.float32), log_w, "epanechnikov")
+ref = cpu_logsum(queries, train, log_w, "epanechnikov")
+assert np.isfinite(ref).sum() > 10 and np.allclose(got, ref, rtol=1e-9, atol=1e-9, equal_nan=False)
+loo = gpu.kde_loo_logsum_grid(rng.normal(size=(150, 3)), rng.normal(size=150), "gaussian", np.array([2.0, 0.5]))
+assert np.asarray(loo).shape == (150, 2)
+print("race check done")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sanitizer", ["thread", "address"])
+def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
+    """kde.cu's logsum (a log kernel in float32, a compact one in float64 at d > 16, one block or
+    several per query block), its float64 slow path and the leave-one-out kernels under ThreadSanitizer (a shared-memory access no barrier orders) and
+    AddressSanitizer (an access outside shared memory or an array)."""
+    cuda_host_emulation.assert_sanitizer_clean(RACE_SCRIPT, sanitizer)

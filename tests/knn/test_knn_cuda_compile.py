@@ -1,14 +1,8 @@
-"""kernels/knn.cu compiles for Hopper with every template instantiation the launcher uses.
-
-Templates are only checked when instantiated, so a wrapper translation unit takes the address of
-each name expression of ``fastdensity.knn._knn_cuda.NAME_EXPRESSIONS`` (what CuPy's RawModule
-instantiates at run time) and nvcc must compile it without a single warning.
-"""
+"""kernels/knn.cu compiles for Hopper, warning-free, with every template instantiation the launcher
+uses (``fastdensity.knn._knn_cuda.NAME_EXPRESSIONS``; see ``cuda_host_emulation.nvcc_ptx``)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import cuda_host_emulation
@@ -34,27 +28,12 @@ def test_launcher_constants_mirror_the_kernel():
     assert f"DC = {_knn_cuda.DC}," in text
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.skipif(cuda_host_emulation.NVCC is None, reason="nvcc is not installed")
 def test_every_instantiation_compiles_without_warnings(tmp_path):
-    addresses = ",\n".join(f"    (void*)&{expr}" for expr in _knn_cuda.NAME_EXPRESSIONS)
-    unit = tmp_path / "knn_instances.cu"
-    unit.write_text(f'#include "{_knn_cuda.SOURCE}"\nvoid* fastdensity_instances[] = {{\n{addresses}\n}};\n')
-    result = subprocess.run(
-        ["nvcc", "--ptx", "-arch=sm_90", "-std=c++17", "-Werror", "all-warnings", "-I", str(KERNELS),
-         str(unit), "-o", str(tmp_path / "out.ptx")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == "", result.stderr
-    ptx = (tmp_path / "out.ptx").read_text()
-    assert ptx.count(".entry") == len(_knn_cuda.NAME_EXPRESSIONS)
+    ptx = cuda_host_emulation.nvcc_ptx(tmp_path, _knn_cuda.SOURCE, _knn_cuda.NAME_EXPRESSIONS)
+    assert len(cuda_host_emulation.ptx_entries(ptx)) == len(_knn_cuda.NAME_EXPRESSIONS)
 
 
-@pytest.mark.skipif(cuda_host_emulation.nvrtc_library() is None, reason="libnvrtc not found (FASTDENSITY_NVRTC=path)")
 def test_nvrtc_compiles_every_name_expression_as_the_loader_does():
     """What CuPy does at run time, without a GPU: NVRTC, the loader's source text and options."""
-    status, log, lowered = cuda_host_emulation.nvrtc_compile(
-        cuda_host_emulation.nvrtc_library(), _knn_cuda.SOURCE, _knn_cuda.NAME_EXPRESSIONS)
-    assert status == 0, log
-    assert all(lowered[name] for name in _knn_cuda.NAME_EXPRESSIONS), lowered
+    cuda_host_emulation.assert_nvrtc_lowers_every_name(_knn_cuda.SOURCE, _knn_cuda.NAME_EXPRESSIONS)

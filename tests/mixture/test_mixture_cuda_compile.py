@@ -1,15 +1,12 @@
 """kernels/mixture.cu compiles for Hopper with every template instantiation the launcher uses,
 and the launcher's CPU-side pieces (statistics layout, launch plan) are right.
 
-Templates are only checked when instantiated, so a wrapper translation unit takes the address of
-each name expression of ``fastdensity.mixture._mixture_cuda.NAME_EXPRESSIONS`` (what CuPy's
-RawModule instantiates at run time) and nvcc must compile it without a single warning.
+The compile check instantiates every name expression of
+``fastdensity.mixture._mixture_cuda.NAME_EXPRESSIONS`` (see ``cuda_host_emulation.nvcc_ptx``).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -40,20 +37,10 @@ def test_enums_mirror_the_kernel_and_the_cpu_engine():
     assert (gpu.MODE_LOG_PROB, gpu.MODE_NORM, gpu.MODE_ESTEP) == (cpu.MODE_LOG_PROB, cpu.MODE_NORM, cpu.MODE_ESTEP)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.skipif(cuda_host_emulation.NVCC is None, reason="nvcc is not installed")
 def test_every_instantiation_compiles_without_warnings(tmp_path):
-    addresses = ",\n".join(f"    (void*)&{expr}" for expr in gpu.NAME_EXPRESSIONS)
-    unit = tmp_path / "mixture_instances.cu"
-    unit.write_text(f'#include "{gpu.SOURCE}"\nvoid* fastdensity_instances[] = {{\n{addresses}\n}};\n')
-    result = subprocess.run(
-        ["nvcc", "--ptx", "-arch=sm_90", "-std=c++17", "-Werror", "all-warnings", "-I", str(KERNELS),
-         str(unit), "-o", str(tmp_path / "out.ptx")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == "", result.stderr
-    assert (tmp_path / "out.ptx").read_text().count(".entry") == len(gpu.NAME_EXPRESSIONS)
+    ptx = cuda_host_emulation.nvcc_ptx(tmp_path, gpu.SOURCE, gpu.NAME_EXPRESSIONS)
+    assert len(cuda_host_emulation.ptx_entries(ptx)) == len(gpu.NAME_EXPRESSIONS)
 
 
 # ------------------------------------------------------------------ CPU-side launcher pieces
@@ -162,10 +149,6 @@ def test_plan_refuses_what_does_not_fit():
         gpu.plan(100, 2000, 10, gpu.FAMILIES["full"], gpu.MODE_ESTEP, 8, 227 * 1024)
 
 
-@pytest.mark.skipif(cuda_host_emulation.nvrtc_library() is None, reason="libnvrtc not found (FASTDENSITY_NVRTC=path)")
 def test_nvrtc_compiles_every_name_expression_as_the_loader_does():
     """What CuPy does at run time, without a GPU: NVRTC, the loader's source text and options."""
-    status, log, lowered = cuda_host_emulation.nvrtc_compile(
-        cuda_host_emulation.nvrtc_library(), gpu.SOURCE, gpu.NAME_EXPRESSIONS)
-    assert status == 0, log
-    assert all(lowered[name] for name in gpu.NAME_EXPRESSIONS), lowered
+    cuda_host_emulation.assert_nvrtc_lowers_every_name(gpu.SOURCE, gpu.NAME_EXPRESSIONS)
