@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles and the GPU marker policy."""
+"""Shared test configuration: hypothesis profiles, the GPU marker policy and fresh GPU test inputs."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ def pytest_runtest_setup(item):
     if os.environ.get("FASTDENSITY_REQUIRE_GPU") == "1":
         pytest.fail("FASTDENSITY_REQUIRE_GPU=1 but no usable CUDA GPU with CuPy was found")
     pytest.skip("needs a CUDA GPU and CuPy")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_inputs_in_gpu_tests(request):
+    """GPU tests draw fresh random inputs (``random_inputs``); every other test, fixed ones."""
+    import random_inputs
+
+    random_inputs.FRESH = request.node.get_closest_marker("gpu") is not None
+    yield
+    random_inputs.FRESH = False

@@ -22,6 +22,7 @@ import cuda_host_emulation
 import numpy as np
 import pytest
 
+from random_inputs import input_rng
 from fastdensity.kde import _kde_cuda
 from fastdensity.kde._kde_cpu import kde_logsum as cpu_logsum
 
@@ -50,7 +51,7 @@ def _compare(out, ref, dtype, what):
                                           ("exponential", np.float32), ("epanechnikov", np.float32),
                                           ("cosine", np.float64), ("tophat", np.float32)])
 def test_emulated_cuda_kde_matches_the_cpu_engine(emulated_cupy, kernel, dtype):
-    rng = np.random.default_rng(1)
+    rng = input_rng(1)
     for m, n, d in [(1, 1, 1), (131, 300, 3), (40, 1100, 16), (33, 200, 17), (7, 150, 40)]:
         train = np.round(rng.normal(scale=2.0, size=(n, d)) * 64) / 64
         queries = np.round(rng.normal(scale=2.0, size=(m, d)) * 64) / 64
@@ -66,7 +67,7 @@ def test_emulated_cuda_kde_matches_the_cpu_engine(emulated_cupy, kernel, dtype):
 
 @pytest.mark.slow
 def test_emulated_slow_path_for_tiny_compact_sums(emulated_cupy):
-    rng = np.random.default_rng(2)
+    rng = input_rng(2)
     n, d = 300, 2
     train = np.round(rng.normal(size=(n, d)) * 64) / 64
     queries = np.round(rng.normal(size=(40, d)) * 64) / 64
@@ -85,7 +86,7 @@ def test_emulated_slow_path_for_tiny_compact_sums(emulated_cupy):
 def test_emulated_leave_one_out_grid_matches_the_cpu_op(emulated_cupy, kernel):
     from fastdensity.kde._kde_cv_cpu import kde_loo_logsum_grid as cpu_grid
 
-    rng = np.random.default_rng(3)
+    rng = input_rng(3)
     inv = 1.0 / np.array([0.05, 0.3, 1.0, 2.5])
     for n, d in [(1, 2), (2, 1), (150, 3), (300, 18)]:
         train = np.round(rng.normal(size=(n, d)) * 64) / 64
@@ -116,7 +117,7 @@ def test_emulated_kernel_density_on_device_arrays_matches_numpy(emulated_cupy, k
     from fastdensity import KernelDensity
 
     cp = emulated_cupy
-    rng = np.random.default_rng(4)
+    rng = input_rng(4)
     X, w = _data(rng)
     Y = rng.normal(size=(150, 3)) * 2.0
     if bandwidth == "matrix":
@@ -144,7 +145,7 @@ def test_emulated_float32_backend_cuda_sample_and_cv(emulated_cupy):
     from fastdensity import KernelDensity
 
     cp = emulated_cupy
-    rng = np.random.default_rng(5)
+    rng = input_rng(5)
     X, _ = _data(rng, n=400, d=2)
     ref = KernelDensity(bandwidth=0.5).fit(X).score_samples(X)
     out = KernelDensity(bandwidth=0.5).fit(cp.asarray(X.astype(np.float32))).score_samples(
@@ -210,7 +211,7 @@ def test_emulated_cv_and_isj_bandwidths_match_the_cpu(emulated_cupy, kernel, wei
     from fastdensity import KernelDensity
 
     cp = emulated_cupy
-    rng = np.random.default_rng(6)
+    rng = input_rng(6)
     X = rng.standard_normal((250, 2)) @ np.array([[1.0, 0.0], [0.6, 0.5]]) + rng.uniform(-3, 3, size=2)
     w = rng.uniform(0.2, 2.0, size=250) if weighted else None
     cpu = KernelDensity(kernel=kernel, bandwidth="cv").fit(X, sample_weight=w)

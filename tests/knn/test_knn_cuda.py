@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import cuda_host_emulation
+from random_inputs import input_rng
 from fastdensity.knn import _knn_cpu as cpu
 from fastdensity.knn import _knn_cuda as gpu
 
@@ -108,7 +109,7 @@ def _simulate(queries, train, k, exclude_self, n_splits_wanted):
 
 @pytest.mark.parametrize("n2", [32, 64, 256])
 def test_bitonic_flush_keeps_the_best_sorted(n2):
-    rng = np.random.default_rng(1)
+    rng = input_rng(1)
     key = list(np.sort(rng.integers(0, 50, size=n2).astype(float))) + list(rng.integers(0, 50, size=n2).astype(float))
     idx = list(range(n2)) + list(range(n2, 2 * n2))
     count = int(rng.integers(1, n2 + 1))
@@ -120,7 +121,7 @@ def test_bitonic_flush_keeps_the_best_sorted(n2):
 @pytest.mark.parametrize(("n", "k", "splits", "exclude_self"),
                          [(5, 5, 1, False), (300, 1, 2, False), (300, 33, 3, True), (700, 100, 2, False)])
 def test_selection_transcription_matches_the_cpu_engine(n, k, splits, exclude_self):
-    rng = np.random.default_rng(2)
+    rng = input_rng(2)
     # Integer coordinates and repeated rows: many exact ties, which go to the smaller index.
     train = rng.integers(-3, 4, size=(n, 2)).astype(np.float64)
     train[n // 2:] = train[: n - n // 2]
@@ -215,7 +216,7 @@ def _check_against_cpu(cp, queries, train, k, exclude_self):
                                                 (257, 3000, 33, 100), (64, 20000, 70, 10), (5, 2000, 8, 1024)])
 def test_matches_the_cpu_engine(dtype, m, n, d, k):
     cp = pytest.importorskip("cupy")
-    rng = np.random.default_rng(3)
+    rng = input_rng(3)
     train = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + 10.0).astype(dtype)
     queries = (rng.normal(size=(m, d)) * 2.0 + 10.0).astype(dtype)
     _check_against_cpu(cp, queries, train, k, False)
@@ -226,7 +227,7 @@ def test_matches_the_cpu_engine(dtype, m, n, d, k):
 @pytest.mark.parametrize("k", [1, 32, 33])
 def test_leave_one_out_matches_the_cpu_engine(dtype, k):
     cp = pytest.importorskip("cupy")
-    train = np.random.default_rng(4).normal(size=(1025, 5)).astype(dtype)
+    train = input_rng(4).normal(size=(1025, 5)).astype(dtype)
     _check_against_cpu(cp, train, train, k, True)
 
 
@@ -234,7 +235,7 @@ def test_leave_one_out_matches_the_cpu_engine(dtype, k):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_ties_go_to_the_smaller_index(dtype):
     cp = pytest.importorskip("cupy")
-    rng = np.random.default_rng(5)
+    rng = input_rng(5)
     base = rng.normal(size=(40, 4))
     train = base[rng.integers(0, 40, size=3000)].astype(dtype)  # every distance is shared by several rows
     queries = rng.normal(size=(31, 4)).astype(dtype)
@@ -247,7 +248,7 @@ def test_ties_go_to_the_smaller_index(dtype):
 @pytest.mark.gpu
 def test_mixed_dtypes_and_far_queries():
     cp = pytest.importorskip("cupy")
-    rng = np.random.default_rng(6)
+    rng = input_rng(6)
     train = rng.normal(size=(500, 6))
     queries = (rng.normal(size=(9, 6)) * 1e3).astype(np.float32)  # far outside the data
     _check_against_cpu(cp, queries, train, 12, False)
@@ -259,7 +260,7 @@ def test_torch_cuda_tensors_round_trip():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")
-    rng = np.random.default_rng(7)
+    rng = input_rng(7)
     train = torch.as_tensor(rng.normal(size=(777, 9)).astype(np.float32), device="cuda")
     queries = torch.as_tensor(rng.normal(size=(33, 9)).astype(np.float32), device="cuda")
     got_d, got_i = gpu.knn_distances(queries, train, 5)
@@ -274,7 +275,7 @@ def test_torch_cuda_tensors_round_trip():
 @pytest.mark.gpu
 def test_k_above_the_maximum_is_refused():
     cp = pytest.importorskip("cupy")
-    x = cp.asarray(np.random.default_rng(8).normal(size=(1100, 2)))
+    x = cp.asarray(input_rng(8).normal(size=(1100, 2)))
     with pytest.raises(ValueError, match="at most 1024 on the GPU"):
         gpu.knn_distances(x, x, 1025)
 
@@ -302,7 +303,7 @@ def emulated(monkeypatch):
 ])
 def test_emulated_kernels_match_the_cpu_engine(emulated, dtype, m, n, d, k):
     cp, kernels = emulated
-    rng = np.random.default_rng(9)
+    rng = input_rng(9)
     train = (rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + 10.0).astype(dtype)
     queries = (rng.normal(size=(m, d)) * 2.0 + 10.0).astype(dtype)
     _check_against_cpu(cp, queries, train, k, False)
@@ -314,7 +315,7 @@ def test_emulated_kernels_match_the_cpu_engine(emulated, dtype, m, n, d, k):
 @needs_gxx
 def test_emulated_leave_one_out_and_ties(emulated):
     cp, _ = emulated
-    rng = np.random.default_rng(10)
+    rng = input_rng(10)
     train = rng.normal(size=(300, 4))[rng.integers(0, 60, size=300)]  # repeated rows: exact ties
     _check_against_cpu(cp, train, train, 9, True)
     queries = rng.normal(size=(20, 4))
@@ -327,7 +328,7 @@ def test_emulated_leave_one_out_and_ties(emulated):
 @needs_gxx
 def test_emulated_mixed_dtypes_and_far_queries(emulated):
     cp, _ = emulated
-    rng = np.random.default_rng(11)
+    rng = input_rng(11)
     train = rng.normal(size=(500, 6))
     queries = (rng.normal(size=(9, 6)) * 1e3).astype(np.float32)
     _check_against_cpu(cp, queries, train, 12, False)
@@ -363,7 +364,7 @@ def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
 def _estimator_pair(dtype, n=1500, d=4, k=10, m=77):
     from fastdensity.knn import KNNDensity
 
-    rng = np.random.default_rng(13)
+    rng = input_rng(13)
     X = rng.normal(size=(n, d)).astype(dtype)
     Q = rng.normal(size=(m, d)).astype(dtype)
     return KNNDensity(n_neighbors=k), KNNDensity(n_neighbors=k, algorithm="brute"), X, Q
@@ -436,7 +437,7 @@ def test_emulated_leave_one_out_with_split_training_set(monkeypatch):
     kernels = cuda_host_emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, sm_count=132)
     from fastdensity._backend._cuda import require_cupy
 
-    train = np.random.default_rng(14).normal(size=(1030, 3)).astype(np.float32)
+    train = input_rng(14).normal(size=(1030, 3)).astype(np.float32)
     _check_against_cpu(require_cupy(), train, train, 6, True)
     (grid, _, _), = kernels[gpu.TOPK_NAMES[np.dtype(np.float32)]].launches
     assert grid[1] == 2

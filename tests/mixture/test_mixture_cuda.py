@@ -14,6 +14,7 @@ import pytest
 from mixture_helpers import max_rel
 from test_mixture_cuda_compile import _random_model
 
+from random_inputs import input_rng, input_seed
 from fastdensity.mixture import _mixture_cpu as cpu
 from fastdensity.mixture import _mixture_cuda as gpu
 
@@ -54,7 +55,7 @@ def test_every_op_matches_the_cpu_engine(dtype, cov_type, n, d, K):
 
 
 def _check_every_op(cp, dtype, cov_type, n, d, K):
-    rng = np.random.default_rng(1)
+    rng = input_rng(1)
     X = _data(rng, n, d, dtype)
     w = rng.uniform(0.2, 3.0, size=n)
     means, prec_chol, log_weights = _random_model(rng, d, K, cov_type, offset=5.0)
@@ -78,7 +79,7 @@ def _check_every_op(cp, dtype, cov_type, n, d, K):
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_estep_is_deterministic_and_unweighted_equals_unit_weights(cov_type):
     cp = pytest.importorskip("cupy")
-    rng = np.random.default_rng(2)
+    rng = input_rng(2)
     X = cp.asarray(_data(rng, 300_001, 4, np.float32))
     means, prec_chol, log_weights = _random_model(rng, 4, 5, cov_type, offset=5.0)
     first = gpu.gmm_estep(X, None, means, prec_chol, log_weights, cov_type)
@@ -92,7 +93,7 @@ def test_estep_is_deterministic_and_unweighted_equals_unit_weights(cov_type):
 @pytest.mark.gpu
 def test_tied_shift_is_honoured():
     cp = pytest.importorskip("cupy")
-    rng = np.random.default_rng(3)
+    rng = input_rng(3)
     X = _data(rng, 513, 3, np.float64)
     means, prec_chol, log_weights = _random_model(rng, 3, 3, "tied", offset=5.0)
     shift = rng.normal(size=3)
@@ -110,7 +111,7 @@ def test_far_offset_data_keep_their_accuracy_in_float32():
 def _check_far_offset(cp):
     """|μ| ≫ σ in float32 costs no digits: statistics about the current means, each mean passed as
     hi + lo so that x − μ is exact (without the split: 2.5e-4 here; with it: ~3e-7)."""
-    rng = np.random.default_rng(4)
+    rng = input_rng(4)
     X = _data(rng, 20_000, 3, np.float32, offset=1e4)
     means, prec_chol, log_weights = _random_model(rng, 3, 2, "diag", offset=1e4)
     means = means - means.mean(0) + X.astype(np.float64).mean(0)
@@ -126,7 +127,7 @@ def test_torch_cuda_tensors_round_trip():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")
-    rng = np.random.default_rng(5)
+    rng = input_rng(5)
     X = rng.normal(size=(999, 4)).astype(np.float32)
     means, prec_chol, log_weights = _random_model(rng, 4, 3, "full")
     got = gpu.gmm_log_prob_norm(torch.as_tensor(X, device="cuda"), means, prec_chol, log_weights, "full")
@@ -184,7 +185,7 @@ def test_emulated_estep_with_several_tiles_per_block_is_deterministic(emulated, 
     cp, kernels = emulated
     monkeypatch.setattr(gpu, "MAX_BLOCKS", 2)  # 1025 rows in 32-row tiles: 17 tiles per block
     monkeypatch.setattr(gpu, "ROWS_PER_TILE", (32,))
-    rng = np.random.default_rng(6)
+    rng = input_rng(6)
     X = _data(rng, 1025, 3, np.float32)
     w = rng.uniform(0.2, 3.0, size=1025)
     means, prec_chol, log_weights = _random_model(rng, 3, 3, cov_type, offset=5.0)
@@ -235,7 +236,7 @@ def test_emulated_kernels_are_race_free_and_in_bounds(sanitizer):
 def _fitted(cov_type, dtype=np.float64):
     from fastdensity.mixture import GaussianMixture
 
-    rng = np.random.default_rng(8)
+    rng = input_rng(8)
     X = _data(rng, 600, 3, dtype)
     gm = GaussianMixture(3, covariance_type=cov_type, random_state=int(rng.integers(1000)), max_iter=20, tol=1e-2)
     import warnings
@@ -274,7 +275,7 @@ def _check_estimator_scoring(cp, dtype, cov_type):
     assert max_rel(cp.asnumpy(got), gm.score_samples(Q)) <= tol
     np.testing.assert_array_equal(cp.asnumpy(gm.predict(Qg)), gm.predict(Q))
     np.testing.assert_allclose(cp.asnumpy(gm.predict_proba(Qg)), gm.predict_proba(Q), atol=1e-4)
-    w = np.random.default_rng(9).uniform(0.5, 2.0, size=len(Q))
+    w = input_rng(9).uniform(0.5, 2.0, size=len(Q))
     assert gm.score(Qg, sample_weight=cp.asarray(w)) == pytest.approx(gm.score(Q, sample_weight=w), rel=1e-5)
 
 
@@ -327,6 +328,7 @@ def _check_device_partial_fit(cp, cov_type, dtype, seed=0):
 
     from fastdensity.mixture import GaussianMixture
 
+    seed = input_seed(seed)
     X = blobs(n=600, d=3, k=3, seed=seed)[0].astype(dtype)
     w = np.random.default_rng(seed).uniform(0.5, 2.0, size=600)
     params = dict(covariance_type=cov_type, init_params="k-means++", random_state=seed)
@@ -364,6 +366,7 @@ def _check_device_fit(cp, cov_type, init_params, dtype, weighted, n=400, seed=0)
 
     from fastdensity.mixture import GaussianMixture
 
+    seed = input_seed(seed)
     X = blobs(n=n, d=3, k=3, seed=seed)[0].astype(dtype)
     w = np.random.default_rng(seed).uniform(0.5, 2.0, size=n) if weighted else None
     params = dict(covariance_type=cov_type, init_params=init_params, random_state=seed, max_iter=8, tol=0.0)
