@@ -33,6 +33,7 @@ SLOW_BLOCK = 128  # kde::SLOW_BLOCK
 FINISH_BLOCK = 256
 BLOCKS_PER_SM = 8
 MAX_SPLITS = 65535  # gridDim.y limit
+MAX_SLOW_BLOCKS = 65535 * 16  # the slow kernel's blocks stride over its rows beyond this
 # Compile-time dimensions; d is padded up to the next one (zeros add exactly 0); 0 = any d.
 SPECIALISED_D = (1, 2, 3, 4, 6, 8, 12, 16)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
@@ -179,7 +180,7 @@ def _launch(cp, queries, train_t, log_w, kernel, inv_scales, exclude_self):
         rows = cp.flatnonzero(cp.isnan(out)).astype(cp.int64)
         if rows.size:
             slow = get_function(SOURCE, slow_name(kernel, ctype), group)
-            slow((min(int(rows.size), 65535 * 16),), (SLOW_BLOCK,),
+            slow((min(int(rows.size), MAX_SLOW_BLOCKS),), (SLOW_BLOCK,),
                  (queries, train_t, log_w, inv_scale2, np.int32(adaptive), np.int32(exclude_self), np.int64(n),
                   np.int32(d), rows, np.int64(rows.size), out))
     else:
