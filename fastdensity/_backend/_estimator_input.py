@@ -25,6 +25,12 @@ def check_estimator_X(estimator, X, *, reset):
         X = to_device_cupy(X)
         with X.device:
             return check_device_X(estimator, X, reset=reset), kind, backend
+    return check_host_X(estimator, X, kind, reset=reset), kind, backend
+
+
+def check_host_X(estimator, X, kind, *, reset, ensure_min_samples=1):
+    """The host half of :func:`check_estimator_X` for data of ``kind``: a C-contiguous float32/float64
+    NumPy array (torch CPU tensors viewed, GPU arrays refused by ``to_host_numpy``)."""
     X = to_host_numpy(X) if kind.namespace != "numpy" else X
-    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], order="C")
-    return X, kind, backend
+    return validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], order="C",
+                         ensure_min_samples=ensure_min_samples)

@@ -1,4 +1,4 @@
-"""``seed_from``: the one reading of ``random_state`` (None, a non-negative int or a numpy Generator)
+"""``seed_from`` (and ``seed_pair``): the one reading of ``random_state`` (None, a non-negative int or a numpy Generator)
 shared by the Trainer, the VAE and the GAN."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["seed63", "seed_from"]
+__all__ = ["seed63", "seed_from", "seed_pair"]
 
 
 def seed63(entropy=None):
@@ -26,3 +26,9 @@ def seed_from(random_state, salt=None):
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool) and random_state >= 0:
         return int(random_state) if salt is None else seed63([int(random_state), salt])
     raise ValueError(f"random_state must be None, a non-negative int or a numpy Generator; got {random_state!r}")
+
+
+def seed_pair(random_state):
+    """Two independent 63-bit seeds from ``seed_from(random_state)`` (e.g. weights and shuffling)."""
+    a, b = np.random.SeedSequence(seed_from(random_state)).generate_state(2, dtype=np.uint64)
+    return int(a >> np.uint64(1)), int(b >> np.uint64(1))

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ._checkpoint import _CHECKPOINT_FORMAT, CHECKPOINT_NAME, _atomic_torch_save, load_checkpoint
-from ._seeds import seed_from
+from ._seeds import seed_pair
 
 __all__ = ["Trainer", "TrainingHistory", "TrainingTask", "load_checkpoint"]
 
@@ -105,12 +105,6 @@ class TrainingHistory(dict):
     def __repr__(self):
         keys = ", ".join(sorted(self))
         return f"TrainingHistory(epochs={self.n_epochs}, keys=[{keys}], best_epoch={self.best_epoch})"
-
-
-def _resolve_seeds(random_state):
-    """Two independent 63-bit seeds (global RNG, shuffling) from ``random_state``."""
-    a, b = np.random.SeedSequence(seed_from(random_state)).generate_state(2, dtype=np.uint64)
-    return int(a >> np.uint64(1)), int(b >> np.uint64(1))
 
 
 def _check_positive_int(name, value, allow_none=False):
@@ -348,7 +342,7 @@ class Trainer:
             return self._fit(task, X_train, X_val, device)
 
     def _fit(self, task, X_train, X_val, device):
-        global_seed, shuffle_seed = _resolve_seeds(self.random_state)
+        global_seed, shuffle_seed = seed_pair(self.random_state)
         torch.manual_seed(global_seed)
         shuffle_gen = torch.Generator(device="cpu").manual_seed(shuffle_seed)
         history = TrainingHistory()

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses as L
 from ._data import as_float_tensor, check_n_samples, resolve_device, to_caller
-from ._seeds import seed_from
+from ._seeds import seed_from, seed_pair
 from ._serialize import load_vae, save_vae
 from ._trainer import Trainer
 from ._vae_model import VAEModel, VAETask, n_log_weight_chunk
@@ -228,9 +228,9 @@ class VAE(BaseEstimator):
             self._check_values(t_val, "validation_data")
             t_val = t_val.reshape(t_val.shape[0], *model_shape)
 
-        seeds = np.random.SeedSequence(seed_from(self.random_state)).generate_state(2, dtype=np.uint64)
+        weights_seed, trainer_seed = seed_pair(self.random_state)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type="cuda"):
-            torch.manual_seed(int(seeds[0] >> np.uint64(1)))
+            torch.manual_seed(weights_seed)
             model = VAEModel(model_shape, self.latent_dim, self.architecture, hidden, self.likelihood,
                              self.n_categories, self.activation, self.min_logvar).to(device)
         if self.likelihood == "gaussian":
@@ -246,7 +246,7 @@ class VAE(BaseEstimator):
         task = VAETask(model, optimizer, beta=self.beta, warmup_steps=self.kl_warmup_epochs * steps_per_epoch,
                        eval_importance=self.eval_importance if use_iwae else 0)
         trainer = Trainer(max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
-                          random_state=int(seeds[1] >> np.uint64(1)),
+                          random_state=trainer_seed,
                           monitor="val_iwae" if use_iwae else "val_loss",
                           patience=self.patience if t_val is not None else None,
                           checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,

@@ -58,12 +58,6 @@ def whiten(chol, X):
     return cp.ascontiguousarray(solve_triangular(cp.asarray(chol), X.T, lower=True).T)
 
 
-def _sample_radius(rs, kernel, d, size):
-    """Radii with density ∝ k(r) r^{d−1}: ``_kernels._sample_radius`` with CuPy's generator."""
-    cp = require_cupy("backend='cuda'")
-    return _kernels._sample_radius(kernel, d, size, rs, xp=cp, uniform=rs.random_sample)
-
-
 def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed):
     """Draw ``n_samples`` points on the device: a training row by weight, plus a kernel draw."""
     cp = require_cupy("backend='cuda'")
@@ -80,7 +74,8 @@ def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed
         direction = rs.standard_normal((n_samples, d))
         norms = cp.linalg.norm(direction, axis=1, keepdims=True)
         norms[norms == 0.0] = 1.0
-        u = direction / norms * _sample_radius(rs, kernel, d, n_samples)[:, None]
+        radius = _kernels._sample_radius(kernel, d, n_samples, rs, xp=cp, uniform=rs.random_sample)
+        u = direction / norms * radius[:, None]
     if adaptive_factors is not None:
         u *= adaptive_factors[idx, None]
     out = train[idx].astype(cp.float64) + u @ cp.asarray(chol).T

@@ -23,12 +23,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._backend import array_kind, common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
 from .._backend._convert import from_device_cupy, to_device_cupy
 from .._backend._dispatch import validate_backend
-from .._backend._estimator_input import check_estimator_X
+from .._backend._estimator_input import check_estimator_X, check_host_X
 
 logger = logging.getLogger("fastdensity.mixture")
 
@@ -103,11 +103,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         GPU data never comes here)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
-        if kind.namespace != "numpy":
-            X = to_host_numpy(X)
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C",
-                          ensure_min_samples=min_samples)
-        return X, kind
+        return check_host_X(self, X, kind, reset=reset, ensure_min_samples=min_samples), kind
 
     def _check_sample_weight(self, sample_weight, X):
         """Validated float64 weights, or None for unit weights."""
