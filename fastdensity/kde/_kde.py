@@ -177,7 +177,8 @@ class KernelDensity(BaseEstimator):
             if not np.sum(sample_weight) > 0:
                 raise ValueError("sample_weight must have a positive sum; all weights are zero")
         n, d = X.shape
-        weights = np.ones(n) if sample_weight is None else sample_weight
+        # Equal weights are no weights: the same bandwidth, densities and draws to the last bit.
+        weights = np.ones(n) if _equal_weights(sample_weight) else sample_weight
         with threads(self.n_jobs):
             bandwidth_used, H = self._bandwidth_matrix(X, weights)
             chol = _cholesky_bandwidth(H)
@@ -278,7 +279,7 @@ class KernelDensity(BaseEstimator):
             n, d = X.shape
             chol = _cholesky_bandwidth(self.bandwidth_matrix_)
             train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
-            weights = (np.ones(n) if self.sample_weight_ is None
+            weights = (np.ones(n) if _equal_weights(self.sample_weight_)
                        else np.asarray(to_host(self.sample_weight_), dtype=np.float64))
             with np.errstate(divide="ignore"):
                 log_w = np.log(weights) - np.log(np.sum(weights))
@@ -364,7 +365,9 @@ class KernelDensity(BaseEstimator):
         Works for every kernel, with weights, per-feature and full bandwidths and adaptive
         bandwidths: pick a training point by weight, then add a draw from its kernel. Fitted on a
         GPU, the draw happens there (CuPy's generator) and comes back as a CuPy array or a torch
-        CUDA tensor, as the data passed to ``fit`` was; otherwise as a NumPy array.
+        CUDA tensor, as the data passed to ``fit`` was; otherwise as a NumPy array. Equal
+        ``sample_weight`` (every weight the same) draw exactly the points drawn without weights for
+        the same ``random_state``.
         """
         check_is_fitted(self, "training_data_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
@@ -378,8 +381,9 @@ class KernelDensity(BaseEstimator):
             from . import _kde_device
 
             with self.training_data_.device:
+                weights = None if _equal_weights(self.sample_weight_) else self.sample_weight_
                 out = _kde_device.sample(
-                    self.training_data_, self.sample_weight_, self.adaptive_factors_,
+                    self.training_data_, weights, self.adaptive_factors_,
                     _cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
                 )
             kind = getattr(self, "_fit_kind", None)
@@ -391,7 +395,7 @@ class KernelDensity(BaseEstimator):
         gen = np.random.default_rng(seed)
         X = np.asarray(self.training_data_, dtype=np.float64)
         n, d = X.shape
-        if self.sample_weight_ is None:
+        if _equal_weights(self.sample_weight_):
             idx = gen.integers(0, n, size=n_samples)
         else:
             p = np.asarray(self.sample_weight_, dtype=np.float64)
@@ -423,6 +427,19 @@ def _abramson_from_pilot(log_pilot, weights, xp=np):
     log_g = (w[positive] * log_pilot[positive]).sum()
     log_pilot = xp.where(xp.isfinite(log_pilot), log_pilot, log_g)
     return xp.exp(-0.5 * (log_pilot - log_g))
+
+
+def _equal_weights(weights):
+    """True for no weights (None) and for weights that are all the same: those are computed as no
+    weights, so that constant weights give bit-for-bit the densities and draws of no weights."""
+    if weights is None:
+        return True
+    from .._backend._device import is_device_array
+
+    if is_device_array(weights):
+        return bool((weights == weights[0]).all())
+    weights = np.asarray(weights)
+    return bool(np.all(weights == weights[0]))
 
 
 def _whiten(chol, X):

@@ -215,3 +215,25 @@ def test_zero_weight_points_are_never_sampled():
     s = kde.sample(3000, random_state=0)[:, 0]
     assert np.all((np.abs(s) < 1) | (np.abs(s - 200) < 1))
     assert np.mean(np.abs(s - 200) < 1) == pytest.approx(2 / 3, abs=0.04)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("bandwidth, adaptive", [(0.4, False), ("scott", False), (0.4, True), ("silverman", True)])
+@pytest.mark.parametrize("weight", [1.0, 2.5, 1e-3])
+def test_equal_weights_draw_exactly_the_unweighted_points(kernel, bandwidth, adaptive, weight):
+    """Constant sample_weight is no weight: the same draws (and densities) to the last bit."""
+    X = np.random.default_rng(302).normal(size=(40, 2))
+    plain = KernelDensity(kernel=kernel, bandwidth=bandwidth, adaptive=adaptive).fit(X)
+    weighted = KernelDensity(kernel=kernel, bandwidth=bandwidth, adaptive=adaptive).fit(
+        X, sample_weight=np.full(40, weight)
+    )
+    np.testing.assert_array_equal(weighted.sample(200, random_state=7), plain.sample(200, random_state=7))
+    np.testing.assert_array_equal(weighted.score_samples(X[:5]), plain.score_samples(X[:5]))
+    np.testing.assert_array_equal(weighted.sample_weight_, np.full(40, weight))
+
+
+def test_unequal_weights_still_follow_the_weights():
+    X = np.array([[0.0], [100.0]])
+    kde = KernelDensity(kernel="tophat", bandwidth=1.0).fit(X, sample_weight=[1.0, 3.0])
+    s = kde.sample(4000, random_state=0)[:, 0]
+    assert np.mean(np.abs(s - 100) < 1) == pytest.approx(3 / 4, abs=0.03)
