@@ -11,6 +11,7 @@
     fastdensity sample MODEL -n N -o OUT [--seed S]
     fastdensity train vae|gan DATA -o DIR [--epochs N] [--resume] ...   (needs torch)
     fastdensity evaluate REAL FAKE [--features digits|none|PATH] [--json OUT]
+    fastdensity bench [--quick] [--json FILE] [--compare FILE] [--backend cpu|cuda]
 
 DATA files are ``.npy`` (memory-mapped), ``.npz`` (holding exactly one array) or ``.csv``
 (comma-separated numbers, an optional header row); a 1-D array is one feature. Outputs are
@@ -464,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(commands, _positive_int, _seed, _data_path)
     add_evaluate_parser(commands, _positive_int, _seed, _data_path, _output_path)
+
+    from ._bench._command import add_bench_parser
+
+    add_bench_parser(commands)
     return parser
 
 

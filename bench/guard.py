@@ -1,0 +1,48 @@
+"""The throughput guard: fastdensity's hot public calls against a committed baseline.
+
+    python bench/guard.py                       # compare with bench/baselines/cpu.json; exit 1 on a regression
+    python bench/guard.py --update              # measure and rewrite the baseline (commit it, saying why)
+    python bench/guard.py --plant kde_gaussian_f64_d2=0.25   # show that a +25 % slowdown is caught
+    python bench/guard.py --json run.json --repeats 9 --threshold 0.12 --ops knn_d2,prdc
+
+Each op's rate is divided by a reference probe timed just before and after it in the same run
+(a Numba-parallel libm exp loop for the KDE sums, a NumPy DGEMM for distance and linear-algebra
+work; neither uses fastdensity's code), over interleaved repetitions, and the median efficiency is
+compared with the baseline's. An op below (1 - threshold) of its baseline is measured again; it
+fails only if the better of its two medians is still below. See bench/README.md for how the
+threshold and the repetitions were chosen, and ``fastdensity bench --help`` for the options.
+Exit status: 0 no regression, 1 regression (or runtime error), 2 bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_BASELINE = ROOT / "bench" / "baselines" / "cpu.json"
+
+
+def main(argv=None) -> int:
+    from fastdensity._bench._command import add_arguments, measure_and_report
+
+    parser = argparse.ArgumentParser(prog="bench/guard.py", description=__doc__.split("\n\n")[0])
+    # One thread and the process's CPU time: another process on the machine takes cores away from
+    # the guard, not CPU time from its calls (bench/README.md, "Choosing the threshold").
+    add_arguments(parser, threads=1, clock="cpu")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE",
+                        help=f"baseline JSON (default: {DEFAULT_BASELINE.relative_to(ROOT)})")
+    parser.add_argument("--update", action="store_true", help="measure and rewrite the baseline instead of comparing")
+    args = parser.parse_args(argv)
+    try:
+        return measure_and_report(args, sys.stdout, sys.stderr, baseline_path=args.baseline, update=args.update)
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"bench/guard.py: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
