@@ -25,10 +25,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from .._backend import array_kind, common_kind, from_host_numpy, resolve_backend, threads, to_host_numpy
-from .._backend._convert import from_device_cupy, to_device_cupy
+from .._backend import array_kind, common_kind, resolve_backend, threads, to_host_numpy
+from .._backend._convert import to_device_cupy
 from .._backend._dispatch import validate_backend
 from .._backend._estimator_input import check_estimator_X, check_host_X
+from ._arrays import dispatch_on, host, space_of, to_caller
 
 logger = logging.getLogger("fastdensity.mixture")
 
@@ -103,13 +104,19 @@ class BaseMixture(DensityMixin, BaseEstimator):
         GPU data never comes here)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
-        return check_host_X(self, X, kind, reset=reset, ensure_min_samples=min_samples), kind
+        return check_host_X(self, host(X), kind, reset=reset, ensure_min_samples=min_samples), kind
+
+    def _check_scoring_X(self, X):
+        """(validated X, "cpu" or "cuda") for the scoring methods; foreign array-API arrays come to
+        the host through DLPack first (``_arrays.host``)."""
+        X, _, backend = check_estimator_X(self, host(X), reset=False)
+        return X, backend
 
     def _check_sample_weight(self, sample_weight, X):
         """Validated float64 weights, or None for unit weights."""
         if sample_weight is None:
             return None
-        w = _check_sample_weight(to_host_numpy(sample_weight), X, dtype=np.float64,
+        w = _check_sample_weight(to_host_numpy(host(sample_weight)), X, dtype=np.float64,
                                  ensure_non_negative=True)
         if not np.all(np.isfinite(w)):
             raise ValueError("sample_weight must be finite")
@@ -164,34 +171,39 @@ class BaseMixture(DensityMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as that many copies of the row.
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, want_labels=False)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit as :meth:`fit` does and return the labels of X (equal to ``fit(X).predict(X)``)."""
-        labels, kind = self._fit(X, sample_weight)
-        if array_kind(labels).namespace == "cupy":
-            return from_device_cupy(labels, kind)
-        return from_host_numpy(labels, kind)
+        labels, space = self._fit(X, sample_weight, want_labels=True)
+        return to_caller(labels, space)
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, want_labels):
         self._check_params()
+        space, dispatch = space_of(X), dispatch_on()
         with _restored_on_error(self):
-            X, w, kind = self._check_fit_data(X, sample_weight, reset=True, device_ok=True)
+            X, w, _ = self._check_fit_data(X, sample_weight, reset=True, device_ok=True)
             if array_kind(X).namespace == "cupy":  # E-steps on the device, M-steps on the host
                 self._check_initial_parameters(X)
                 with X.device:
-                    labels = self._em(X, w)
+                    labels = self._em(X, w, space, dispatch, want_labels)
             else:
                 X64 = np.ascontiguousarray(X, dtype=np.float64)
                 self._check_initial_parameters(X64)
                 with threads(self.n_jobs):
-                    labels = self._em(X64, w)
+                    labels = self._em(X64, w, space, dispatch, want_labels, dtype=X.dtype)
             self._online = None  # partial_fit after fit starts from the fitted parameters
-        return labels, kind
+        return labels, space
 
-    def _em(self, X, w):
+    def _em(self, X, w, space, dispatch, want_labels, dtype=None):
+        """EM on the engine's X (float64 NumPy, or CuPy); the parameters are float64 NumPy arrays
+        while it runs and are published (``_publish_parameters``: the data's dtype, and namespace
+        under array-API dispatch) at the end. Returns the labels of the final E-step when asked."""
+        dtype = X.dtype if dtype is None else dtype
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._parameters_to_host()
         n_init = self.n_init if do_init else 1
         max_lower_bound = -np.inf
         best_lower_bounds = []
@@ -240,10 +252,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         self._set_parameters(best_params)
+        self._publish_parameters(space, dtype, dispatch)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-        # A final E-step, so that fit(X).predict(X) == fit_predict(X) for any max_iter and tol.
+        if not want_labels:
+            return None
+        # A final E-step (from the published parameters, as predict uses them), so that
+        # fit(X).predict(X) == fit_predict(X) for any max_iter and tol.
         if array_kind(X).namespace == "cupy":
             return self._predict_device(X)
         return self._predict_host(X)
@@ -279,8 +295,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def _partial_fit(self, X, sample_weight):
         fitted = hasattr(self, "means_")
+        space, dispatch = space_of(X), dispatch_on()
         X, w, _ = self._check_fit_data(X, sample_weight, reset=not fitted, device_ok=True,
                                        min_samples=1 if fitted else 2)
+        dtype = X.dtype
+        if fitted:
+            self._parameters_to_host()
         on_device = array_kind(X).namespace == "cupy"  # E-step on the device, the rest on the host
         X64 = X if on_device else np.ascontiguousarray(X, dtype=np.float64)
         with X.device if on_device else threads(self.n_jobs):
@@ -295,6 +315,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 state, t = self._online, self.n_steps_
             eta = 1.0 if state is None else float((t + self.learning_offset) ** (-self.learning_decay))
             lower_bound, self._online = self._online_step(X64, w, state, eta)
+        self._publish_parameters(space, dtype, dispatch)
         self.n_steps_ = t + 1
         self.n_iter_ = self.n_steps_
         self.converged_ = False
@@ -306,13 +327,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Log-likelihood of each row of X under the mixture: (n_samples,), float32 for float32
         input (computed in float64), else float64."""
         check_is_fitted(self, "means_")
-        X, kind, backend = check_estimator_X(self, X, reset=False)
+        space = space_of(X)
+        X, backend = self._check_scoring_X(X)
         if backend == "cuda":
             with X.device:
-                return from_device_cupy(self._score_samples_device(X).astype(X.dtype, copy=False), kind)
+                return to_caller(self._score_samples_device(X).astype(X.dtype, copy=False), space)
         with threads(self.n_jobs):
             out = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
-        return from_host_numpy(out.astype(X.dtype, copy=False), kind)
+        return to_caller(out.astype(X.dtype, copy=False), space)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per sample of X (weighted by ``sample_weight`` when given), as
@@ -323,7 +345,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
         check_is_fitted(self, "means_")
-        X, _, backend = check_estimator_X(self, X, reset=False)
+        X, backend = self._check_scoring_X(X)
         if backend == "cuda":
             from .._backend._device import check_device_weights
 
@@ -343,24 +365,28 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def predict(self, X):
         """The most probable component of each row of X: (n_samples,) int64."""
         check_is_fitted(self, "means_")
-        X, kind, backend = check_estimator_X(self, X, reset=False)
+        space = space_of(X)
+        X, backend = self._check_scoring_X(X)
         if backend == "cuda":
             with X.device:
-                return from_device_cupy(self._predict_device(X), kind)
+                return to_caller(self._predict_device(X), space)
         with threads(self.n_jobs):
             labels = self._predict_host(np.ascontiguousarray(X, dtype=np.float64))
-        return from_host_numpy(labels, kind)
+        return to_caller(labels, space)
 
     def predict_proba(self, X):
-        """Posterior probability of each component for each row: (n_samples, n_components)."""
+        """Posterior probability of each component for each row: (n_samples, n_components), in X's
+        float dtype. A row so far from every component that all its log-densities underflow gets
+        probability 1 for the component of smallest Mahalanobis distance (``_posterior``)."""
         check_is_fitted(self, "means_")
-        X, kind, backend = check_estimator_X(self, X, reset=False)
+        space = space_of(X)
+        X, backend = self._check_scoring_X(X)
         if backend == "cuda":
             with X.device:
-                return from_device_cupy(self._predict_proba_device(X).astype(X.dtype, copy=False), kind)
+                return to_caller(self._predict_proba_device(X).astype(X.dtype, copy=False), space)
         with threads(self.n_jobs):
             proba = self._predict_proba_host(np.ascontiguousarray(X, dtype=np.float64))
-        return from_host_numpy(proba.astype(X.dtype, copy=False), kind)
+        return to_caller(proba.astype(X.dtype, copy=False), space)
 
     # --------------------------------------------------------------------------- logging
     def _log_init_begin(self, n_init):
@@ -391,4 +417,5 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.array_api_support = True  # every covariance type and init_params (_arrays.py)
         return tags

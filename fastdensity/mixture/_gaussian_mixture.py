@@ -18,11 +18,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import OPS, array_kind, get_op
+from ._arrays import host64, publish, space_of, to_caller
 from ._base import BaseMixture
 from ._gaussian_params import (COVARIANCE_TYPES, Stats, _check_means, _check_precisions, _check_weights, _op,
                                compute_precision_cholesky, covariances_from_precision_cholesky,
-                               estimate_gaussian_parameters, precision_cholesky_from_precisions,
-                               precisions_from_cholesky, stats_from_resp)
+                               estimate_gaussian_parameters, overflow_error, precision_cholesky_from_precisions,
+                               precisions_from_cholesky, stats_from_labels, stats_from_resp)
+from ._posterior import clean_log_prob, labels_from_log_prob, proba_from_log_prob
+
+_PARAMETERS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
 
 
 def _cuda_op(name):
@@ -39,6 +43,17 @@ def _on_device(X):
 
 def _mixture_cuda():
     return importlib.import_module("fastdensity.mixture._mixture_cuda")
+
+
+def _weighted_mean(X, w):
+    """Σ w x / Σ w over the rows (the plain mean without weights), without overflow for data near
+    the ends of the float64 range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)
+        if not np.all(np.isfinite(mean)):  # the sum overflowed: the mean of X / n does not
+            p = np.full(X.shape[0], 1.0 / X.shape[0]) if w is None else w / np.sum(w)
+            mean = np.sum(X * p[:, None], axis=0)
+    return mean
 
 
 class OnlineState(NamedTuple):
@@ -71,8 +86,23 @@ class GaussianMixture(BaseMixture):
       |μ| ≫ σ, where scikit-learn's diag, spherical and tied formulas lose digits), and the
       precision factors in double-double arithmetic (accurate log-densities for ill-conditioned
       covariances, scikit-learn #29989).
-    * Computation is in float64 for float32 input too: fitted attributes are float64;
-      ``score_samples`` and ``predict_proba`` return float32 for float32 input.
+    * dtype and arrays as scikit-learn ≥ 1.8: float32 data give float32 fitted attributes and
+      float32 ``score_samples`` / ``predict_proba``, computed in float64 on the CPU (on the GPU
+      the kernels run in float32 with float64 sums). torch tensors, CuPy arrays and other
+      array-API arrays (``array_api_strict``) are accepted for every covariance type and every
+      ``init_params`` (scikit-learn's array-API path allows only "random" and
+      "random_from_data"). With ``sklearn.set_config(array_api_dispatch=True)`` the fitted
+      attributes are arrays of the training data's namespace on its device; without it they are
+      NumPy arrays, as scikit-learn gives for torch input. The results of ``score_samples``,
+      ``predict``, ``predict_proba``, ``fit_predict`` and ``sample`` come back in the caller's
+      array type and device either way (``sample``: in the namespace of the fitted attributes).
+    * Extreme but legal input: a query so far from every component that its squared Mahalanobis
+      distances overflow (|x| beyond about 1e154 σ) gets ``score_samples`` −inf, no warning, and
+      ``predict`` / ``predict_proba`` give it the component of smallest Mahalanobis distance
+      (computed with scaling, probability 1; ties to rounding go to the larger log weight plus
+      log-determinant, then the lower index) instead of NaN. A fit whose statistics overflow
+      float64 (data spread beyond about 1e154) raises a ``ValueError`` that says to scale the
+      data; tiny data (1e-300) fit to finite parameters (the covariances are ``reg_covar``).
     * ``sample(n_samples, random_state=None)`` accepts its own random state; with None it uses
       ``self.random_state`` as scikit-learn does. Labels come grouped by component.
     * With ``precisions_init`` and ``max_iter=0``, ``covariances_`` is set (from the precisions).
@@ -90,10 +120,16 @@ class GaussianMixture(BaseMixture):
     max_iter : int, default=100
     n_init : int, default=1
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        As scikit-learn, with the same draws from ``random_state`` (so the same seed gives
-        scikit-learn's initial parameters): "kmeans" runs scikit-learn's ``KMeans(n_init=1)``,
-        "k-means++" fastdensity's parallel seeding, which picks the same rows as
-        ``sklearn.cluster.kmeans_plusplus``. Sample weights are used by every method.
+        As scikit-learn, with the same draws from ``random_state``. "kmeans" is fastdensity's own
+        k-means (``_kmeans_cpu``): k-means++ seeds from the same draws as scikit-learn's
+        ``KMeans(n_init=1)``, then Lloyd steps on the parallel engine with ``KMeans``'s stopping
+        rule (tol=1e-4, max_iter=300) and its relocation of empty clusters; its distances are
+        computed directly, not as scikit-learn's ‖x‖² − 2x·c + ‖c‖², so a seed gives similar, not
+        always identical, labels (identical on well-separated clusters). "k-means++" is
+        fastdensity's parallel seeding, which picks the same rows as
+        ``sklearn.cluster.kmeans_plusplus``; "random" and "random_from_data" draw as scikit-learn.
+        The initial statistics of every method are one or two passes of the fused engine. Sample
+        weights are used by every method.
     weights_init, means_init, precisions_init : array-like, default=None
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
@@ -109,16 +145,19 @@ class GaussianMixture(BaseMixture):
         back in the caller's type. On the GPU, ``fit`` runs every E-step as one fused kernel pass
         (``fastdensity.mixture._mixture_cuda``; float32 data stay float32 there, with float64
         sums) and the M-steps on the host from the (k, d, d)-sized statistics; the fitted
-        parameters are NumPy arrays. Its initialisation runs on the device: "random",
-        "random_from_data" and "k-means++" draw as on the CPU, "kmeans" is Lloyd's algorithm on the
-        device from k-means++ seeds (the CPU uses scikit-learn's KMeans: a seed gives a similar, not
-        the same, start). ``partial_fit`` of GPU data runs each batch's E-step on the device too.
+        parameters are NumPy arrays (CuPy / torch CUDA under array-API dispatch). Its
+        initialisation runs on the device: "random", "random_from_data" and "k-means++" draw as on
+        the CPU, "kmeans" is Lloyd's algorithm on the device from k-means++ seeds (another
+        implementation than the CPU's: a seed gives a similar, not always the same, start).
+        ``partial_fit`` of GPU data runs each batch's E-step on the device too.
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
 
     Attributes
     ----------
     weights_ : (n_components,)
+        Fitted attributes have the training data's float dtype (and, under array-API dispatch,
+        its namespace and device).
     means_ : (n_components, n_features)
     covariances_, precisions_, precisions_cholesky_ :
         (n_components, n_features, n_features) full, (n_features, n_features) tied,
@@ -186,11 +225,11 @@ class GaussianMixture(BaseMixture):
         """Validated copies of weights_init, means_init and precisions_init (the parameters
         themselves are left as given)."""
         k, d = self.n_components, X.shape[1]
-        self._weights_init = None if self.weights_init is None else _check_weights(self.weights_init, k)
-        self._means_init = None if self.means_init is None else _check_means(self.means_init, k, d)
+        self._weights_init = None if self.weights_init is None else _check_weights(host64(self.weights_init), k)
+        self._means_init = None if self.means_init is None else _check_means(host64(self.means_init), k, d)
         self._precisions_init = (
             None if self.precisions_init is None
-            else _check_precisions(self.precisions_init, self.covariance_type, k, d)
+            else _check_precisions(host64(self.precisions_init), self.covariance_type, k, d)
         )
 
     def _prepare_fit(self, X, w):
@@ -201,41 +240,48 @@ class GaussianMixture(BaseMixture):
             centre = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X.astype(np.float64)) / total
             self._shift = cp.asnumpy(centre)
             self._eps_scale = float(total / X.shape[0])
-        elif w is None:
-            self._shift = np.mean(X, axis=0)
-            self._eps_scale = 1.0
         else:
-            self._shift = (w @ X) / np.sum(w)
-            self._eps_scale = float(np.sum(w) / X.shape[0])
+            self._shift = _weighted_mean(X, w)
+            self._eps_scale = 1.0 if w is None else float(np.sum(w) / X.shape[0])
 
     # --------------------------------------------------------------------- initialisation
     def _initialize_parameters(self, X, w, random_state):
         if self._weights_init is not None and self._means_init is not None and self._precisions_init is not None:
             self._initialize(X, w, None)
             return
-        n, k = X.shape[0], self.n_components
         if _on_device(X):
-            self._initialize(X, w, self._initial_resp_device(X, w, random_state))
+            resp = self._initial_resp_device(X, w, random_state)
+            stats = Stats(*_mixture_cuda().stats_from_resp(X, w, resp, self.covariance_type, self._shift),
+                          np.asarray(self._shift, dtype=np.float64))
+            self._initialize(X, w, stats)
             return
-        if self.init_params == "kmeans":
-            from sklearn.cluster import KMeans
-
-            labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit(X, sample_weight=w).labels_
-            resp = np.zeros((n, k))
-            resp[np.arange(n), labels] = 1.0
+        n, k, ct = X.shape[0], self.n_components, self.covariance_type
+        if self.init_params == "kmeans":  # fastdensity's Lloyd from k-means++ seeds
+            centres, labels, _ = _op("kmeans")(X, k, w, random_state)
+            stats = stats_from_labels(X, w, labels, centres, ct, self._shift)
         elif self.init_params == "random":
             resp = random_state.uniform(size=(n, k))
             resp /= resp.sum(axis=1)[:, None]
-        elif self.init_params == "random_from_data":
-            p = None if w is None else w / np.sum(w)
-            indices = random_state.choice(n, size=k, replace=False, p=p)
-            resp = np.zeros((n, k))
-            resp[indices, np.arange(k)] = 1.0
-        else:  # k-means++ on the parallel engine; the same draws as sklearn.cluster.kmeans_plusplus
-            _, indices = _op("kmeans_plusplus")(X, k, w, random_state)
-            resp = np.zeros((n, k))
-            resp[indices, np.arange(k)] = 1.0
-        self._initialize(X, w, resp)
+            stats = stats_from_resp(X, w, resp, ct, self._shift)
+        else:
+            if self.init_params == "random_from_data":
+                p = None if w is None else w / np.sum(w)
+                indices = random_state.choice(n, size=k, replace=False, p=p)
+            else:  # k-means++ on the parallel engine; the same draws as sklearn.cluster.kmeans_plusplus
+                _, indices = _op("kmeans_plusplus")(X, k, w, random_state)
+            stats = self._seed_stats(X, w, np.asarray(indices))
+        self._initialize(X, w, stats)
+
+    def _seed_stats(self, X, w, indices):
+        """Statistics of one seed row per component (responsibility 1 for its row)."""
+        k = self.n_components
+        if np.unique(indices).size == k:
+            labels = np.full(X.shape[0], -1, dtype=np.int64)
+            labels[indices] = np.arange(k)
+            return stats_from_labels(X, w, labels, X[indices], self.covariance_type, self._shift)
+        resp = np.zeros((X.shape[0], k))  # a row seeds several components (duplicate rows)
+        resp[indices, np.arange(k)] = 1.0
+        return stats_from_resp(X, w, resp, self.covariance_type, self._shift)
 
     def _initial_resp_device(self, X, w, random_state):
         """The initial responsibilities (n, k) of GPU data, on the device. The same draws as on the
@@ -259,14 +305,10 @@ class GaussianMixture(BaseMixture):
         resp[cp.asarray(indices), cp.arange(k)] = 1.0
         return resp
 
-    def _initialize(self, X, w, resp):
+    def _initialize(self, X, w, stats):
+        """The initial parameters from the initial statistics (None: all three inits are given)."""
         weights = means = covariances = None
-        if resp is not None and _on_device(X):
-            stats = Stats(*_mixture_cuda().stats_from_resp(X, w, resp, self.covariance_type, self._shift),
-                          np.asarray(self._shift, dtype=np.float64))
-        elif resp is not None:
-            stats = stats_from_resp(X, w, resp, self.covariance_type, self._shift)
-        if resp is not None:
+        if stats is not None:
             nk, means, covariances = estimate_gaussian_parameters(stats, self.reg_covar, self.covariance_type,
                                                                   self._eps_scale)
             weights = nk / (X.shape[0] * self._eps_scale)  # / Σw, as scikit-learn divides by n
@@ -287,11 +329,18 @@ class GaussianMixture(BaseMixture):
                                                     np.log(self.weights_), self.covariance_type, shift=self._shift)
             lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / w.sum())
             stats = Stats(*(cp.asnumpy(a) for a in (R, Sx, Sxx)), self.means_, self._shift)
-            return lower_bound, stats
-        lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                           self.covariance_type, shift=self._shift)
-        lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))
-        return lower_bound, Stats(R, Sx, Sxx, self.means_, self._shift)
+        else:
+            lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                               self.covariance_type, shift=self._shift)
+            with np.errstate(invalid="ignore"):
+                lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))
+            stats = Stats(R, Sx, Sxx, self.means_, self._shift)
+        if not math.isfinite(lower_bound):  # a training row's squared distances overflowed
+            xp = sys.modules["cupy"] if _on_device(X) else np
+            with np.errstate(over="ignore", invalid="ignore"):
+                spread = float(xp.max(xp.abs(X - xp.asarray(self._shift))))
+            raise overflow_error(spread)
+        return lower_bound, stats
 
     def _m_step(self, stats, eps_scale=None):
         nk, means, covariances = estimate_gaussian_parameters(
@@ -308,6 +357,24 @@ class GaussianMixture(BaseMixture):
     def _set_parameters(self, params):
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
         self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
+
+    def _parameters_to_host(self):
+        """The fitted attributes as float64 NumPy arrays: EM and online EM run on these."""
+        for name in _PARAMETERS:
+            if getattr(self, name, None) is not None:
+                setattr(self, name, host64(getattr(self, name)))
+
+    def _publish_parameters(self, space, dtype, dispatch):
+        """The fitted attributes as scikit-learn ≥ 1.8 gives them: in the training data's float dtype
+        and, under array-API dispatch, in its namespace and on its device (``_arrays.publish``)."""
+        for name in _PARAMETERS:
+            if getattr(self, name, None) is not None:
+                setattr(self, name, publish(getattr(self, name), space, dtype, dispatch))
+
+    def _engine_parameters(self):
+        """(weights, means, precision factors) as float64 NumPy arrays for the engines, from the
+        fitted attributes whatever their namespace, device or dtype."""
+        return host64(self.weights_), host64(self.means_), host64(self.precisions_cholesky_)
 
     # ---------------------------------------------------------------------------- online
     def _online_state_from_parameters(self):
@@ -369,36 +436,49 @@ class GaussianMixture(BaseMixture):
     # ------------------------------------------------------------------------ prediction
     def _estimate_weighted_log_prob(self, X):
         """log π_c + log N(x | μ_c, Σ_c): (n, k) float64 (scikit-learn's private method)."""
-        return _op("gmm_log_prob")(X, self.means_, self.precisions_cholesky_, self.covariance_type,
-                                   np.log(self.weights_))
+        weights, means, prec_chol = self._engine_parameters()
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        return _op("gmm_log_prob")(X, means, prec_chol, self.covariance_type, log_weights)
 
     def _score_samples_host(self, X):
-        return _op("gmm_log_prob_norm")(X, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                        self.covariance_type)
+        weights, means, prec_chol = self._engine_parameters()
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        return _op("gmm_log_prob_norm")(X, means, prec_chol, log_weights, self.covariance_type)
+
+    def _posterior_args(self):
+        weights, means, prec_chol = self._engine_parameters()
+        with np.errstate(divide="ignore"):
+            return means, prec_chol, np.log(weights), self.covariance_type
 
     def _predict_host(self, X):
-        return np.argmax(self._estimate_weighted_log_prob(X), axis=1)
+        return labels_from_log_prob(self._estimate_weighted_log_prob(X), X, *self._posterior_args())
+
+    def _predict_proba_host(self, X):
+        return proba_from_log_prob(self._estimate_weighted_log_prob(X), X, *self._posterior_args())
 
     # The same on a CuPy X, on its device (float64 CuPy results; the parameters are uploaded).
     def _estimate_weighted_log_prob_device(self, X):
-        return _cuda_op("gmm_log_prob")(X, self.means_, self.precisions_cholesky_, self.covariance_type,
-                                        np.log(self.weights_))
+        weights, means, prec_chol = self._engine_parameters()
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        return _cuda_op("gmm_log_prob")(X, means, prec_chol, self.covariance_type, log_weights)
 
     def _score_samples_device(self, X):
-        op = _cuda_op("gmm_log_prob_norm")
-        return op(X, self.means_, self.precisions_cholesky_, np.log(self.weights_), self.covariance_type)
+        weights, means, prec_chol = self._engine_parameters()
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        lpn = _cuda_op("gmm_log_prob_norm")(X, means, prec_chol, log_weights, self.covariance_type)
+        return clean_log_prob(lpn, sys.modules["cupy"])
 
     def _predict_device(self, X):
-        return self._estimate_weighted_log_prob_device(X).argmax(axis=1)
+        cp = sys.modules["cupy"]
+        return labels_from_log_prob(self._estimate_weighted_log_prob_device(X), X, *self._posterior_args(), xp=cp)
 
     def _predict_proba_device(self, X):
-        wlp = self._estimate_weighted_log_prob_device(X)
-        e = sys.modules["cupy"].exp(wlp - wlp.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    def _predict_proba_host(self, X):
-        wlp = self._estimate_weighted_log_prob(X)
-        return np.exp(wlp - logsumexp(wlp, axis=1)[:, None])
+        cp = sys.modules["cupy"]
+        return proba_from_log_prob(self._estimate_weighted_log_prob_device(X), X, *self._posterior_args(), xp=cp)
 
     # -------------------------------------------------------------------------- sampling
     def sample(self, n_samples=1, random_state=None):
@@ -412,23 +492,24 @@ class GaussianMixture(BaseMixture):
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least one sample.")
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        weights = np.asarray(self.weights_, dtype=np.float64)
+        weights, means, prec_chol = self._engine_parameters()
         counts = rng.multinomial(int(n_samples), weights / weights.sum())
-        k, d = self.means_.shape
+        k, d = means.shape
         parts = []
         for c in range(k):
             z = rng.standard_normal(size=(int(counts[c]), d))
             ct = self.covariance_type
             if ct in ("full", "tied"):
-                U = self.precisions_cholesky_[c] if ct == "full" else self.precisions_cholesky_
+                U = prec_chol[c] if ct == "full" else prec_chol
                 # x = μ + U⁻ᵀ z has covariance U⁻ᵀ U⁻¹ = (U Uᵀ)⁻¹
                 step = solve_triangular(U, z.T, lower=False, trans="T").T
             else:  # diag (per-feature) or spherical (scalar) precision factors
-                step = z / self.precisions_cholesky_[c]
-            parts.append(self.means_[c] + step)
+                step = z / prec_chol[c]
+            parts.append(means[c] + step)
         X = np.vstack(parts) if parts else np.empty((0, d))
         labels = np.repeat(np.arange(k, dtype=np.int64), counts)
-        return X, labels
+        space = space_of(self.means_)  # the namespace and device of the fitted parameters
+        return to_caller(X, space), to_caller(labels, space)
 
     # ------------------------------------------------------------------ model selection
     def _n_parameters(self):

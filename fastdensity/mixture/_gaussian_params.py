@@ -26,6 +26,12 @@ from .._backend import OPS, get_op
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _EPS = np.finfo(np.float64).eps
 
+_OVERFLOW_ERROR = (
+    "Fitting the mixture model failed: its sufficient statistics overflow float64 (the squares of the "
+    "data's deviations exceed 1.8e308; the largest |x - mean| is {spread:.3g}). Scale the data, e.g. "
+    "with sklearn.preprocessing.StandardScaler, or remove the extreme rows."
+)
+
 _PRECISION_ERROR = (
     "Fitting the mixture model failed because some components have ill-defined empirical "
     "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
@@ -33,12 +39,21 @@ _PRECISION_ERROR = (
 )
 
 
+# Host-only ops outside the dispatch table: the double-double factorisations, the statistics of
+# given responsibilities and k-means (initialisation).
+_HOST_OPS = {
+    "precision_cholesky_full": "_cholesky_dd",
+    "cholesky_dd": "_cholesky_dd",
+    "gmm_stats": "_mixture_cpu",
+    "kmeans": "_kmeans_cpu",
+}
+
+
 def _op(name):
     """The CPU implementation of a mixture op, through the dispatch table when it lists it."""
     if name in OPS:
         return get_op(name, "cpu")
-    # Host-only ops outside the dispatch table: the double-double factorisations.
-    return getattr(importlib.import_module("fastdensity.mixture._cholesky_dd"), name)
+    return getattr(importlib.import_module(f"fastdensity.mixture.{_HOST_OPS[name]}"), name)
 
 
 class Stats(NamedTuple):
@@ -96,9 +111,25 @@ _COVARIANCES = {
 }
 
 
+def overflow_error(spread):
+    """The ValueError of statistics (or log-likelihoods) that overflowed: it names the remedy."""
+    return ValueError(_OVERFLOW_ERROR.format(spread=float(spread)))
+
+
+def check_finite_stats(stats):
+    """Raise :func:`overflow_error` when the statistics are not finite (data too spread out for
+    float64 squares)."""
+    if not all(bool(np.all(np.isfinite(a))) for a in (stats.R, stats.Sx, stats.Sxx)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.max(np.abs(np.asarray(stats.centres) - np.asarray(stats.shift)))
+        raise overflow_error(spread if np.isfinite(spread) else np.inf)
+
+
 def estimate_gaussian_parameters(stats, reg_covar, covariance_type, eps_scale=1.0):
     """(n_k, means, covariances) from sufficient statistics; ``eps_scale`` is the mean sample
-    weight (scikit-learn adds 10 ε to each n_k, i.e. 10 ε samples of weight 1)."""
+    weight (scikit-learn adds 10 ε to each n_k, i.e. 10 ε samples of weight 1). Statistics that
+    overflowed raise the error of :func:`overflow_error`."""
+    check_finite_stats(stats)
     tiny = 10.0 * _EPS * eps_scale
     nk = stats.R + tiny
     delta = (stats.Sx - tiny * stats.centres) / nk[:, None]
@@ -108,10 +139,26 @@ def estimate_gaussian_parameters(stats, reg_covar, covariance_type, eps_scale=1.
 
 
 def stats_from_resp(X, sample_weight, resp, covariance_type, shift):
-    """Sufficient statistics from dense responsibilities (the initialisation), each component's
-    centred about its own weighted mean (two passes, as scikit-learn's full covariance)."""
+    """Sufficient statistics from dense responsibilities (n, k) (``init_params="random"``), each
+    component's about its own weighted mean: two passes of the E-step engine (the means, then the
+    statistics about them), as scikit-learn's two-pass covariance."""
     shift = np.asarray(shift, dtype=np.float64)
-    return Stats(*stats_about_centres(X, sample_weight, resp, covariance_type, shift), shift)
+    k = resp.shape[1]
+    engine = _op("gmm_stats")
+    R, Sx, _ = engine(X, sample_weight, np.broadcast_to(shift, (k, shift.shape[0])), "diag", shift, resp=resp)
+    centres = shift + np.divide(Sx, R[:, None], out=np.zeros_like(Sx), where=R[:, None] > 0)
+    return Stats(*engine(X, sample_weight, centres, covariance_type, shift, resp=resp), centres, shift)
+
+
+def stats_from_labels(X, sample_weight, labels, centres, covariance_type, shift):
+    """Sufficient statistics of hard labels (n,) int64 (−1: no component) about ``centres`` (k, d),
+    in one pass of the E-step engine (``init_params`` "kmeans", "k-means++", "random_from_data").
+    The centres need not be the clusters' means (the M-step corrects for the offset), but should be
+    near them: the k-means centres, or the seed rows."""
+    shift = np.asarray(shift, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    R, Sx, Sxx = _op("gmm_stats")(X, sample_weight, centres, covariance_type, shift, labels=labels)
+    return Stats(R, Sx, Sxx, centres, shift)
 
 
 def stats_about_centres(X, sample_weight, resp, covariance_type, shift, xp=np):
@@ -163,7 +210,13 @@ def compute_precision_cholesky(covariances, covariance_type, reg_covar=None):
         stack = cov if covariance_type == "full" else cov[None]
         if not np.all(np.isfinite(stack)):
             raise _not_positive_definite(None, reg_covar)
-        U, ok = _op("precision_cholesky_full")(stack)
+        # Each matrix scaled by an even power of two 4^-e (exact) to a diagonal near 1, so that the
+        # double-double splitting (×(2^27 + 1)) neither overflows nor underflows for covariances
+        # near the ends of the float64 range; the factors scale back exactly by 2^-e.
+        top = np.max(np.abs(np.diagonal(stack, axis1=1, axis2=2)), axis=1)
+        e = np.where(top > 0, np.floor(np.log2(np.where(top > 0, top, 1.0)) / 2), 0).astype(np.int64)
+        U, ok = _op("precision_cholesky_full")(np.ldexp(stack, (-2 * e)[:, None, None]))
+        U = np.ldexp(U, (-e)[:, None, None])
         if not np.all(ok):
             raise _not_positive_definite(np.flatnonzero(~ok).tolist() if covariance_type == "full" else None,
                                          reg_covar)

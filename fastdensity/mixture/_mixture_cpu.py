@@ -34,8 +34,13 @@ Everything compiles to one specialisation per driver: the covariance family and 
 (log-densities, normaliser, E-step) are runtime arguments, so float64 data of any shape and
 every covariance type share the compiled code.
 
+Two more modes give the statistics of given responsibilities, for the initialisation (``gmm_stats``):
+hard labels (k-means, seed rows) or a dense (n, k) array ("random"), the same blocks and reductions
+without the log-densities. A row whose log-densities all underflow (a query at |x| ~ 1e300) gets the
+normaliser −inf and no responsibilities (``_normalise``), never a division by zero.
+
 The precision factors come from ``_cholesky_dd`` (double-double Cholesky); k-means++ seeding on
-the same blocks is in ``_kmeans_plusplus_cpu``.
+the same blocks is in ``_kmeans_plusplus_cpu``, Lloyd's k-means in ``_kmeans_cpu``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ _FULL, _TIED, _DIAG = 0, 1, 2  # engine families (spherical runs as diag)
 MODE_LOG_PROB = 0  # write the (n, k) weighted log-densities
 MODE_NORM = 1  # write the (n,) log-sum-exp normaliser only
 MODE_ESTEP = 2  # normaliser and sufficient statistics
+MODE_LABELS = 3  # sufficient statistics of given hard labels (initialisation; -1: no component)
+MODE_RESP = 4  # sufficient statistics of given (n, k) responsibilities (initialisation)
 
 
 # ------------------------------------------------------------------------------ blocks
@@ -238,11 +245,15 @@ def _log_prob_diag(xt, means, P, cst, lp):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _normalise(lp, wb, mx, s):
-    """Log-sum-exp over components into mx (the normaliser); lp becomes w_b r_cb in place."""
+    """Log-sum-exp over components into mx (the normaliser); lp becomes w_b r_cb in place.
+
+    A row whose log-densities all underflow to −inf (a query so far from every component that
+    its squared Mahalanobis distances overflow; NaN from inf − inf counts as −inf) gets the
+    normaliser −inf and zero responsibilities, never a division by zero."""
     K = lp.shape[0]
     for b in range(BLOCK):
-        mx[b] = lp[0, b]
-    for c in range(1, K):
+        mx[b] = -np.inf
+    for c in range(K):
         for b in range(BLOCK):
             v = lp[c, b]
             mx[b] = v if v > mx[b] else mx[b]
@@ -250,16 +261,41 @@ def _normalise(lp, wb, mx, s):
         s[b] = 0.0
     for c in range(K):
         for b in range(BLOCK):
-            e = fast_exp_neg(lp[c, b] - mx[b])
+            e = fast_exp_neg(lp[c, b] - mx[b])  # 0 for NaN arguments (a failed comparison)
             lp[c, b] = e
             s[b] += e
     for b in range(BLOCK):
         sb = s[b]
-        mx[b] = mx[b] + math.log(sb)
-        s[b] = wb[b] / sb
+        mx[b] = mx[b] + math.log(sb) if sb > 0.0 else -np.inf
+        s[b] = wb[b] / max(sb, 1e-300)  # sb >= 1 unless every term underflowed (then all e are 0)
     for c in range(K):
         for b in range(BLOCK):
             lp[c, b] *= s[b]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _given_labels(labels, b0, nb, wb, R):
+    """R[c, b] = w_b for the component labels[b0 + b] (none for −1), 0 elsewhere."""
+    K = R.shape[0]
+    for c in range(K):
+        for b in range(BLOCK):
+            R[c, b] = 0.0
+    for b in range(nb):
+        c = labels[b0 + b]
+        if c >= 0:
+            R[c, b] = wb[b]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _given_resp(resp, b0, nb, wb, R):
+    """R[c, b] = w_b resp[b0 + b, c] (0 on padding rows)."""
+    K = R.shape[0]
+    for c in range(K):
+        for b in range(BLOCK):
+            R[c, b] = 0.0
+    for b in range(nb):
+        for c in range(K):
+            R[c, b] = wb[b] * resp[b0 + b, c]
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -322,8 +358,9 @@ def _stats_diag(xt, means, R, nk, sx, sxx):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out, nk, sx, sxx):
-    """One chunk of rows r0..r1, block by block, by one thread."""
+def _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out, nk, sx, sxx, labels, resp):
+    """One chunk of rows r0..r1, block by block, by one thread. ``labels`` (n,) / ``resp`` (n, k):
+    the given responsibilities of MODE_LABELS / MODE_RESP (placeholders otherwise)."""
     dp = means.shape[1]
     K = means.shape[0]
     xt = np.zeros((dp, BLOCK))
@@ -336,22 +373,27 @@ def _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out, n
     for b0 in range(r0, r1, BLOCK):
         nb = min(BLOCK, r1 - b0)
         _load_block(X, w, b0, nb, xt, wb)
-        if family == _FULL:
-            _log_prob_full(xt, means, U, cst, dt, rd, lp)
-        elif family == _TIED:
-            _log_prob_tied(xt, shift, muU, U[0], cst, dt, rd, lp)
+        if mode == MODE_LABELS:
+            _given_labels(labels, b0, nb, wb, lp)
+        elif mode == MODE_RESP:
+            _given_resp(resp, b0, nb, wb, lp)
         else:
-            _log_prob_diag(xt, means, U[0], cst, lp)
-        if mode == MODE_LOG_PROB:
+            if family == _FULL:
+                _log_prob_full(xt, means, U, cst, dt, rd, lp)
+            elif family == _TIED:
+                _log_prob_tied(xt, shift, muU, U[0], cst, dt, rd, lp)
+            else:
+                _log_prob_diag(xt, means, U[0], cst, lp)
+            if mode == MODE_LOG_PROB:
+                for b in range(nb):
+                    for c in range(K):
+                        lp_out[b0 + b, c] = lp[c, b]
+                continue
+            _normalise(lp, wb, mx, s)
             for b in range(nb):
-                for c in range(K):
-                    lp_out[b0 + b, c] = lp[c, b]
-            continue
-        _normalise(lp, wb, mx, s)
-        for b in range(nb):
-            lpn[b0 + b] = mx[b]
-        if mode == MODE_NORM:
-            continue
+                lpn[b0 + b] = mx[b]
+            if mode == MODE_NORM:
+                continue
         if family == _FULL:
             _stats_full(xt, means, lp, dt, rd, nk, sx, sxx)
         elif family == _TIED:
@@ -361,7 +403,7 @@ def _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out, n
 
 
 @njit(parallel=True, cache=True)
-def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p):
+def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p, labels, resp):
     n = X.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     last = nk_p.shape[0] - 1  # one partial buffer per chunk (E-step) or a placeholder
@@ -370,18 +412,18 @@ def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_ou
         r1 = min(n, r0 + CHUNK)
         p = min(np.int64(ch), last)
         _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, r1, lpn, lp_out,
-               nk_p[p], sx_p[p], sxx_p[p])
+               nk_p[p], sx_p[p], sxx_p[p], labels, resp)
 
 
 @njit(cache=True)
-def _gmm_pass_serial(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p):
+def _gmm_pass_serial(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p, labels, resp):
     n = X.shape[0]
     last = nk_p.shape[0] - 1
     for ch in range((n + CHUNK - 1) // CHUNK):
         r0 = ch * CHUNK
         p = min(ch, last)
         _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, min(n, r0 + CHUNK), lpn, lp_out,
-               nk_p[p], sx_p[p], sxx_p[p])
+               nk_p[p], sx_p[p], sxx_p[p], labels, resp)
 
 
 # ------------------------------------------------------------------------------- drivers
@@ -452,6 +494,10 @@ def _no_stats():
     return np.zeros((1, 1)), np.zeros((1, 1, 1)), np.zeros((1, 1, 1, 1))
 
 
+_NO_LABELS = np.zeros(1, dtype=np.int64)
+_NO_RESP = np.zeros((1, 1))
+
+
 def _as_rows(X):
     X = np.ascontiguousarray(X, dtype=np.float64)
     if X.ndim != 2:
@@ -465,7 +511,8 @@ def gmm_log_prob(X, means, prec_chol, cov_type, log_weights=None, shift=None):
     ``prec_chol`` in scikit-learn's layout for ``cov_type`` (full: (k, d, d) upper triangular,
     tied: (d, d), diag: (k, d), spherical: (k,)). For tied covariances the data are shifted by
     ``shift`` (default: the mean of the means, a property of the model, so that each row's
-    result does not depend on the other rows) before the shared factor is applied.
+    result does not depend on the other rows) before the shared factor is applied. Entries whose
+    squared Mahalanobis distance overflows are −inf (or NaN where x − μ itself overflows).
     """
     X = _as_rows(X)
     n = X.shape[0]
@@ -473,20 +520,54 @@ def gmm_log_prob(X, means, prec_chol, cov_type, log_weights=None, shift=None):
     out = np.empty((n, means.shape[0]))
     if n:
         _gmm_pass(X, np.ones(n), means, U, shift, muU, cst, family, MODE_LOG_PROB, np.empty(0),
-                  out, *_no_stats())
+                  out, *_no_stats(), _NO_LABELS, _NO_RESP)
     return out
 
 
 def gmm_log_prob_norm(X, means, prec_chol, log_weights, cov_type, shift=None):
-    """log Σ_c π_c N(x_i | μ_c, Σ_c) for each row: float64 (n,), without an (n, k) array."""
+    """log Σ_c π_c N(x_i | μ_c, Σ_c) for each row: float64 (n,), without an (n, k) array; −inf
+    for a row so far from every component that all its log-densities underflow."""
     X = _as_rows(X)
     n = X.shape[0]
     family, means, U, muU, shift, cst = _prepare(means, prec_chol, log_weights, cov_type, shift)
     lpn = np.empty(n)
     if n:
         _gmm_pass(X, np.ones(n), means, U, shift, muU, cst, family, MODE_NORM, lpn,
-                  np.zeros((1, 1)), *_no_stats())
+                  np.zeros((1, 1)), *_no_stats(), _NO_LABELS, _NO_RESP)
     return lpn
+
+
+def _stats_buffers(n, family, K, dp):
+    n_chunks = max(1, (n + CHUNK - 1) // CHUNK)
+    nk_p = np.zeros((n_chunks, K))
+    sx_p = np.zeros((n_chunks, K, dp))
+    if family == _FULL:
+        sxx_p = np.zeros((n_chunks, K, dp, dp))
+    elif family == _TIED:
+        sxx_p = np.zeros((n_chunks, 1, dp, dp))
+    else:
+        sxx_p = np.zeros((n_chunks, 1, K, dp))
+    return nk_p, sx_p, sxx_p
+
+
+def _reduce_stats(family, d, nk_p, sx_p, sxx_p):
+    """Fixed-order reduction of the per-chunk partial sums, then the padding is dropped."""
+    nk = nk_p.sum(axis=0)
+    sx = sx_p.sum(axis=0)[:, :d]
+    sxx = sxx_p.sum(axis=0)
+    if family == _FULL:
+        sxx = np.tril(sxx[:, :d, :d])
+        sxx = sxx + np.tril(sxx, -1).transpose(0, 2, 1)
+    elif family == _TIED:
+        sxx = np.tril(sxx[0, :d, :d])
+        sxx = sxx + np.tril(sxx, -1).T
+    else:
+        sxx = sxx[0][:, :d]
+    return nk, sx, sxx
+
+
+def _weights(sample_weight, n):
+    return np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
 
 
 def gmm_estep(X, sample_weight, means, prec_chol, log_weights, cov_type, shift=None):
@@ -501,30 +582,35 @@ def gmm_estep(X, sample_weight, means, prec_chol, log_weights, cov_type, shift=N
     n, d = X.shape
     family, means, U, muU, shift, cst = _prepare(means, prec_chol, log_weights, cov_type, shift)
     K, dp = means.shape
-    w = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
-    n_chunks = max(1, (n + CHUNK - 1) // CHUNK)
-    nk_p = np.zeros((n_chunks, K))
-    sx_p = np.zeros((n_chunks, K, dp))
-    if family == _FULL:
-        sxx_p = np.zeros((n_chunks, K, dp, dp))
-    elif family == _TIED:
-        sxx_p = np.zeros((n_chunks, 1, dp, dp))
-    else:
-        sxx_p = np.zeros((n_chunks, 1, K, dp))
+    parts = _stats_buffers(n, family, K, dp)
     lpn = np.empty(n)
     if n:
-        _gmm_pass(X, w, means, U, shift, muU, cst, family, MODE_ESTEP, lpn, np.zeros((1, 1)),
-                  nk_p, sx_p, sxx_p)
-    # Fixed-order reduction of the per-chunk partial sums, then the padding is dropped.
-    nk = nk_p.sum(axis=0)
-    sx = sx_p.sum(axis=0)[:, :d]
-    sxx = sxx_p.sum(axis=0)
-    if family == _FULL:
-        sxx = np.tril(sxx[:, :d, :d])
-        sxx = sxx + np.tril(sxx, -1).transpose(0, 2, 1)
-    elif family == _TIED:
-        sxx = np.tril(sxx[0, :d, :d])
-        sxx = sxx + np.tril(sxx, -1).T
+        _gmm_pass(X, _weights(sample_weight, n), means, U, shift, muU, cst, family, MODE_ESTEP, lpn,
+                  np.zeros((1, 1)), *parts, _NO_LABELS, _NO_RESP)
+    return (lpn,) + _reduce_stats(family, d, *parts)
+
+
+def gmm_stats(X, sample_weight, centres, cov_type, shift, labels=None, resp=None):
+    """Sufficient statistics (R (k,), Sx (k, d), Sxx) of given responsibilities, about ``centres``
+    (k, d), in the layout of :func:`gmm_estep` (tied: Sxx about ``shift`` over all rows): one
+    pass of the E-step engine without the log-densities. The responsibilities are either hard
+    ``labels`` (n,) int64 (component index, −1 for none) or dense ``resp`` (n, k)."""
+    X = _as_rows(X)
+    n, d = X.shape
+    centres = np.asarray(centres, dtype=np.float64)
+    K = centres.shape[0]
+    if (labels is None) == (resp is None):
+        raise ValueError("give exactly one of labels and resp")
+    dummy = {"full": np.broadcast_to(np.eye(d), (K, d, d)), "tied": np.eye(d), "diag": np.ones((K, d)),
+             "spherical": np.ones(K)}[cov_type]
+    family, means, U, muU, shift, cst = _prepare(centres, dummy, None, cov_type, shift)
+    dp = means.shape[1]
+    parts = _stats_buffers(n, family, K, dp)
+    if labels is not None:
+        mode, labels, resp = MODE_LABELS, np.ascontiguousarray(labels, dtype=np.int64), _NO_RESP
     else:
-        sxx = sxx[0][:, :d]
-    return lpn, nk, sx, sxx
+        mode, labels, resp = MODE_RESP, _NO_LABELS, np.ascontiguousarray(resp, dtype=np.float64)
+    if n:
+        _gmm_pass(X, _weights(sample_weight, n), means, U, shift, muU, cst, family, mode, np.empty(0),
+                  np.zeros((1, 1)), *parts, labels, resp)
+    return _reduce_stats(family, d, *parts)

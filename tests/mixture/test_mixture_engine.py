@@ -141,7 +141,8 @@ def test_serial_and_parallel_drivers_agree_bit_for_bit():
             parts = (np.zeros((4, 3)), np.zeros((4, 3, m.shape[1])),
                      np.zeros((4, 3, m.shape[1], m.shape[1])) if family == 0 else
                      np.zeros((4, 1, m.shape[1], m.shape[1])) if family == 1 else np.zeros((4, 1, 3, m.shape[1])))
-            driver(X, w, m, U, shift, muU, cst, family, engine.MODE_ESTEP, lpn, np.zeros((1, 1)), *parts)
+            driver(X, w, m, U, shift, muU, cst, family, engine.MODE_ESTEP, lpn, np.zeros((1, 1)), *parts,
+                   engine._NO_LABELS, engine._NO_RESP)
             outputs.append((lpn,) + parts)
         for a, b in zip(*outputs):
             np.testing.assert_array_equal(a, b)
