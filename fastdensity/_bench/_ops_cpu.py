@@ -34,14 +34,19 @@ class Case:
         return self.call(*self.args)
 
     def planted(self, fraction: float):
-        """The same call plus the same call on ``fraction`` of the rows: a slowdown of about
-        ``1 + fraction`` inside the timed public work (used to show that the guard catches one)."""
+        """The same call, then the same call again on ``fraction`` of the rows (whole extra calls
+        for each unit of ``fraction`` above 1): a slowdown of about ``1 + fraction`` inside the timed
+        public work, used to show that the guard catches one."""
         first, rest = self.args[0], self.args[1:]
-        rows = max(1, int(round(fraction * first.shape[0])))
+        whole, part = divmod(float(fraction), 1.0)
+        rows = int(round(part * first.shape[0]))
 
         def slower():
             result = self.call(*self.args)
-            self.call(first[:rows], *rest)
+            for _ in range(int(whole)):
+                self.call(*self.args)
+            if rows > 0:
+                self.call(first[:rows], *rest)
             return result
 
         return slower
