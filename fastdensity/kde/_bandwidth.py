@@ -167,6 +167,30 @@ def rule_bandwidth_matrix(X, weights, rule, kernel="gaussian") -> np.ndarray:
     return cov * (factor * factor / kernel_coordinate_variance(kernel, d))
 
 
+def scalar_rule_bandwidth(X, weights, rule, kernel="gaussian") -> float:
+    """A scalar bandwidth h of a rule for ``kernel``, for metrics other than the euclidean (whose
+    kernel takes no matrix): the rule's factor(neff, d) times the root mean of the per-feature
+    weighted variances, divided by the unit kernel's coordinate standard deviation, so that with
+    isotropic data it is the bandwidth of :func:`rule_bandwidth_matrix` (H = h² I).
+
+    Raises ValueError when every feature is constant (zero spread)."""
+    X = _as_2d(X)
+    n, d = X.shape
+    kernel = check_kernel(kernel)
+    if rule not in ("scott", "silverman"):
+        raise ValueError(f"rule must be 'scott' or 'silverman'; got {rule!r}")
+    w = _check_weights(weights, n)
+    variance = float(np.mean(np.diag(weighted_covariance(X, w))))
+    if not (variance > 0 and np.isfinite(variance)):
+        raise ValueError(
+            "the data have no spread (every feature constant) or a spread that overflows float64, "
+            "so a rule has nothing to scale; pass a float bandwidth (or rescale the data)"
+        )
+    neff = float(n) if w is None else effective_n(w)
+    factor = scott_factor(neff, d) if rule == "scott" else silverman_factor(neff, d)
+    return float(factor * math.sqrt(variance / kernel_coordinate_variance(kernel, d)))
+
+
 # ----------------------------------------------------------------- improved Sheather–Jones
 
 

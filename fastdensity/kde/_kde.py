@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -14,11 +15,27 @@ from .._backend import array_kind, from_host_numpy, get_op, threads, to_host_num
 from .._backend._convert import from_device_cupy
 from .._backend._dispatch import validate_backend
 from .._backend._estimator_input import check_estimator_X
-from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel
+from ._kernels import (
+    KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel,
+    sample_unit_kernel_pnorm,
+)
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 _RULES = ("scott", "silverman", "isj", "cv")
-_EUCLIDEAN = ("euclidean", "l2", "minkowski")
+_EUCLIDEAN = ("euclidean", "l2")
+# scikit-learn's KernelDensity metrics (its KDTree and BallTree metrics) but "pyfunc"; the aliases
+# name the same distance.
+_METRIC_ALIASES = {"l2": "euclidean", "cityblock": "manhattan", "l1": "manhattan",
+                   "infinity": "chebyshev", "p": "minkowski", "sokalmichener": "rogerstanimoto"}
+VALID_METRICS = (
+    "euclidean", "l2", "minkowski", "p", "manhattan", "cityblock", "l1", "chebyshev", "infinity",
+    "seuclidean", "mahalanobis", "haversine", "hamming", "canberra", "braycurtis", "jaccard", "dice",
+    "rogerstanimoto", "russellrao", "sokalmichener", "sokalsneath",
+)
+# metric_params each metric takes (scikit-learn's DistanceMetric arguments).
+_METRIC_PARAMS = {"minkowski": ("p", "w"), "seuclidean": ("V",), "mahalanobis": ("V", "VI")}
+# Metrics under which ``sample`` can draw from the kernel: those of a norm (see ``sample``).
+_SAMPLEABLE_METRICS = ("euclidean", "manhattan", "chebyshev", "minkowski", "seuclidean", "mahalanobis")
 
 
 class KernelDensity(BaseEstimator):
@@ -55,7 +72,34 @@ class KernelDensity(BaseEstimator):
         triweight (1 − r²)³. The cosine kernel is normalised correctly in every dimension
         (scikit-learn's normaliser is wrong in even dimensions).
     metric : str, default="euclidean"
-        Only the euclidean metric is implemented; other metrics raise ``NotImplementedError``.
+        The distance D in the kernel k(D(x, x_j) / h): scikit-learn's choices for its
+        ``KernelDensity`` (:data:`VALID_METRICS`): "euclidean"/"l2"; "manhattan"/"cityblock"/"l1";
+        "chebyshev"/"infinity"; "minkowski"/"p" (``metric_params={"p": p, "w": w}``, p > 0, default
+        2, optional non-negative feature weights w: (Σ w_i |x_i − y_i|^p)^(1/p)); "seuclidean"
+        (``{"V": V}``); "mahalanobis" (``{"VI": VI}`` or ``{"V": V}``); "haversine" (2-D data, rows
+        (latitude, longitude) in radians, the great-circle angle); "hamming", "canberra",
+        "braycurtis"; the boolean metrics "jaccard", "dice", "rogerstanimoto"/"sokalmichener",
+        "russellrao", "sokalsneath" (nonzero counts as True). The formulas are scikit-learn's
+        ``DistanceMetric``'s. Not "pyfunc" (a Python function per pair).
+
+        The euclidean metric runs the whitened fast path and takes every bandwidth; every other
+        metric runs an exact Numba-parallel kernel on the CPU with a scalar ``bandwidth`` (a float,
+        "scott" or "silverman"), with ``adaptive`` and weights, and raises ``ValueError`` for
+        per-feature or matrix bandwidths, "isj", "cv" and GPU data.
+
+        **Normalisation, as scikit-learn**: whatever the metric, the kernel is normalised with the
+        euclidean formula, c_d h^-d k(D(x, x_j) / h) (c_d of the euclidean unit kernel in d
+        dimensions; also the per-point factor λ_j^-d for ``adaptive``), so log densities equal
+        scikit-learn's ``KernelDensity(metric=..., rtol=0, atol=0)`` to rounding (the cosine
+        kernel in even dimensions excepted, see ``kernel``). For every non-euclidean metric this
+        density does **not** integrate to 1: it integrates to c_d / c_d^D with c_d^D the normaliser
+        of the metric's own unit ball (for instance 2^d / V_d for the chebyshev metric and the
+        tophat kernel); under haversine the data live on the sphere in (latitude, longitude)
+        coordinates, and the density integrates to 1 neither over dlat dlon nor over the
+        sphere's area (approximately over the area for h ≪ 1); the discrete metrics (hamming,
+        the boolean ones) take finitely many values and give no density at all, only a score.
+        Minkowski with p < 1 is not a metric (no triangle inequality): the sums here are exact,
+        while scikit-learn's tree, which prunes by the triangle inequality, is not.
     atol, rtol : float, default=0
         Tolerances accepted for compatibility (the engine is exact).
     breadth_first : bool, default=True
@@ -63,7 +107,7 @@ class KernelDensity(BaseEstimator):
     leaf_size : int, default=40
         Accepted for compatibility; no effect.
     metric_params : dict or None, default=None
-        Must be empty or None (euclidean metric).
+        The metric's parameters (see ``metric``); none for the others.
     adaptive : bool, default=False
         Abramson's square-root law: point j gets bandwidth matrix λ_j² H with
         λ_j = (f̃(x_j) / g)^(-1/2), f̃ a pilot estimate with the global bandwidth and g the
@@ -132,17 +176,20 @@ class KernelDensity(BaseEstimator):
             raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
         if not isinstance(self.metric, str):
             raise TypeError(f"metric must be a string; got {self.metric!r}")
-        if self.metric not in _EUCLIDEAN:
-            raise NotImplementedError(
-                f"metric={self.metric!r} is not implemented; fastdensity's KernelDensity supports "
-                "the euclidean metric (whiten or rescale the data for other quadratic metrics)"
-            )
-        params = self.metric_params or {}
-        if not isinstance(params, dict):
+        if self.metric not in VALID_METRICS:
+            why = (" (a Python distance function per pair is not supported)" if self.metric == "pyfunc"
+                   else "")
+            raise ValueError(f"metric must be one of {VALID_METRICS}; got {self.metric!r}{why}")
+        params = self.metric_params
+        if params is not None and not isinstance(params, dict):
             raise TypeError(f"metric_params must be a dict or None; got {type(self.metric_params).__name__}")
-        if self.metric == "minkowski" and params.get("p", 2) != 2 or set(params) - {"p"}:
-            raise NotImplementedError(
-                f"metric_params={self.metric_params!r} are not supported; only the euclidean metric is"
+        name = _METRIC_ALIASES.get(self.metric, self.metric)
+        allowed = _METRIC_PARAMS.get(name, ())
+        unknown = sorted(set(params or {}) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"metric_params {unknown} are not parameters of metric={self.metric!r}; it takes "
+                f"{list(allowed) if allowed else 'none'}"
             )
         for name in ("atol", "rtol"):
             value = getattr(self, name)
@@ -165,6 +212,12 @@ class KernelDensity(BaseEstimator):
         self._validate_params()
         X, kind, backend = check_estimator_X(self, X, reset=True)
         self._fit_kind = kind
+        metric = self._metric_spec(X.shape[1])[0]
+        if metric != "euclidean" and backend == "cuda":
+            raise ValueError(
+                f"metric={self.metric!r} runs on the CPU engine only; the GPU engine is euclidean. "
+                "Pass NumPy data (or torch CPU tensors) with backend='cpu' or 'auto'"
+            )
         if backend == "cuda":
             with X.device:
                 return self._fit_device(X, sample_weight)
@@ -203,6 +256,8 @@ class KernelDensity(BaseEstimator):
         """(bandwidth_, H) for the ``bandwidth`` parameter on data X."""
         n, d = X.shape
         bw = self.bandwidth
+        if self._metric_spec(d)[0] != "euclidean":
+            return self._metric_bandwidth(X, weights)
         if isinstance(bw, str):
             if bw not in _RULES:
                 raise ValueError(f"bandwidth must be a positive number, an array or one of {_RULES}; got {bw!r}")
@@ -257,6 +312,73 @@ class KernelDensity(BaseEstimator):
             f"bandwidth matrix; got shape {arr.shape}"
         )
 
+    def _metric_bandwidth(self, X, weights):
+        """(bandwidth_, H = h² I) for a non-euclidean metric: a float h, or "scott"/"silverman" as a
+        scalar, the rule's factor times the root mean of the per-feature (weighted) variances,
+        divided by the kernel's coordinate standard deviation."""
+        n, d = X.shape
+        bw = self.bandwidth
+        if isinstance(bw, str) and bw in ("scott", "silverman"):
+            from . import _bandwidth
+
+            X64 = np.asarray(X, dtype=np.float64)
+            _bandwidth._check_support(X64, None if _equal_weights(weights) else weights)
+            h = _bandwidth.scalar_rule_bandwidth(X64, weights, bw, self.kernel)
+            return h, np.eye(d) * h**2
+        if isinstance(bw, numbers.Real) and not isinstance(bw, bool):
+            if not (np.isfinite(bw) and bw > 0):
+                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
+            return float(bw), np.eye(d) * float(bw) ** 2
+        raise ValueError(
+            f"metric={self.metric!r} takes a scalar bandwidth: a positive float, 'scott' or "
+            f"'silverman'; got {bw!r} (per-feature and matrix bandwidths, 'isj' and 'cv' are for the "
+            "euclidean metric)"
+        )
+
+    def _metric_spec(self, d):
+        """(name, p, vec, mat) of the metric for d features, its parameters checked; name is
+        "euclidean" for the euclidean fast path (also minkowski with p = 2 and no weights)."""
+        name = _METRIC_ALIASES.get(self.metric, self.metric)
+        params = self.metric_params or {}
+        p, vec, mat = 2.0, None, None
+        if name == "minkowski":
+            p = params.get("p", 2)
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not p > 0:
+                raise ValueError(f"metric_params['p'] of the minkowski metric must be a number > 0; got {p!r}")
+            p = float(p)
+            if params.get("w") is not None:
+                vec = _check_metric_array(params["w"], (d,), "minkowski metric_params['w']", positive=False)
+                if math.isinf(p):
+                    raise ValueError("the weighted minkowski metric needs a finite p; got p=inf")
+            elif p == 2.0:
+                name = "euclidean"
+            elif p == 1.0:
+                name = "manhattan"
+            elif math.isinf(p):
+                name = "chebyshev"
+        elif name == "seuclidean":
+            if "V" not in params:
+                raise ValueError("metric='seuclidean' needs metric_params={'V': V}, the (d,) variances")
+            vec = _check_metric_array(params["V"], (d,), "seuclidean metric_params['V']", positive=True)
+        elif name == "mahalanobis":
+            if ("V" in params) == ("VI" in params):
+                raise ValueError("metric='mahalanobis' needs metric_params {'VI': VI} or {'V': V} (one of them)")
+            if "VI" in params:
+                mat = _check_metric_array(params["VI"], (d, d), "mahalanobis metric_params['VI']")
+            else:
+                V = _check_metric_array(params["V"], (d, d), "mahalanobis metric_params['V']")
+                try:
+                    mat = np.linalg.inv(V)  # as scikit-learn
+                except np.linalg.LinAlgError:
+                    raise ValueError("mahalanobis metric_params['V'] is singular; pass VI") from None
+            scale = float(np.max(np.abs(mat)))
+            if (np.max(np.abs(mat - mat.T)) > 1e-10 * scale
+                    or np.linalg.eigvalsh(0.5 * (mat + mat.T))[0] < -1e-12 * scale):
+                raise ValueError("mahalanobis VI must be symmetric positive semi-definite")
+        elif name == "haversine" and d != 2:
+            raise ValueError(f"metric='haversine' needs 2-D data (latitude, longitude) in radians; got {d} features")
+        return name, p, vec, mat
+
     def _abramson_factors(self, chol, weights):
         """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the fixed-bandwidth pilot f̃."""
         return _abramson_from_pilot(self._log_density_host(self.training_data_), weights)
@@ -265,20 +387,26 @@ class KernelDensity(BaseEstimator):
     def _clear_cache(self):
         self._engine_cache = {}
 
-    def _engine_state(self, dtype):
-        """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm."""
+    def _engine_state(self, dtype, whiten=True):
+        """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm.
+
+        ``whiten=False`` (non-euclidean metrics): the raw float64 training data, and the log-norm
+        log c_d − d log h of scikit-learn's convention (the same for a scalar bandwidth)."""
         from .._backend._device import to_host
 
         cache = getattr(self, "_engine_cache", None)
         if cache is None:
             cache = self._engine_cache = {}
-        key = np.dtype(dtype)
+        key = np.dtype(dtype) if whiten else "metric"
         if key not in cache:
             # Fitted on a GPU: the fitted arrays come to the host once (this cache).
             X = np.asarray(to_host(self.training_data_), dtype=np.float64)
             n, d = X.shape
             chol = _cholesky_bandwidth(self.bandwidth_matrix_)
-            train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
+            if whiten:
+                train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
+            else:
+                train_t = np.ascontiguousarray(X.T)
             weights = (np.ones(n) if _equal_weights(self.sample_weight_)
                        else np.asarray(to_host(self.sample_weight_), dtype=np.float64))
             with np.errstate(divide="ignore"):
@@ -321,6 +449,14 @@ class KernelDensity(BaseEstimator):
 
     def _log_density_host(self, X):
         """Log densities of NumPy ``X`` (m, d), float64 result."""
+        metric, p, vec, mat = self._metric_spec(X.shape[1])
+        if metric != "euclidean":
+            from ._kde_metric_cpu import kde_logsum_metric
+
+            _, train_t, log_w, inv_scales, log_norm = self._engine_state(np.float64, whiten=False)
+            h = float(np.sqrt(self.bandwidth_matrix_[0, 0]))
+            return kde_logsum_metric(np.asarray(X, dtype=np.float64), train_t, log_w, self.kernel,
+                                     metric, h, inv_scales, p=p, vec=vec, mat=mat) + log_norm
         dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
         queries = np.ascontiguousarray(_whiten(chol, np.asarray(X, dtype=np.float64)), dtype=dtype)
@@ -337,6 +473,11 @@ class KernelDensity(BaseEstimator):
         check_is_fitted(self, "training_data_")
         X, kind, backend = check_estimator_X(self, X, reset=False)
         if backend == "cuda":
+            if self._metric_spec(X.shape[1])[0] != "euclidean":
+                raise ValueError(
+                    f"metric={self.metric!r} runs on the CPU engine only; score NumPy data (or torch "
+                    "CPU tensors), or use the euclidean metric on the GPU"
+                )
             with X.device:
                 log_density = self._log_density_device(X)
                 if X.dtype == np.float32:
@@ -363,7 +504,14 @@ class KernelDensity(BaseEstimator):
         """Draw ``n_samples`` points (n_samples, d) from the fitted density.
 
         Works for every kernel, with weights, per-feature and full bandwidths and adaptive
-        bandwidths: pick a training point by weight, then add a draw from its kernel. Fitted on a
+        bandwidths: pick a training point by weight, then add a draw from its kernel.
+
+        Under a metric of a norm (manhattan, chebyshev, minkowski, seuclidean, mahalanobis) the
+        draws follow the normalised density ∝ Σ_j w_j k(D(x, x_j) / h): a radius with density
+        ∝ k(r) r^(d−1) times a direction from the cone measure of the metric's unit ball
+        (scikit-learn instead draws euclidean kernels whatever the metric, for two kernels).
+        Under haversine and the discrete metrics there is no such density on R^d: they raise
+        ``NotImplementedError``. Fitted on a
         GPU, the draw happens there (CuPy's generator) and comes back as a CuPy array or a torch
         CUDA tensor, as the data passed to ``fit`` was; otherwise as a NumPy array. Equal
         ``sample_weight`` (every weight the same) draw exactly the points drawn without weights for
@@ -372,6 +520,17 @@ class KernelDensity(BaseEstimator):
         check_is_fitted(self, "training_data_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
             raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
+        metric, p, vec, mat = self._metric_spec(self.n_features_in_)
+        if metric not in _SAMPLEABLE_METRICS:
+            raise NotImplementedError(
+                f"sampling with metric={self.metric!r} is not implemented: its kernel has no density "
+                f"on R^d to draw from; sampling works for the metrics {_SAMPLEABLE_METRICS}"
+            )
+        if metric == "minkowski" and vec is not None and not np.all(vec > 0):
+            raise NotImplementedError(
+                "sampling with a weighted minkowski metric needs every weight w > 0 (a zero weight "
+                "leaves the kernel unbounded along that feature)"
+            )
         rng = check_random_state(random_state)
         # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
         seed = rng.randint(0, 2**63 - 1, dtype=np.int64)
@@ -400,7 +559,7 @@ class KernelDensity(BaseEstimator):
         else:
             p = np.asarray(self.sample_weight_, dtype=np.float64)
             idx = gen.choice(n, size=n_samples, p=p / p.sum())
-        u = sample_unit_kernel(self.kernel, d, int(n_samples), gen)
+        u = _sample_unit_metric(self.kernel, d, int(n_samples), gen, metric, p, vec, mat)
         if self.adaptive_factors_ is not None:
             u *= np.asarray(self.adaptive_factors_)[idx, None]
         chol = _cholesky_bandwidth(self.bandwidth_matrix_)
@@ -427,6 +586,48 @@ def _abramson_from_pilot(log_pilot, weights, xp=np):
     log_g = (w[positive] * log_pilot[positive]).sum()
     log_pilot = xp.where(xp.isfinite(log_pilot), log_pilot, log_g)
     return xp.exp(-0.5 * (log_pilot - log_g))
+
+
+def _sample_unit_metric(kernel, d, size, gen, metric, p, vec, mat):
+    """(size, d) draws of the unit kernel k(D(u, 0)) under a metric of a norm (D(u, 0) = ‖u‖)."""
+    if metric == "euclidean":
+        return sample_unit_kernel(kernel, d, size, gen)
+    if metric in ("seuclidean", "mahalanobis"):
+        # D(u, 0) = ‖A u‖₂ (A = diag(V)^(-1/2), or Aᵀ A = VI): u = A⁻¹ z for a euclidean draw z.
+        z = sample_unit_kernel(kernel, d, size, gen)
+        if metric == "seuclidean":
+            return z * np.sqrt(vec)
+        try:
+            factor = cholesky(mat, lower=True)  # VI = F Fᵀ: ‖Fᵀ u‖ = D(u, 0), u = F⁻ᵀ z
+        except np.linalg.LinAlgError:
+            raise NotImplementedError(
+                "sampling with a mahalanobis metric needs a positive-definite VI (a singular one "
+                "leaves the kernel unbounded along its null space)"
+            ) from None
+        return solve_triangular(factor, z.T, lower=True, trans="T").T
+    order = {"manhattan": 1.0, "chebyshev": math.inf}.get(metric, p)
+    u = sample_unit_kernel_pnorm(kernel, d, size, gen, order)
+    if vec is not None:  # (Σ w_i |u_i|^p)^(1/p) = ‖w^(1/p) u‖_p
+        u = u / vec ** (1.0 / order)
+    return u
+
+
+def _check_metric_array(value, shape, name, positive=None):
+    """A metric parameter as a finite float64 array of ``shape``; ``positive``: True for > 0,
+    False for >= 0, None for any sign."""
+    try:
+        arr = np.array(to_host_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array of shape {shape}; got {value!r}") from None
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (one entry per feature); got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if positive is True and not np.all(arr > 0):
+        raise ValueError(f"{name} must be positive")
+    if positive is False and not np.all(arr >= 0):
+        raise ValueError(f"{name} must be non-negative")
+    return arr
 
 
 def _equal_weights(weights):
@@ -461,4 +662,4 @@ def _cholesky_bandwidth(H):
         ) from None
 
 
-__all__ = ["KernelDensity", "KERNELS"]
+__all__ = ["KernelDensity", "KERNELS", "VALID_METRICS"]

@@ -185,6 +185,28 @@ def sample_unit_kernel(kernel: str, d: int, size: int, rng: np.random.Generator)
     return direction * _sample_radius(kernel, d, size, rng)[:, None]
 
 
+def sample_unit_kernel_pnorm(kernel: str, d: int, size: int, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Draw ``size`` points (size, d) from the density ∝ k(‖u‖_p), the unit kernel under the
+    p-norm (p > 0, or ``math.inf`` for the max-norm).
+
+    Any density of the form g(‖u‖) factors into a radius r = ‖u‖ with density ∝ g(r) r^(d−1)
+    (the volume of the ball of radius r is ∝ r^d, whatever the norm) and an independent direction
+    u / ‖u‖ distributed by the cone measure of the unit ball. A draw z with i.i.d. coordinates of
+    density ∝ exp(−|z_i|^p) has density ∝ exp(−‖z‖_p^p), a function of ‖z‖_p, so z / ‖z‖_p is
+    such a direction (|z_i|^p ~ Gamma(1/p), a random sign); for the max-norm z is uniform on the
+    cube. The radius is the euclidean one, :func:`_sample_radius`.
+    """
+    if math.isinf(p):
+        z = rng.uniform(-1.0, 1.0, (size, d))
+        norms = np.max(np.abs(z), axis=1, keepdims=True)
+    else:
+        z = rng.gamma(1.0 / p, 1.0, (size, d)) ** (1.0 / p)
+        z *= np.where(rng.random((size, d)) < 0.5, -1.0, 1.0)
+        norms = np.sum(np.abs(z) ** p, axis=1, keepdims=True) ** (1.0 / p)
+    norms[norms == 0.0] = 1.0  # probability zero; no NaN either way
+    return z / norms * _sample_radius(kernel, d, size, rng)[:, None]
+
+
 @dataclass(frozen=True)
 class KernelInfo:
     name: str

@@ -1,0 +1,295 @@
+"""Numba engine for exact kernel sums under the non-euclidean metrics of scikit-learn's trees.
+
+The op ``kde_logsum_metric`` computes, for every query q_i (rows of ``queries``, raw
+coordinates: nothing is whitened),
+
+    log Σ_j w_j · k(D(q_i, x_j) · s_j / h)
+
+with D one of :data:`METRICS` (scikit-learn's ``DistanceMetric`` formulas, the same parameters),
+``k`` the unit-scale kernel profile of ``_kde_cpu`` (``_profile``/``_log_profile``), w_j > 0 the
+weights, h the bandwidth and s_j optional per-point inverse scales (adaptive bandwidths).
+Normalising constants are the caller's job. The euclidean metric is not here: it runs on the
+whitened, unrolled engine of ``_kde_cpu`` (the fast path).
+
+Design, as ``_kde_cpu`` (DESIGN.md, "Numerics"):
+
+* ``prange`` over queries; each query's sum is done by one thread in a fixed order, in tiles of
+  ``TILE`` training points, so results do not depend on the thread count. Memory O(n + m).
+* The training set is stored transposed, (d, n); the distances of a tile are built in a buffer one
+  feature at a time (a contiguous loop over the tile that vectorises for the Minkowski family),
+  then the kernel profile is applied to the buffer with the vectorisable exponential.
+* The kernel is a compile-time constant (``kernel_marker``: one compilation per kernel), the metric
+  a runtime code: its branch sits outside the loops over the tile, so it costs nothing per pair,
+  and the metrics do not multiply the compilations.
+* A query whose plain sum is tiny (terms near or below the underflow threshold) is recomputed in
+  log space with a running maximum: finite, correct log densities far from the data; compact
+  kernels give exactly −inf outside their support.
+* Everything is float64 (distances such as haversine or canberra need it); the caller casts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .._backend._fastexp import FASTMATH
+from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, make_kernel_marker
+
+# The metric codes; aliases are resolved by ``_kde.py`` before a code is looked up.
+METRIC_CODES = {
+    "manhattan": 1,
+    "chebyshev": 2,
+    "minkowski": 3,  # general p > 0, optional non-negative feature weights w
+    "seuclidean": 4,
+    "mahalanobis": 5,
+    "haversine": 6,
+    "hamming": 7,
+    "canberra": 8,
+    "braycurtis": 9,
+    "jaccard": 10,
+    "dice": 11,
+    "rogerstanimoto": 12,  # = sokalmichener
+    "russellrao": 13,
+    "sokalsneath": 14,
+}
+METRICS = tuple(METRIC_CODES)
+
+TILE = 256
+QUERY_BLOCK = 32
+_TINY = 1e-280  # a plain sum below this fraction of Σw (max weight 1) is recomputed in log space
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
+    """D(q, x_j) for j = j0 … j0 + nt − 1 into ``buf[:nt]`` (``buf2`` is scratch).
+
+    ``p``: the Minkowski order; ``vec``: Minkowski feature weights (empty: none), seuclidean's V,
+    or haversine's cos(latitude) of every training point; ``mat``: Mahalanobis' VI."""
+    d = train_t.shape[0]
+    u0 = np.uint64(j0)
+    un = np.uint64(nt)
+    for jj in range(un):
+        buf[jj] = 0.0
+    if metric == 1:  # manhattan
+        for k in range(d):
+            qk = q[k]
+            for jj in range(un):
+                buf[jj] += abs(train_t[k, u0 + jj] - qk)
+    elif metric == 2:  # chebyshev
+        for k in range(d):
+            qk = q[k]
+            for jj in range(un):
+                a = abs(train_t[k, u0 + jj] - qk)
+                buf[jj] = a if a > buf[jj] else buf[jj]
+    elif metric == 3:  # minkowski
+        inv_p = 1.0 / p
+        for k in range(d):
+            qk = q[k]
+            wk = vec[k] if vec.shape[0] > 0 else 1.0
+            for jj in range(un):
+                buf[jj] += wk * abs(train_t[k, u0 + jj] - qk) ** p
+        for jj in range(un):
+            buf[jj] = buf[jj] ** inv_p
+    elif metric == 4:  # seuclidean
+        for k in range(d):
+            qk = q[k]
+            vk = vec[k]
+            for jj in range(un):
+                a = train_t[k, u0 + jj] - qk
+                buf[jj] += a * a / vk
+        for jj in range(un):
+            buf[jj] = math.sqrt(buf[jj])
+    elif metric == 5:  # mahalanobis: Σ_a (x − y)_a Σ_b VI_ab (x − y)_b
+        for a in range(d):
+            qa = q[a]
+            for jj in range(un):
+                buf2[jj] = 0.0
+            for b in range(d):
+                qb = q[b]
+                m_ab = mat[a, b]
+                for jj in range(un):
+                    buf2[jj] += m_ab * (qb - train_t[b, u0 + jj])
+            for jj in range(un):
+                buf[jj] += buf2[jj] * (qa - train_t[a, u0 + jj])
+        for jj in range(un):
+            r = buf[jj]
+            buf[jj] = math.sqrt(r) if r > 0.0 else 0.0
+    elif metric == 6:  # haversine on (latitude, longitude) in radians
+        cos_q = math.cos(q[0])
+        for jj in range(un):
+            s_lat = math.sin(0.5 * (q[0] - train_t[0, u0 + jj]))
+            s_lon = math.sin(0.5 * (q[1] - train_t[1, u0 + jj]))
+            r = s_lat * s_lat + cos_q * vec[u0 + jj] * s_lon * s_lon
+            r = r if r < 1.0 else 1.0  # rounding must not take asin outside its domain
+            buf[jj] = 2.0 * math.asin(math.sqrt(r))
+    elif metric == 7:  # hamming: the fraction of unequal coordinates
+        for k in range(d):
+            qk = q[k]
+            for jj in range(un):
+                buf[jj] += 1.0 if train_t[k, u0 + jj] != qk else 0.0
+        for jj in range(un):
+            buf[jj] = buf[jj] / d
+    elif metric == 8:  # canberra
+        for k in range(d):
+            qk = q[k]
+            for jj in range(un):
+                x = train_t[k, u0 + jj]
+                den = abs(qk) + abs(x)
+                buf[jj] += abs(qk - x) / den if den > 0.0 else 0.0
+    elif metric == 9:  # braycurtis
+        for jj in range(un):
+            buf2[jj] = 0.0
+        for k in range(d):
+            qk = q[k]
+            for jj in range(un):
+                x = train_t[k, u0 + jj]
+                buf[jj] += abs(qk - x)
+                buf2[jj] += abs(qk) + abs(x)
+        for jj in range(un):
+            buf[jj] = buf[jj] / buf2[jj] if buf2[jj] > 0.0 else 0.0
+    else:  # boolean metrics: nonzero is True. buf counts N_TF + N_FT, buf2 N_TT (or N_TT + N_neq)
+        for jj in range(un):
+            buf2[jj] = 0.0
+        for k in range(d):
+            tq = q[k] != 0.0
+            for jj in range(un):
+                tx = train_t[k, u0 + jj] != 0.0
+                buf[jj] += 1.0 if tq != tx else 0.0
+                buf2[jj] += 1.0 if (tq and tx) else 0.0
+        for jj in range(un):
+            neq = buf[jj]
+            tt = buf2[jj]
+            if metric == 10:  # jaccard: N_neq / (N_TT + N_neq); two all-zero vectors: 0
+                den = tt + neq
+            elif metric == 11:  # dice: N_neq / (2 N_TT + N_neq)
+                den = 2.0 * tt + neq
+            elif metric == 12:  # rogerstanimoto = sokalmichener: 2 N_neq / (N + N_neq)
+                neq = 2.0 * neq
+                den = d + buf[jj]
+            elif metric == 13:  # russellrao: (N − N_TT) / N
+                neq = d - tt
+                den = float(d)
+            else:  # sokalsneath: N_neq / (N_TT / 2 + N_neq)
+                den = 0.5 * tt + neq
+            buf[jj] = neq / den if den > 0.0 else 0.0
+
+
+@njit(inline="always")
+def _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv_h, p, vec, mat,
+                 buf, buf2):
+    """log Σ_j exp(log w_j + log k(t_j)) with a running maximum (underflow-proof, float64)."""
+    n = train_t.shape[1]
+    best = -math.inf
+    total = 0.0
+    for j0 in range(0, n, TILE):
+        nt = min(n, j0 + TILE) - j0
+        _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2)
+        for jj in range(nt):
+            t = buf[jj] * inv_h
+            if adaptive:
+                t *= inv_scale[j0 + jj]
+            term = log_weights[j0 + jj] + _log_profile(code, t * t)
+            if term == -math.inf:
+                continue
+            if term > best:
+                total = total * math.exp(best - term) + 1.0
+                best = term
+            else:
+                total += math.exp(term - best)
+    if best == -math.inf:
+        return -math.inf
+    return best + math.log(total)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _query_logsum(q, train_t, weights, log_weights, log_weight_shift, inv_scale, adaptive,
+                  kernel_marker, metric, inv_h, p, vec, mat, tiny, buf, buf2, c):
+    code = len(kernel_marker) - 1
+    n = train_t.shape[1]
+    total = 0.0
+    for j0 in range(0, n, TILE):
+        nt = min(n, j0 + TILE) - j0
+        _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2)
+        s = 0.0
+        un = np.uint64(nt)
+        u0 = np.uint64(j0)
+        if adaptive:
+            for jj in range(un):
+                t = buf[jj] * inv_h * inv_scale[u0 + jj]
+                s += weights[u0 + jj] * _profile(code, t * t, c)
+        else:
+            for jj in range(un):
+                t = buf[jj] * inv_h
+                s += weights[u0 + jj] * _profile(code, t * t, c)
+        total += s
+    if total > tiny:
+        return math.log(total) + log_weight_shift
+    if total == 0.0 and code != 0 and code != 3:
+        return -math.inf  # compact kernel, outside the support of every training point
+    return _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv_h, p, vec,
+                        mat, buf, buf2)
+
+
+@njit(parallel=True, cache=True)
+def kde_logsum_metric_parallel(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
+                               adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c):
+    n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for b in prange(n_blocks):
+        buf = np.empty(TILE)
+        buf2 = np.empty(TILE)
+        for i in range(b * QUERY_BLOCK, min(queries.shape[0], (b + 1) * QUERY_BLOCK)):
+            out[i] = _query_logsum(queries[i], train_t, weights, log_weights, log_weight_shift,
+                                   inv_scale, adaptive, kernel_marker, metric, inv_h, p, vec, mat,
+                                   tiny, buf, buf2, c)
+
+
+@njit(cache=True)
+def kde_logsum_metric_serial(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
+                             adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c):
+    buf = np.empty(TILE)
+    buf2 = np.empty(TILE)
+    for i in range(queries.shape[0]):
+        out[i] = _query_logsum(queries[i], train_t, weights, log_weights, log_weight_shift,
+                               inv_scale, adaptive, kernel_marker, metric, inv_h, p, vec, mat,
+                               tiny, buf, buf2, c)
+
+
+# As ``_kde_cpu``: below about a million pairs, waking the thread team costs more than the work.
+SERIAL_BELOW_PAIRS = 1 << 20
+
+
+def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, inv_scales=None, *,
+                      p=2.0, vec=None, mat=None):
+    """log Σ_j w_j k(D(q_i, x_j) s_j / h) for raw ``queries`` (m, d) and ``train_t`` (d, n).
+
+    ``metric`` is a key of :data:`METRIC_CODES` (aliases resolved); ``p``, ``vec`` and ``mat`` its
+    parameters as documented in ``_tile_distances`` (for haversine ``vec`` is cos of the training
+    latitudes, computed here when None). ``log_weights`` (n,) are log w_j (any scale; None: equal);
+    ``inv_scales`` (n,) optional per-point inverse bandwidth factors. Returns float64 (m,).
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float64)
+    train_t = np.ascontiguousarray(train_t, dtype=np.float64)
+    d, n = train_t.shape
+    if queries.ndim != 2 or queries.shape[1] != d:
+        raise ValueError(f"queries must have shape (m, {d}); got {queries.shape}")
+    if n == 0:
+        raise ValueError("the training set is empty")
+    code = METRIC_CODES[metric]
+    if metric == "haversine" and vec is None:
+        vec = np.cos(train_t[0])
+    vec = np.zeros(0) if vec is None else np.ascontiguousarray(vec, dtype=np.float64)
+    mat = np.zeros((0, 0)) if mat is None else np.ascontiguousarray(mat, dtype=np.float64)
+    weights, log_w, shift = _prepare_weights(log_weights, n, np.float64)
+    adaptive = inv_scales is not None
+    inv_scale = (np.ascontiguousarray(inv_scales, dtype=np.float64) if adaptive else np.ones(1))
+    tiny = _TINY * max(float(np.sum(weights)), 1.0)
+    out = np.empty(queries.shape[0], dtype=np.float64)
+    if queries.shape[0] == 0:
+        return out
+    driver = (kde_logsum_metric_serial if queries.shape[0] * n < SERIAL_BELOW_PAIRS
+              else kde_logsum_metric_parallel)
+    driver(queries, train_t, weights, log_w, shift, inv_scale, adaptive, make_kernel_marker(kernel),
+           code, 1.0 / float(bandwidth), float(p), vec, mat, tiny, out, CONSTANTS[np.dtype(np.float64)])
+    return out
