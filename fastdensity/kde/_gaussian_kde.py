@@ -1,22 +1,32 @@
-"""``gaussian_kde``: a drop-in for ``scipy.stats.gaussian_kde`` on the fast KDE engine.
+"""``gaussian_kde``: a drop-in for ``scipy.stats.gaussian_kde`` on the fast KDE engines (CPU or GPU).
 
-The API, attributes and results follow scipy (``scipy/stats/_kde.py``); the density sums run on
-the tiled Numba engine (``_kde_cpu.kde_logsum``) in log space. What differs is listed in the
-class docstring.
+The API, attributes, error messages and output dtypes follow scipy (``scipy/stats/_kde.py``); the
+density sums run on the tiled Numba engine (``_kde_cpu.kde_logsum``) or, for CuPy data or points, on
+the CUDA engine (``_kde_cuda.kde_logsum``, kernels/kde.cu), in log space. What differs is listed in
+the class docstring.
+
+The numbers are prepared the same way on both engines (``_prepare`` and ``_log_density``, written
+once against the array namespace): the training set is whitened once per bandwidth with scipy's own
+triangular solve (so that its coordinates are scipy's, bit for bit, on the CPU), cached, and each
+call whitens only its points. On the CPU every BLAS/LAPACK call of this module runs on one thread:
+OpenBLAS's idle worker threads spin for a while after a parallel call and took a core from the Numba
+kernel that followed (measured: 1.3x slower evaluation at d = 1 on two cores).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import operator
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg, special
 from scipy.stats import multivariate_normal
 
-from .._backend import to_host_numpy
-from ._kde_cpu import kde_logsum
+from .._backend import _namespace, get_op, to_host_numpy
+from .._backend._dispatch import resolve_backend, validate_backend
 
 __all__ = ["gaussian_kde"]
 
@@ -25,11 +35,39 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # fraction of its own variance (1 - R² < 1e-13, about 450 float64 ulps) is collinear with them to
 # working precision: the Cholesky factorisation of such a covariance succeeds or fails by rounding.
 _SINGULAR_RTOL = 1e-13
+# A dimension is centred on its mean before whitening only when |mean| > _CENTRE_SIGMAS · σ: then
+# x − mean is exact (Sterbenz) for every x within |mean|/2 of the mean (every point within 4σ), and
+# the raw coordinates would have cost at least a digit. Nearer the origin the raw coordinates are
+# kept, and they are scipy's own, so that both give the same sums to the engine's rounding.
+_CENTRE_SIGMAS = 8.0
 
+# scipy's messages (users match on them); ours add the specifics and the remedies after them.
+_SCIPY_D_GT_N = (
+    "Number of dimensions is greater than number of samples. This results in a singular data "
+    "covariance matrix, which cannot be treated using the algorithms implemented in "
+    "`gaussian_kde`. Note that `gaussian_kde` interprets each *column* of `dataset` to be a "
+    "point; consider transposing the input to `dataset`."
+)
+_SCIPY_SINGULAR = (
+    "The data appears to lie in a lower-dimensional subspace of the space in which it is "
+    "expressed. This has resulted in a singular data covariance matrix, which cannot be treated "
+    "using the algorithms implemented in `gaussian_kde`. Consider performing principal component "
+    "analysis / dimensionality reduction and using `gaussian_kde` with the transformed data."
+)
+_SCIPY_FEW = "`dataset` input should have multiple elements."
+_SCIPY_NOT_FINITE = "array must not contain infs or NaNs"
+_SCIPY_BW = "`bw_method` should be 'scott', 'silverman', a scalar or a callable."
 _DEGENERATE_REMEDY = (
-    "gaussian_kde needs data that span all d dimensions. Drop the constant or collinear "
+    "gaussian_kde needs data that span all d dimensions: drop the constant or collinear "
     "dimensions (or project the data onto its principal components), add a little jitter "
     "to the data, or pass more points than dimensions."
+)
+_HOST_ONLY = (
+    "gaussian_kde.{method} has no GPU implementation, and this kde's dataset is on the GPU (a "
+    "CuPy array); GPU arrays are never copied to the host silently. Build a kde from host data "
+    "for it: gaussian_kde(cupy.asnumpy(kde.dataset), bw_method=kde.factor, "
+    "weights=cupy.asnumpy(kde.weights)) (backend='cpu'). On the GPU: evaluate, pdf, logpdf, "
+    "__call__, resample, marginal, set_bandwidth."
 )
 
 
@@ -38,6 +76,25 @@ def _vecdot(a, b, axis=-1):
     if hasattr(np, "vecdot"):
         return np.vecdot(a, b, axis=axis)
     return np.sum(a * b, axis=axis)  # pragma: no cover - NumPy < 2
+
+
+_BLAS_CONTROLLER = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run the enclosed BLAS/LAPACK calls on one thread (see the module docstring).
+
+    The (d, d) factorisations and the O(d²·m) triangular solves here gain nothing from threads;
+    parallel OpenBLAS leaves its workers spinning, which slows the Numba sums that follow. The
+    limit is process-wide while it lasts (threadpoolctl, a scikit-learn dependency)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+        yield
 
 
 def _check_random_state(seed):
@@ -49,8 +106,8 @@ def _check_random_state(seed):
     if isinstance(seed, (np.random.RandomState, np.random.Generator)):
         return seed
     raise ValueError(
-        f"seed must be None, an int, a numpy.random.Generator or a numpy.random.RandomState; "
-        f"got {seed!r}"
+        f"'{seed}' cannot be used to seed a numpy.random.RandomState instance; pass None, an int, "
+        "a numpy.random.Generator or a numpy.random.RandomState"
     )
 
 
@@ -67,37 +124,195 @@ def _as_real_array(x, name):
     return arr
 
 
-def _check_finite(arr, name):
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values; remove or impute them first")
+def _check_finite(xp, arr, name):
+    if arr.dtype.kind == "f" and not bool(xp.isfinite(arr).all()):
+        raise ValueError(
+            f"{_SCIPY_NOT_FINITE}: `{name}` contains NaN or infinite values; remove or impute them first"
+        )
 
 
-def _whiten_data(chol, data):
-    """Centre (d, 1) and whitened data L⁻¹(x − centre), (d, n) contiguous float64.
+def _output_dtype(covariance, points_dtype):
+    """scipy's ``_get_output_dtype``: ``np.common_type(covariance, points)`` (float64, or long
+    double when the covariance or the points are long double)."""
+    try:
+        return np.dtype(np.common_type(np.empty(0, covariance.dtype), np.empty(0, points_dtype)))
+    except TypeError as exc:
+        raise TypeError(
+            f"{exc}: `points` has dtype {np.dtype(points_dtype)}; pass numbers (e.g. points.astype(float))"
+        ) from None
 
-    Centring before whitening keeps the differences q − x accurate for data far from the origin
-    (scipy whitens the raw coordinates, which loses digits when the offset dwarfs the spread)."""
-    data = np.asarray(data, dtype=np.float64)
-    centre = np.mean(data, axis=1, keepdims=True)
-    white = linalg.solve_triangular(chol, data - centre, lower=True, check_finite=False)
-    return centre, np.ascontiguousarray(white)
+
+# ---------------------------------------------------------------------------------- the engines
 
 
-def _log_gaussian_sum(chol, centre, train_t, log_w, points):
-    """log Σ_j w_j N(p_i − x_j; 0, L Lᵀ) for points (d, m) on the engine, given the whitened data."""
-    queries = np.ascontiguousarray(
-        linalg.solve_triangular(chol, points - centre, lower=True, check_finite=False).T
-    )
-    logsum = kde_logsum(queries, train_t.T, log_w, "gaussian", train_t=train_t)
-    return logsum - 0.5 * chol.shape[0] * _LOG_2PI - np.sum(np.log(np.diag(chol)))
+class _State(NamedTuple):
+    """What one evaluation needs, on one engine and device, for one bandwidth factor ``chol``."""
+
+    chol: np.ndarray  # (d, d) lower Cholesky factor of the kernel covariance (host)
+    centre: np.ndarray  # (d,) host; zeros where the raw coordinates are kept
+    train_t: object  # (d, n') whitened training points with positive weight, C-contiguous float64
+    log_w: object  # (n',) their log weights
+    log_norm: float  # −d/2 log 2π − log |chol|
+
+
+class _HostEngine:
+    """NumPy arrays, the Numba engine; scipy's triangular solve (one BLAS thread)."""
+
+    name = "cpu"
+    xp = np
+
+    def asarray(self, x, name):
+        return _as_real_array(x, name)
+
+    def to_host(self, a):
+        return np.asarray(a)
+
+    def on(self, arr):
+        return contextlib.nullcontext()
+
+    def device_id(self, arr):
+        return None
+
+    def solve(self, chol, b):
+        """L⁻¹ b for (d, k) float64 b, (d, k) result (Fortran order: its transpose is C-contiguous)."""
+        with _one_blas_thread():
+            return linalg.solve_triangular(chol, b, lower=True, check_finite=False)
+
+    def cov(self, data, weights):
+        with np.errstate(over="ignore", invalid="ignore"), _one_blas_thread():
+            return np.atleast_2d(np.cov(data, rowvar=1, bias=False, aweights=weights))
+
+    def inv_neff(self, w):
+        return _vecdot(w, w)
+
+    def resample(self, kde, size, random_state):
+        """scipy's algorithm and random streams: the same ``seed`` gives scipy's numbers."""
+        norm = np.transpose(
+            random_state.multivariate_normal(np.zeros((kde.d,), float), kde.covariance, size=size)
+        )
+        indices = random_state.choice(kde.n, size=size, p=kde.weights)
+        means = kde.dataset[:, indices]
+        return means + norm
+
+
+class _DeviceEngine:
+    """CuPy arrays on their GPU, the CUDA engine (kernels/kde.cu); CuPy's triangular solve."""
+
+    name = "cuda"
+
+    @property
+    def xp(self):
+        from .._backend._cuda import require_cupy
+
+        return require_cupy("gaussian_kde on the GPU")
+
+    def asarray(self, x, name):
+        """CuPy arrays (and torch CUDA tensors, through DLPack) as they are; host data uploaded."""
+        from .._backend._convert import to_device_cupy
+
+        cp = self.xp
+        if _namespace.array_kind(x).on_gpu:
+            arr = to_device_cupy(x)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"`{name}` must contain real numbers; got dtype {arr.dtype}")
+            return arr
+        arr = _as_real_array(x, name)
+        if arr.dtype.itemsize > 8:  # long double: CuPy has none
+            arr = arr.astype(np.float64)
+        return cp.asarray(arr)
+
+    def to_host(self, a):
+        """A small reduction's result ((d,) or (d, d)) on the host."""
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def on(self, arr):
+        return arr.device
+
+    def device_id(self, arr):
+        return arr.device.id
+
+    def here(self, arr, device_id):
+        """``arr`` on GPU ``device_id`` (called inside that device's context)."""
+        cp = self.xp
+        if isinstance(arr, cp.ndarray):
+            return arr if arr.device.id == device_id else arr.copy()
+        return self.asarray(arr, "dataset")
+
+    def solve(self, chol, b):
+        from cupyx.scipy.linalg import solve_triangular
+
+        return solve_triangular(self.xp.asarray(chol), b, lower=True)
+
+    def cov(self, data, weights):
+        return np.atleast_2d(self.to_host(self.xp.cov(data, rowvar=True, bias=False, aweights=weights)))
+
+    def inv_neff(self, w):
+        return np.float64(float((w * w).sum()))
+
+    def resample(self, kde, size, random_state):
+        """Draws on the device (CuPy's generator, seeded by one draw from ``random_state``)."""
+        from ._kde_device import sample
+
+        cp = self.xp
+        draw = getattr(random_state, "integers", None) or random_state.randint
+        seed = int(draw(0, 2**63 - 1, dtype=np.int64))
+        with kde.dataset.device:
+            train = kde.dataset.T.astype(cp.float64)
+            out = sample(train, kde.weights, None, kde.cho_cov, "gaussian", int(size), seed)
+            return cp.ascontiguousarray(out.T)
+
+
+_HOST = _HostEngine()
+_DEVICE = _DeviceEngine()
+
+
+def _centre(engine, data, weights):
+    """The (d,) host centre: the weighted mean of the dimensions that lie far from the origin
+    (|mean| > _CENTRE_SIGMAS·σ), 0 for the others."""
+    xp = engine.xp
+    mean = (data * weights).sum(axis=1)
+    var = ((data - mean[:, None]) ** 2 * weights).sum(axis=1)
+    mean, var = engine.to_host(mean), engine.to_host(var)
+    return np.where(np.abs(mean) > _CENTRE_SIGMAS * np.sqrt(var), mean, 0.0)
+
+
+def _whiten(engine, chol, data, centre):
+    """L⁻¹ (x − centre) for the columns of the float64 (d, k) ``data``, as (d, k)."""
+    if np.any(centre):
+        data = data - engine.xp.asarray(centre)[:, None]
+    return engine.solve(chol, data)
+
+
+def _prepare(engine, dataset, weights, chol):
+    """The :class:`_State` of ``dataset`` (d, n) with ``weights`` (n,) and kernel factor ``chol``,
+    on ``engine`` (inside the device context of the target device for the GPU)."""
+    xp = engine.xp
+    data = dataset.astype(xp.float64, copy=False)
+    w = weights.astype(xp.float64, copy=False)
+    centre = _centre(engine, data, w)
+    train_t = xp.ascontiguousarray(_whiten(engine, chol, data, centre))
+    keep = w > 0
+    if not bool(keep.all()):  # zero weights contribute exactly nothing: drop those points
+        train_t = xp.ascontiguousarray(train_t[:, keep])
+        w = w[keep]
+    log_norm = -0.5 * chol.shape[0] * _LOG_2PI - float(np.sum(np.log(np.diag(chol))))
+    return _State(chol, centre, train_t, xp.log(w), log_norm)
+
+
+def _log_density(engine, state, points):
+    """log Σ_j w_j N(p_i − x_j; 0, L Lᵀ) for float64 points (d, m) on ``engine``: float64 (m,)."""
+    queries = _whiten(engine, state.chol, points, state.centre).T
+    kde_logsum = get_op("kde_logsum", engine.name)
+    return kde_logsum(queries, None, state.log_w, "gaussian", train_t=state.train_t) + state.log_norm
 
 
 def _sum_cov_cholesky(cov):
     try:
-        return linalg.cholesky(cov, lower=True)
+        with _one_blas_thread():
+            return linalg.cholesky(cov, lower=True)
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError(
-            "the sum of the kernel covariance and the other covariance is not positive "
+            f"{exc}: the sum of the kernel covariance and the other covariance is not positive "
             "definite; pass a symmetric positive semi-definite covariance"
         ) from exc
 
@@ -109,12 +324,17 @@ class gaussian_kde:
     ----------
     dataset : array_like, shape (d, n) or (n,)
         Data points, one per *column*; 1-D input is one-dimensional data. NumPy arrays,
-        array-likes and torch CPU tensors are accepted.
+        array-likes and torch CPU tensors stay on the host; CuPy arrays (and torch CUDA tensors,
+        shared through DLPack) stay on their GPU.
     bw_method : None, "scott", "silverman", scalar or callable, optional
         How to compute the bandwidth ``factor``: a rule of thumb, the factor itself, or a
         callable taking this object and returning it. None means "scott".
     weights : array_like, shape (n,), optional
         Non-negative weights of the data points (normalised to sum to 1). Default: equal.
+    backend : {"auto", "cpu", "cuda"}, keyword-only, default "auto"
+        Not in scipy. "auto" follows ``dataset``; "cuda" uploads a host dataset to the current GPU
+        (needs CuPy: ``pip install fastdensity[cuda12]`` or ``[cuda13]``); "cpu" refuses GPU data
+        and GPU points (they are never copied to the host silently).
 
     Attributes
     ----------
@@ -122,96 +342,133 @@ class gaussian_kde:
         As in scipy: ``covariance`` is the weighted data covariance times ``factor**2``,
         ``cho_cov`` its lower Cholesky factor, ``log_det`` is scipy's
         ``2 * sum(log(diag(cho_cov * sqrt(2*pi))))`` = log det(2π · covariance), and ``inv_cov``
-        is recomputed from ``dataset`` on each access.
+        is recomputed from ``dataset`` on each access. On the GPU ``dataset`` and ``weights`` are
+        CuPy arrays; the (d, d) ``covariance``, ``cho_cov`` and ``inv_cov`` are NumPy arrays.
 
     Methods
     -------
     evaluate / __call__ / pdf, logpdf, resample, integrate_gaussian, integrate_box_1d,
     integrate_box, integrate_kde, marginal, set_bandwidth, covariance_factor, scotts_factor,
-    silverman_factor : the same signatures and results as scipy's.
+    silverman_factor : the same signatures, results, output dtypes and error messages as scipy's.
 
     Notes
     -----
-    How this differs from scipy:
+    **The GPU.** With a CuPy dataset, or CuPy points, ``evaluate``/``pdf``/``__call__``/``logpdf``
+    run on the CUDA engine (kernels/kde.cu) of the points' GPU and return a CuPy array (a torch
+    CUDA tensor for torch CUDA points). Which combinations work:
+
+    * GPU dataset, GPU points: on the GPU; the whitened training set is built there once per
+      bandwidth (cached).
+    * host dataset, GPU points: the whitened training set is uploaded once (cached per device) and
+      the sums run on the points' GPU; CuPy result. (``backend="cpu"`` refuses this instead.)
+    * GPU dataset, host points: the points are uploaded and the sums run on the dataset's GPU; the
+      (m,) result comes back as a NumPy array, as for host points anywhere.
+    * ``resample`` of a GPU kde draws on the device (CuPy's generator, seeded by one number drawn
+      from ``seed``; the same seed repeats the draw, but the numbers are not scipy's) and returns a
+      CuPy array. ``marginal`` and ``set_bandwidth`` work on the GPU. ``integrate_gaussian``,
+      ``integrate_box_1d``, ``integrate_box`` and ``integrate_kde`` have no GPU implementation and
+      raise ``NotImplementedError`` saying how to build a host kde.
+
+    The dataset is validated on the device (only scalars and (d, d) reductions come to the host).
+    The sums run in float64 on both engines (CuPy has no long double: GPU results are float64).
+
+    **How this differs from scipy:**
 
     * ``logpdf`` is computed in log space with a running maximum: a point far from all data gets
       a finite, correct log density where scipy's sum underflows (its ``evaluate`` gives 0 and
       its ``logpdf`` may give ``-inf``). ``evaluate`` is ``exp(logpdf)``, so it agrees with scipy
       to rounding and is 0 exactly where the density underflows float64.
-    * Data and points are centred on the data mean before whitening, so data far from the origin
-      (offset ≫ spread) keep their digits; scipy whitens raw coordinates and, e.g., for data at
-      1e6 with unit spread is only ~1e-10 accurate in ``logpdf``.
-    * All arithmetic is float64, whatever the dtype of ``dataset`` or the points (scipy also works
-      in float64 for float16/float32/integer input, because the kernel covariance is float64);
-      results are float64 NumPy arrays, also for torch input (scipy returns long double for long
-      double points). ``dataset`` keeps the dtype it was given, as in scipy.
+    * Accuracy. The whitened coordinates are scipy's own (the same triangular solve of the same
+      numbers), so for data within a few standard deviations of the origin the results agree
+      with scipy's to the engine's rounding (a few 1e-15 relative near the data, measured; up to
+      about 1e-16·|log p| further out, where scipy's own rounding is of that size too). A
+      dimension whose mean is more than 8 standard deviations from the origin is first centred
+      on its mean (exactly: x − mean is exact for every point within 4σ), because whitening the
+      raw coordinates there loses digits: for data at 300σ from the origin scipy's densities are
+      off by ~4e-13 relative, ours by ~1e-14 (measured against a long-double oracle); at 1e6
+      with unit spread scipy's ``logpdf`` is only ~1e-10 accurate. There the two differ by
+      scipy's error.
+    * Output dtypes follow scipy's rule (``np.common_type(covariance, points)``: float64, or long
+      double for long double points, data or bandwidth factor), but long double results carry
+      float64 precision (scipy too whitens in float64; it sums in long double). Results are NumPy
+      arrays also for torch CPU input. ``dataset`` keeps the dtype it was given, as in scipy.
+      Boolean points raise scipy's ``TypeError``.
     * Degenerate data, for which scipy raises ``LinAlgError`` from inside its Cholesky
-      factorisation (scipy issue #10205) -- constant dimensions, collinear dimensions, or no more
-      points than dimensions -- raise ``numpy.linalg.LinAlgError``, which is a subclass of
-      ``ValueError``, with a message naming the offending dimension and the remedies: drop the
-      constant or collinear dimensions (or project onto principal components), add jitter, or pass
-      more points. Data that are collinear to within rounding (1 - R² < 1e-13 for a dimension
-      regressed on the preceding ones), which scipy accepts or rejects by chance, are rejected.
+      factorisation (scipy issue #10205) or accepts by chance -- constant dimensions, collinear
+      dimensions, or no more points than dimensions -- raise ``numpy.linalg.LinAlgError`` (a
+      subclass of ``ValueError``) that begins with scipy's message and goes on to name the
+      offending dimension and the remedies. Data that are collinear to within rounding
+      (1 - R² < 1e-13 for a dimension regressed on the preceding ones) are rejected. More
+      dimensions than points raise ``LinAlgError`` too (scipy: ``ValueError``), with scipy's
+      message first.
     * Invalid input raises ``ValueError`` (or ``TypeError`` for non-real dtypes) instead of
-      producing NaN or a NumPy error: an empty dataset, NaN or infinity in the dataset, the
-      points or the Gaussian of ``integrate_gaussian``; weights that are not 1-D, of the wrong
-      length, negative, non-finite or with fewer than two positive entries; a bandwidth factor
-      that is not a positive finite number.
+      producing NaN: NaN or infinity in the points, the mean or covariance of
+      ``integrate_gaussian``; weights that are negative, non-finite or with fewer than two
+      positive entries; a bandwidth factor that is not a positive finite number. Where scipy
+      raises, our message begins with scipy's (and NumPy's, e.g. "negative dimensions are not
+      allowed" for ``resample(-1)``), then says what to change. ``integrate_kde`` of something
+      that is not a kde raises ``TypeError`` (scipy: ``AttributeError``).
     * The whitened training set is cached between evaluations and rebuilt whenever ``dataset``,
       ``cho_cov`` or the weights are *reassigned* (as ``set_bandwidth`` does); modifying those
       arrays in place is not detected.
     * ``inv_cov`` does not overwrite ``factor`` as a side effect.
     * ``integrate_gaussian`` and ``integrate_kde`` run on the same engine (parallel, O(n + m)
       memory, underflow-proof) instead of a Python loop; the results agree to rounding.
+      ``integrate_box_1d`` and ``integrate_box`` also work for long double data (in float64),
+      where scipy raises ``TypeError``.
     """
 
-    def __init__(self, dataset, bw_method=None, weights=None):
-        data = _as_real_array(dataset, "dataset")
+    def __init__(self, dataset, bw_method=None, weights=None, *, backend="auto"):
+        validate_backend(backend)
+        self.backend = backend
+        engine = _DEVICE if resolve_backend(backend, _namespace.array_kind(dataset)) == "cuda" else _HOST
+        self._engine = engine
+        self._dataset_kind = _namespace.array_kind(dataset)
+        xp = engine.xp
+        data = engine.asarray(dataset, "dataset")
         if data.ndim > 2:
             raise ValueError(
                 f"`dataset` must be 1-D (n,) or 2-D (d, n) with one point per column; "
                 f"got an array of shape {data.shape}"
             )
-        data = np.atleast_2d(data)
-        if data.size == 0:
-            raise ValueError(f"`dataset` is empty (shape {data.shape}); pass at least two points")
+        data = xp.atleast_2d(data)
         if not data.size > 1:
-            raise ValueError("`dataset` input should have multiple elements.")
-        _check_finite(data, "dataset")
+            raise ValueError(
+                f"{_SCIPY_FEW} Got {data.size} value(s) (shape {data.shape}); pass at least two points"
+            )
+        _check_finite(xp, data, "dataset")
         self.dataset = data
         self.d, self.n = self.dataset.shape
 
         if weights is not None:
-            w = np.atleast_1d(_as_real_array(weights, "weights")).astype(float)
+            w = xp.atleast_1d(engine.asarray(weights, "weights")).astype(xp.float64)
             if w.ndim != 1:
-                raise ValueError(f"`weights` input should be one-dimensional; got shape {w.shape}")
+                raise ValueError(f"`weights` input should be one-dimensional. Got shape {w.shape}")
             if len(w) != self.n:
                 raise ValueError(
-                    f"`weights` input should be of length n = {self.n} (one per data point); "
-                    f"got length {len(w)}"
+                    f"`weights` input should be of length n. Got length {len(w)} for n = {self.n} "
+                    "data points (one weight per column of `dataset`)"
                 )
-            if not np.all(np.isfinite(w)):
+            if not bool(xp.isfinite(w).all()):
                 raise ValueError("`weights` contains NaN or infinite values")
-            if np.any(w < 0):
+            if bool((w < 0).any()):
                 raise ValueError("`weights` must be non-negative; got negative entries")
-            total = np.sum(w)
-            if not total > 0:
+            total = xp.sum(w)
+            if not float(total) > 0:
                 raise ValueError("`weights` are all zero; at least two must be positive")
-            if np.count_nonzero(w) < 2:
+            if int(xp.count_nonzero(w)) < 2:
                 raise ValueError(
                     "`weights` has only one positive entry; a kernel covariance needs at least "
                     "two points with positive weight"
                 )
             w /= total
             self._weights = w
-            self._neff = 1 / _vecdot(w, w)
+            self._neff = 1 / engine.inv_neff(w)
 
         if self.d > self.n:
             raise np.linalg.LinAlgError(
-                f"Number of dimensions ({self.d}) is greater than number of samples ({self.n}). "
-                "This results in a singular data covariance matrix. Note that `gaussian_kde` "
-                "interprets each *column* of `dataset` to be a point; consider transposing the "
-                f"input to `dataset`. {_DEGENERATE_REMEDY}"
+                f"{_SCIPY_D_GT_N} Here d = {self.d} dimensions and n = {self.n} points. "
+                f"{_DEGENERATE_REMEDY}"
             )
         self.set_bandwidth(bw_method=bw_method)
 
@@ -249,9 +506,7 @@ class gaussian_kde:
             self._bw_method = bw_method
             self.covariance_factor = lambda: self._bw_method(self)
         else:
-            raise ValueError(
-                f"`bw_method` should be 'scott', 'silverman', a scalar or a callable; got {bw_method!r}"
-            )
+            raise ValueError(f"{_SCIPY_BW} Got {bw_method!r}")
         try:
             self._compute_covariance()
         except BaseException:
@@ -261,8 +516,7 @@ class gaussian_kde:
             raise
 
     def _data_cov(self):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.atleast_2d(np.cov(self.dataset, rowvar=1, bias=False, aweights=self.weights))
+        return self._engine.cov(self.dataset, self.weights)
 
     def _compute_covariance(self):
         """Kernel covariance and its Cholesky factor from ``covariance_factor()`` (as scipy)."""
@@ -288,20 +542,23 @@ class gaussian_kde:
         """Lower Cholesky factor of the data covariance, or an error that says what is wrong."""
         if not np.all(np.isfinite(cov)):
             raise ValueError(
-                "the data covariance overflowed (values too large for float64); rescale the data"
+                f"{_SCIPY_NOT_FINITE}: the data covariance overflowed (values too large for "
+                "float64); rescale the data"
             )
         var = np.diag(cov)
         # Exactly constant over the points that carry weight (np.cov may round such a
         # dimension's variance to a tiny positive number), or zero variance.
         used = self.dataset[:, self.weights > 0]
-        constant = np.flatnonzero(np.all(used == used[:, :1], axis=1) | (var <= 0))
+        flat = self._engine.to_host((used == used[:, :1]).all(axis=1))
+        constant = np.flatnonzero(flat | (var <= 0))
         if constant.size:
             raise np.linalg.LinAlgError(
-                f"dimension(s) {constant.tolist()} of `dataset` are constant (zero weighted "
-                f"variance), so the data covariance is singular. {_DEGENERATE_REMEDY}"
+                f"{_SCIPY_SINGULAR} Here dimension(s) {constant.tolist()} of `dataset` are constant "
+                f"(zero weighted variance). {_DEGENERATE_REMEDY}"
             )
         try:
-            chol = linalg.cholesky(cov, lower=True)
+            with _one_blas_thread():
+                chol = linalg.cholesky(cov, lower=True)
             bad = np.flatnonzero(np.diag(chol) ** 2 < _SINGULAR_RTOL * var)
             first = int(bad[0]) if bad.size else -1
         except np.linalg.LinAlgError:
@@ -311,9 +568,8 @@ class gaussian_kde:
             chol = None
         if first >= 0:
             raise np.linalg.LinAlgError(
-                f"the data lie in a lower-dimensional subspace: dimension {first} of `dataset` is "
-                f"(to working precision) a linear function of dimensions {list(range(first))}, "
-                f"so the data covariance is singular. {_DEGENERATE_REMEDY}"
+                f"{_SCIPY_SINGULAR} Here dimension {first} of `dataset` is (to working precision) "
+                f"a linear function of dimensions {list(range(first))}. {_DEGENERATE_REMEDY}"
             )
         return chol
 
@@ -325,65 +581,99 @@ class gaussian_kde:
 
     @property
     def weights(self):
+        """The normalised weights (n,), equal ones by default (a CuPy array on the GPU)."""
         try:
             return self._weights
         except AttributeError:
-            self._weights = np.ones(self.n) / self.n
+            xp = self._engine.xp
+            self._weights = xp.ones(self.n) / self.n
             return self._weights
 
     @property
     def neff(self):
+        """The effective number of points, ``1 / sum(weights**2)``."""
         try:
             return self._neff
         except AttributeError:
-            self._neff = 1 / _vecdot(self.weights, self.weights)
+            self._neff = 1 / self._engine.inv_neff(self.weights)
             return self._neff
 
     # ------------------------------------------------------------------ evaluation
 
-    def _points(self, points):
-        """Points as a float64 (d, m) array, reshaped exactly as scipy does."""
-        pts = _as_real_array(points, "points")
+    def _state(self, engine, device_id):
+        """The cached :class:`_State` on ``engine`` (and GPU ``device_id``) for the current
+        ``dataset``, ``cho_cov`` and ``weights``; built on first use after any of them changes."""
+        key = (self.dataset, self.cho_cov, self.weights)
+        cache = self.__dict__.get("_cache")
+        if cache is None or any(a is not b for a, b in zip(cache[0], key)):
+            cache = self._cache = (key, {})
+        states = cache[1]
+        where = (engine.name, device_id)
+        if where not in states:
+            if engine is _DEVICE:  # host data uploaded, another GPU's copied, once
+                data, w = engine.here(self.dataset, device_id), engine.here(self.weights, device_id)
+            else:
+                data, w = self.dataset, self.weights
+            states[where] = _prepare(engine, data, w, self.cho_cov)
+        return states[where]
+
+    def _evaluate(self, points, log):
+        """log densities (``log``) or densities at ``points``, where the points or the data are."""
+        kind = _namespace.array_kind(points)
+        if kind.on_gpu:
+            if self.backend == "cpu":
+                raise TypeError(
+                    f"backend='cpu' was asked for, but the points are a {kind.namespace} array on "
+                    "the GPU; GPU arrays are never copied to the host silently. Move the points to "
+                    "the host yourself (cupy.asnumpy, .cpu()) or use backend='auto'"
+                )
+            engine = _DEVICE
+        else:
+            engine = self._engine
+            points = _as_real_array(points, "points")
+        xp = engine.xp
+        out_dtype = _output_dtype(self.covariance, points.dtype)
+        pts = engine.asarray(points, "points")
         if pts.ndim > 2:
             raise ValueError(f"points must be 1-D or 2-D (d, m); got an array of shape {pts.shape}")
-        pts = np.atleast_2d(pts)
+        pts = xp.atleast_2d(pts)
         d, m = pts.shape
         if d != self.d:
             if d == 1 and m == self.d:
                 # points was passed in as a row vector
-                pts = np.reshape(pts, (self.d, 1))
+                pts = pts.reshape(self.d, 1)
             else:
                 raise ValueError(f"points have dimension {d}, dataset has dimension {self.d}")
-        pts = pts.astype(np.float64, copy=False)
-        _check_finite(pts, "points")
-        return pts
+        pts = pts.astype(xp.float64, copy=False)
+        _check_finite(xp, pts, "points")
+        with engine.on(pts):
+            result = _log_density(engine, self._state(engine, engine.device_id(pts)), pts)
+            if not log:
+                result = xp.exp(result)
+        if engine is _HOST:
+            return result.astype(out_dtype, copy=False)
+        if kind.on_gpu:  # float64 (CuPy has no long double), in the points' array type
+            from .._backend._convert import from_device_cupy
 
-    def _engine_state(self):
-        """The centre, the whitened training set ((d, n) contiguous) and the log weights, cached."""
-        key = (self.dataset, self.cho_cov, self.weights)
-        cache = getattr(self, "_cache", None)
-        if cache is None or any(a is not b for a, b in zip(cache[0], key)):
-            centre, train_t = _whiten_data(self.cho_cov, self.dataset)
-            with np.errstate(divide="ignore"):
-                log_w = np.log(self.weights)
-            cache = (key, centre, train_t, log_w)
-            self._cache = cache
-        return cache[1:]
+            return from_device_cupy(result, kind)
+        return engine.to_host(result).astype(out_dtype, copy=False)  # host points, GPU kde
 
     def logpdf(self, x):
         """Log of the estimated pdf at points ``x`` ((d, m), or (m,) when d == 1, or one (d,) point).
 
         Finite wherever the density is positive, also far from all data (computed in log space).
+        Returns ``np.common_type(covariance, x)`` (float64 or long double), as scipy; a CuPy array
+        (float64) for CuPy points.
         """
-        centre, train_t, log_w = self._engine_state()
-        return _log_gaussian_sum(self.cho_cov, centre, train_t, log_w, self._points(x))
+        return self._evaluate(x, log=True)
 
     def evaluate(self, points):
         """The estimated pdf at ``points`` ((d, m), or (m,) when d == 1, or one (d,) point).
 
-        Raises ValueError if the dimension of the points differs from that of the KDE.
+        Raises ValueError if the dimension of the points differs from that of the KDE. dtype and
+        array type as for :meth:`logpdf`.
         """
-        return np.exp(self.logpdf(points))
+        return self._evaluate(points, log=False)
 
     __call__ = evaluate
 
@@ -393,41 +683,53 @@ class gaussian_kde:
 
     # ------------------------------------------------------------------ integrals
 
+    def _require_host(self, method, *others):
+        for kde in (self,) + others:
+            if getattr(kde, "_engine", _HOST) is not _HOST or _namespace.array_kind(kde.dataset).on_gpu:
+                raise NotImplementedError(_HOST_ONLY.format(method=method))
+
     def integrate_gaussian(self, mean, cov):
         """∫ kde(x) N(x; mean, cov) dx. Raises ValueError if mean or cov have the wrong dimension."""
-        mean = np.atleast_1d(np.squeeze(_as_real_array(mean, "mean"))).astype(np.float64)
-        cov = np.atleast_2d(_as_real_array(cov, "cov")).astype(np.float64)
+        self._require_host("integrate_gaussian")
+        mean = np.atleast_1d(np.squeeze(_as_real_array(mean, "mean")))
+        cov = np.atleast_2d(_as_real_array(cov, "cov"))
         if mean.shape != (self.d,):
             raise ValueError(f"mean does not have dimension {self.d}")
         if cov.shape != (self.d, self.d):
             raise ValueError(f"covariance does not have dimension {self.d}")
-        _check_finite(mean, "mean")
-        _check_finite(cov, "cov")
-        _, _, log_w = self._engine_state()
-        chol = _sum_cov_cholesky(self.covariance + cov)
-        centre, train_t = _whiten_data(chol, self.dataset)
-        log_val = _log_gaussian_sum(chol, centre, train_t, log_w, mean[:, None])
-        return np.float64(np.exp(log_val[0]))
+        out_dtype = np.result_type(self.dataset.dtype, mean.dtype, np.float64)
+        mean, cov = mean.astype(np.float64), cov.astype(np.float64)
+        _check_finite(np, mean, "mean")
+        _check_finite(np, cov, "cov")
+        chol = _sum_cov_cholesky(np.asarray(self.covariance, dtype=np.float64) + cov)
+        state = _prepare(_HOST, self.dataset, self.weights, chol)
+        log_val = _log_density(_HOST, state, mean[:, None])
+        return out_dtype.type(np.exp(log_val[0]))
 
     def integrate_box_1d(self, low, high):
         """∫ kde(x) dx over [low, high] for a 1-D KDE (ValueError otherwise)."""
+        self._require_host("integrate_box_1d")
         if self.d != 1:
             raise ValueError("integrate_box_1d() only handles 1D pdfs")
         low, high = to_host_numpy(low), to_host_numpy(high)
-        stdev = np.ravel(np.sqrt(self.covariance))[0]
-        normalized_low = np.ravel((low - self.dataset) / stdev)
-        normalized_high = np.ravel((high - self.dataset) / stdev)
+        data = np.asarray(self.dataset, dtype=np.float64)
+        stdev = np.float64(np.ravel(np.sqrt(self.covariance))[0])
+        normalized_low = np.ravel((low - data) / stdev)
+        normalized_high = np.ravel((high - data) / stdev)
         delta = special.ndtr(normalized_high) - special.ndtr(normalized_low)
         return _vecdot(self.weights, delta)
 
     def integrate_box(self, low_bounds, high_bounds, maxpts=None, *, rng=None):
         """∫ kde(x) dx over the box [low_bounds, high_bounds], with scipy's
         ``multivariate_normal.cdf`` (randomised quasi-Monte Carlo for d > 1: pass ``rng``)."""
+        self._require_host("integrate_box")
         low_bounds = _as_real_array(low_bounds, "low_bounds")
         high_bounds = _as_real_array(high_bounds, "high_bounds")
-        low, high = low_bounds - self.dataset.T, high_bounds - self.dataset.T
+        data_t = np.asarray(self.dataset, dtype=np.float64).T
+        low, high = low_bounds - data_t, high_bounds - data_t
         values = multivariate_normal.cdf(
-            high, lower_limit=low, cov=self.covariance, maxpts=maxpts, rng=rng
+            high, lower_limit=low, cov=np.asarray(self.covariance, dtype=np.float64), maxpts=maxpts,
+            rng=rng,
         )
         return _vecdot(values, self.weights, axis=-1)
 
@@ -437,29 +739,30 @@ class gaussian_kde:
             other_d = other.d
             other_n = other.n
         except AttributeError as exc:
-            raise TypeError(f"`other` must be a gaussian_kde; got {type(other).__name__}") from exc
+            raise TypeError(f"{exc}: `other` must be a gaussian_kde; got {type(other).__name__}") from exc
+        self._require_host("integrate_kde", other)
         if other_d != self.d:
             raise ValueError("KDEs are not the same dimensionality")
         small, large = (other, self) if other_n < self.n else (self, other)
-        sum_cov = small.covariance + large.covariance
-        with np.errstate(divide="ignore"):
-            log_w_large = np.log(large.weights)
-            log_w_small = np.log(small.weights)
+        sum_cov = np.asarray(small.covariance + large.covariance, dtype=np.float64)
         chol = _sum_cov_cholesky(sum_cov)
-        centre, train_t = _whiten_data(chol, large.dataset)
-        log_vals = _log_gaussian_sum(
-            chol, centre, train_t, log_w_large, np.asarray(small.dataset, dtype=np.float64)
-        )
-        return np.float64(np.exp(special.logsumexp(log_w_small + log_vals)))
+        state = _prepare(_HOST, np.asarray(large.dataset), np.asarray(large.weights), chol)
+        log_vals = _log_density(_HOST, state, np.asarray(small.dataset, dtype=np.float64))
+        with np.errstate(divide="ignore"):
+            log_w_small = np.log(small.weights)
+        out_dtype = np.result_type(small.dataset.dtype, large.dataset.dtype, np.float64)
+        return out_dtype.type(np.exp(special.logsumexp(log_w_small + log_vals)))
 
     # ------------------------------------------------------------------ sampling, marginals
 
     def resample(self, size=None, seed=None):
         """Draw ``size`` points (default ``int(neff)``) from the estimate, shape (d, size).
 
-        Uses scipy's algorithm and random streams: the same ``seed`` gives the same numbers as
-        scipy. ``seed`` is None (NumPy's global RandomState), an int (a new RandomState), or a
-        Generator/RandomState used as is.
+        On the host: scipy's algorithm and random streams (the same ``seed`` gives the same numbers
+        as scipy; dtype ``result_type(dataset, float64)``). ``seed`` is None (NumPy's global
+        RandomState), an int (a new RandomState), or a Generator/RandomState used as is. A GPU kde
+        draws on the device, seeded by one number drawn from ``seed``, and returns float64 in the
+        dataset's array type (CuPy for CuPy data).
         """
         if size is None:
             size = int(self.neff)
@@ -469,18 +772,20 @@ class gaussian_kde:
             except TypeError as exc:
                 raise TypeError(f"`size` must be an integer or None; got {size!r}") from exc
             if size < 0:
-                raise ValueError(f"`size` must be non-negative; got {size}")
+                raise ValueError(
+                    f"negative dimensions are not allowed: `size` must be non-negative; got {size}"
+                )
         random_state = _check_random_state(seed)
-        norm = np.transpose(
-            random_state.multivariate_normal(np.zeros((self.d,), float), self.covariance, size=size)
-        )
-        indices = random_state.choice(self.n, size=size, p=self.weights)
-        means = self.dataset[:, indices]
-        return means + norm
+        out = self._engine.resample(self, size, random_state)
+        if self._engine is _DEVICE:
+            from .._backend._convert import from_device_cupy
+
+            return from_device_cupy(out, self._dataset_kind)
+        return out
 
     def marginal(self, dimensions):
         """A gaussian_kde of the dimensions ``dimensions`` (int or 1-D ints; the rest integrated
-        out), with the same bandwidth factor and weights."""
+        out), with the same bandwidth factor and weights (on the same device)."""
         dims = np.atleast_1d(to_host_numpy(dimensions)).copy()
         if not np.issubdtype(dims.dtype, np.integer):
             raise ValueError(
@@ -500,5 +805,6 @@ class gaussian_kde:
                 f"Dimensions {original_dims[i_invalid]} are invalid for a distribution in {n} "
                 "dimensions."
             )
-        return gaussian_kde(self.dataset[dims], bw_method=self.covariance_factor(),
-                            weights=self.weights)
+        dataset = self.dataset[self._engine.xp.asarray(dims)]
+        return gaussian_kde(dataset, bw_method=self.covariance_factor(), weights=self.weights,
+                            backend=self.backend)
