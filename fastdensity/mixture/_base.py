@@ -253,6 +253,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             )
         self._set_parameters(best_params)
         self._publish_parameters(space, dtype, dispatch)
+        self._forget_fit_state()
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
@@ -316,6 +317,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             eta = 1.0 if state is None else float((t + self.learning_offset) ** (-self.learning_decay))
             lower_bound, self._online = self._online_step(X64, w, state, eta)
         self._publish_parameters(space, dtype, dispatch)
+        self._forget_fit_state()
         self.n_steps_ = t + 1
         self.n_iter_ = self.n_steps_
         self.converged_ = False

@@ -131,10 +131,13 @@ def estimate_gaussian_parameters(stats, reg_covar, covariance_type, eps_scale=1.
     overflowed raise the error of :func:`overflow_error`."""
     check_finite_stats(stats)
     tiny = 10.0 * _EPS * eps_scale
-    nk = stats.R + tiny
-    delta = (stats.Sx - tiny * stats.centres) / nk[:, None]
-    means = stats.centres + delta
-    covariances = _COVARIANCES[covariance_type](stats, nk, means, delta, reg_covar)
+    with np.errstate(over="ignore", invalid="ignore"):
+        nk = stats.R + tiny
+        delta = (stats.Sx - tiny * stats.centres) / nk[:, None]
+        means = stats.centres + delta
+        covariances = _COVARIANCES[covariance_type](stats, nk, means, delta, reg_covar)
+    if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covariances))):
+        check_finite_stats(stats._replace(Sx=means, Sxx=covariances))  # raises the overflow error
     return nk, means, covariances
 
 

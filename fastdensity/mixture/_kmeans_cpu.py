@@ -133,11 +133,12 @@ def kmeans(X, n_clusters, sample_weight, random_state, max_iter=300, tol=1e-4):
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         changed, wsum, dsum, dmin = lloyd_step(X, w, centres, labels)
-        new = centres.copy()
-        filled = wsum > 0.0
-        new[filled] += dsum[filled] / wsum[filled, None]
-        _relocate_empty(X, w, centres, labels, dmin, wsum, dsum, new)
-        shift = float(np.sum((new - centres) ** 2))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing data: the fit's statistics say so
+            new = centres.copy()
+            filled = wsum > 0.0
+            new[filled] += dsum[filled] / wsum[filled, None]
+            _relocate_empty(X, w, centres, labels, dmin, wsum, dsum, new)
+            shift = float(np.sum((new - centres) ** 2))
         centres = new
         if changed == 0:  # the labels of the previous step again
             strict = True

@@ -70,6 +70,11 @@ def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
     Returns (centres (k, d), indices (k,)).
     """
     X = _as_rows(X)
+    with np.errstate(over="ignore", invalid="ignore"):  # data spread beyond 1e154: distances overflow
+        return _kmeans_plusplus(X, n_clusters, sample_weight, random_state)
+
+
+def _kmeans_plusplus(X, n_clusters, sample_weight, random_state):
     n = X.shape[0]
     w = np.ones(n) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
     n_local_trials = 2 + int(np.log(n_clusters))
