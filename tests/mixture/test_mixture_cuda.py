@@ -429,3 +429,101 @@ def test_emulated_fit_on_device_in_float32(emulated_device, cov_type, seed):
 @pytest.mark.parametrize("init_params", ["random", "random_from_data", "k-means++", "kmeans"])
 def test_fit_on_gpu_follows_the_cpu(cov_type, init_params, dtype):
     _check_device_fit(pytest.importorskip("cupy"), cov_type, init_params, dtype, weighted=True, n=5000)
+
+
+# --------------------------------------------- array-API dispatch and far queries on a GPU
+_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
+
+
+def _check_device_dispatch(cp, cov_type, init_params, dtype, monkeypatch, make=None, is_device=None):
+    """Under scikit-learn's array-API dispatch a fit of GPU data keeps its fitted attributes on the
+    device (CuPy, or torch CUDA with ``make``), in the data's dtype, with the values of the
+    dispatch-off fit; the results stay on the device."""
+    import warnings
+
+    import sklearn
+    from mixture_helpers import blobs
+
+    from fastdensity.mixture import GaussianMixture
+
+    make = cp.asarray if make is None else make
+    is_device = (lambda a: isinstance(a, cp.ndarray)) if is_device is None else is_device
+    X = blobs(n=400, d=3, k=3, seed=input_seed(10))[0].astype(dtype)
+    params = dict(covariance_type=cov_type, init_params=init_params, random_state=0, max_iter=5, tol=0.0)
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = GaussianMixture(3, **params).fit(make(X))
+        with sklearn.config_context(array_api_dispatch=True):
+            model = GaussianMixture(3, **params)
+            labels = model.fit_predict(make(X))
+            outputs = {m: getattr(model, m)(make(X)) for m in ("score_samples", "predict_proba", "predict")}
+    assert is_device(labels)
+    for name in _ATTRIBUTES:
+        value = getattr(model, name)
+        assert is_device(value) and str(value.dtype).endswith(np.dtype(dtype).name), name
+        assert type(getattr(reference, name)) is np.ndarray or not is_device(getattr(reference, name)), name
+        np.testing.assert_array_equal(cp.asnumpy(cp.asarray(value)), getattr(reference, name))
+    for method, out in outputs.items():
+        assert is_device(out), method
+        np.testing.assert_array_equal(cp.asnumpy(cp.asarray(out)), cp.asnumpy(cp.asarray(getattr(reference, method)(make(X)))))
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_emulated_dispatch_keeps_attributes_on_the_device(emulated_device, cov_type, init_params, monkeypatch):
+    _check_device_dispatch(emulated_device, cov_type, init_params, np.float64, monkeypatch)
+
+
+@needs_gxx
+def test_emulated_dispatch_float32(emulated_device, monkeypatch):
+    _check_device_dispatch(emulated_device, "full", "kmeans", np.float32, monkeypatch)
+
+
+def _check_far_queries_on_device(cp, cov_type):
+    import warnings
+
+    gm, Q = _fitted(cov_type)
+    far = np.array([[1e300, 1e300, 1e300], [-1.7e308, 1.7e308, 0.0], [1.0, 2.0, 3.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = cp.asnumpy(gm.score_samples(cp.asarray(far)))
+        proba = cp.asnumpy(gm.predict_proba(cp.asarray(far)))
+        labels = cp.asnumpy(gm.predict(cp.asarray(far)))
+    assert np.all(scores[:2] == -np.inf) and np.isfinite(scores[2])
+    np.testing.assert_array_equal(labels, gm.predict(far))
+    np.testing.assert_allclose(proba, gm.predict_proba(far), atol=1e-12)
+
+
+@needs_gxx
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_emulated_far_queries_score_minus_inf_and_get_a_component(emulated_device, cov_type):
+    _check_far_queries_on_device(emulated_device, cov_type)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_far_queries_on_gpu(cov_type):
+    _check_far_queries_on_device(pytest.importorskip("cupy"), cov_type)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_dispatch_keeps_attributes_on_the_gpu(cov_type, init_params, dtype, monkeypatch):
+    _check_device_dispatch(pytest.importorskip("cupy"), cov_type, init_params, dtype, monkeypatch)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cov_type", COV_TYPES)
+def test_dispatch_keeps_attributes_on_the_gpu_as_torch_tensors(cov_type, dtype, monkeypatch):
+    cp = pytest.importorskip("cupy")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    _check_device_dispatch(cp, cov_type, "kmeans", dtype, monkeypatch,
+                           make=lambda a: torch.as_tensor(a, device="cuda"),
+                           is_device=lambda a: isinstance(a, torch.Tensor) and a.device.type == "cuda")
