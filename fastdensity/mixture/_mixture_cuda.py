@@ -275,9 +275,10 @@ def kmeans_plusplus(X, n_clusters, sample_weight, random_state):
 def kmeans_labels(X, n_clusters, sample_weight, random_state, max_iter=300, tol=1e-4, chunk=1 << 20):
     """Lloyd's k-means on the device from k-means++ seeds: labels (n,) CuPy int64.
 
-    For ``init_params="kmeans"`` on GPU data (scikit-learn's KMeans, which the CPU path uses, runs
-    on the host): the same algorithm and stopping rule (centre shift below ``tol`` times the mean
-    per-feature variance), but not the same code, so a seed gives a similar start, not the same."""
+    For ``init_params="kmeans"`` on GPU data: the algorithm and stopping rule (centre shift below
+    ``tol`` times the mean per-feature variance) of scikit-learn's KMeans and of the CPU's
+    ``_kmeans_cpu.kmeans``, but not the same code (distances by ‖x‖² − 2 x·c + ‖c‖² here, an
+    empty cluster keeps its centre), so a seed gives a similar start, not always the same."""
     from .._backend._cuda import require_cupy
 
     cp = require_cupy("Gaussian mixtures on the GPU")
