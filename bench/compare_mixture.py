@@ -18,10 +18,16 @@ how much of the cores the process got.
 A second table runs both on one thread (fastdensity ``n_jobs=1``, scikit-learn's BLAS limited
 to one thread): the ratio of the work each does, which a busy machine disturbs least.
 
+The whole fit is timed too (the "fit" table): each library's default initialisation
+(``init_params="kmeans"``: scikit-learn's ``KMeans(n_init=1)``, fastdensity's own k-means++ and
+Lloyd on its parallel engine) and a fixed ``--fit-iters`` EM iterations (``tol=0``), from the same
+``random_state``, alternating within each repeat, medians; it prints both lower bounds (the fit
+quality: fastdensity's k-means should do at least as well) and fastdensity's ``fit(max_iter=1)``.
+
 It also times the initialisations against one EM iteration: k-means++ seeding (fastdensity's
 parallel engine, which draws the same rows as scikit-learn's, against
-``sklearn.cluster.kmeans_plusplus``) and ``KMeans(n_init=1)`` (``init_params="kmeans"``, which
-fastdensity runs as scikit-learn's), and checks that both libraries reach the same parameters
+``sklearn.cluster.kmeans_plusplus``), fastdensity's k-means and scikit-learn's
+``KMeans(n_init=1)``, and checks that both libraries reach the same parameters
 (max relative difference of weights, means, covariances and the lower bound).
 """
 
@@ -45,7 +51,8 @@ from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path
 
 import fastdensity.mixture as fdm  # noqa: E402
 
-TARGETS = {"full": 4.0, "diag": 3.0}
+TARGETS = {"full": 4.0, "diag": 6.0}  # per EM iteration
+FIT_TARGETS = {"full": 5.0, "diag": 5.0}  # the whole fit (kmeans init + --fit-iters iterations)
 
 
 def make_data(n, d, k, seed=0):
@@ -122,6 +129,42 @@ def _compare_case(tee, X, k, covariance_type, repeats, m1, m2, n_jobs, SkGM):
     return t_fd
 
 
+def compare_fit(tee, X, k, covariance_type, repeats, n_iter):
+    """The whole fit, each library's default init_params="kmeans", n_iter EM iterations (tol=0)."""
+    from sklearn.mixture import GaussianMixture as SkGM
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fdm.GaussianMixture(k, covariance_type=covariance_type, max_iter=1, random_state=0).fit(X[:4096])  # compile
+    walls = {"fastdensity": [], "scikit-learn": []}
+    bounds = {"fastdensity": [], "scikit-learn": []}
+    one = []
+    for r in range(repeats):
+        for name, cls in (("fastdensity", fdm.GaussianMixture), ("scikit-learn", SkGM)):
+            model = cls(k, covariance_type=covariance_type, max_iter=n_iter, tol=0.0, random_state=r)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(X)
+            walls[name].append(time.perf_counter() - t0)
+            bounds[name].append(model.lower_bound_)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fdm.GaussianMixture(k, covariance_type=covariance_type, max_iter=1, random_state=r).fit(X)
+        one.append(time.perf_counter() - t0)
+    t_fd, t_sk = np.median(walls["fastdensity"]), np.median(walls["scikit-learn"])
+    ratio = t_sk / t_fd
+    target = FIT_TARGETS.get(covariance_type)
+    verdict = "" if target is None else (f"target >= {target:.0f}x: " + ("met" if ratio >= target else "NOT met"))
+    tee(f"{covariance_type:<9} {t_fd:9.2f} {t_sk:9.2f} {ratio:7.2f}x   {np.median(one):9.3f}   {verdict}")
+    tee(f"{'':9} walls fastdensity {', '.join(f'{t:.2f}' for t in walls['fastdensity'])} s; "
+        f"scikit-learn {', '.join(f'{t:.2f}' for t in walls['scikit-learn'])} s")
+    tee(f"{'':9} lower bounds (seeds 0..{repeats - 1}) fastdensity "
+        f"{', '.join(f'{b:.5f}' for b in bounds['fastdensity'])}; scikit-learn "
+        f"{', '.join(f'{b:.5f}' for b in bounds['scikit-learn'])}")
+
+
 def _median_seconds(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -134,6 +177,7 @@ def _median_seconds(fn, repeats):
 def time_initialisations(tee, X, k, em_iteration_seconds, repeats):
     from sklearn.cluster import KMeans, kmeans_plusplus
 
+    from fastdensity.mixture._kmeans_cpu import kmeans as fd_kmeans
     from fastdensity.mixture._kmeans_plusplus_cpu import kmeans_plusplus as fd_kmeans_plusplus
 
     fd_kmeans_plusplus(X[:4096], k, None, np.random.RandomState(0))  # compile / load cache
@@ -147,7 +191,9 @@ def time_initialisations(tee, X, k, em_iteration_seconds, repeats):
          _median_seconds(lambda: fd_kmeans_plusplus(X, k, None, np.random.RandomState(0)), repeats)),
         ("k-means++, sklearn.cluster.kmeans_plusplus",
          _median_seconds(lambda: kmeans_plusplus(X, k, random_state=0), repeats)),
-        ("KMeans(n_init=1) (init_params='kmeans', both)",
+        ("k-means (init_params='kmeans'), fastdensity",
+         _median_seconds(lambda: fd_kmeans(X, k, None, np.random.RandomState(0)), repeats)),
+        ("KMeans(n_init=1), scikit-learn",
          _median_seconds(lambda: KMeans(k, n_init=1, random_state=0).fit(X), repeats)),
     ]
     for name, t in rows:
@@ -165,11 +211,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cov-types", default="full,diag,tied,spherical",
                         help="comma-separated covariance types for the all-cores table")
+    parser.add_argument("--fit-iters", type=int, default=20, help="EM iterations of the whole-fit table")
+    parser.add_argument("--fit-repeats", type=int, default=3)
+    parser.add_argument("--fit-cov-types", default="full,diag")
+    parser.add_argument("--no-single-thread", action="store_true", help="skip the one-thread table")
     parser.add_argument("--out", default=None)
     parser.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.d, args.k, args.repeats = 5000, 4, 3, 1
+        args.n, args.d, args.k, args.repeats, args.fit_repeats, args.fit_iters = 5000, 4, 3, 1, 1, 3
     tee = Tee(args.out, args.append)
     import numba
     import sklearn
@@ -197,12 +247,20 @@ def main(argv=None):
             t_full = t
     tee(f"# load average: {os.getloadavg()[0]:.2f}")
     tee("")
-    tee("## one thread each (the ratio of the work); ms per EM iteration")
-    tee(header)
-    for covariance_type in ("full", "diag"):
-        compare_case(tee, X, args.k, covariance_type, args.repeats, m1, m2, single_thread=True)
+    tee(f"## the whole fit (all cores): init_params='kmeans' (each library's) + {args.fit_iters} EM iterations, "
+        f"tol=0; seconds, median of {args.fit_repeats} alternating repeats; fd fit1 = fastdensity fit(max_iter=1)")
+    tee(f"{'cov type':<9} {'fd s':>9} {'sk s':>9} {'ratio':>8}   {'fd fit1':>9}")
+    for covariance_type in args.fit_cov_types.split(","):
+        compare_fit(tee, X, args.k, covariance_type, args.fit_repeats, args.fit_iters)
     tee(f"# load average: {os.getloadavg()[0]:.2f}")
     tee("")
+    if not args.no_single_thread:
+        tee("## one thread each (the ratio of the work); ms per EM iteration")
+        tee(header)
+        for covariance_type in ("full", "diag"):
+            compare_case(tee, X, args.k, covariance_type, args.repeats, m1, m2, single_thread=True)
+        tee(f"# load average: {os.getloadavg()[0]:.2f}")
+        tee("")
     if t_full is not None:
         tee("## initialisations (all cores), against one fastdensity EM iteration (full)")
         time_initialisations(tee, X, args.k, t_full, max(1, min(args.repeats, 3)))

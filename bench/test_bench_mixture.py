@@ -119,3 +119,39 @@ def test_kmeans_plusplus_init(benchmark):
     model = benchmark.pedantic(init, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     _record(benchmark, n, d, k)
     assert model.n_iter_ == 0
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_initialisation(benchmark, init_params):
+    """``max_iter=0`` with init_params "kmeans" (our k-means++ seeds and Lloyd steps on the
+    parallel engine, then the initial statistics in one engine pass) or "random" (two passes)."""
+    n, d, k = EM_CASE
+    X = _data(n, d, k)
+
+    def init():
+        return GaussianMixture(k, init_params=init_params, max_iter=0, random_state=0).fit(X)
+
+    init()
+    benchmark.group = "initialisation"
+    model = benchmark.pedantic(init, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _record(benchmark, n, d, k)
+    assert model.n_iter_ == 0
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_whole_fit(benchmark, covariance_type):
+    """The whole default fit: init_params="kmeans" and MAX_ITER EM iterations (tol=0)."""
+    n, d, k = EM_CASE
+    X = _data(n, d, k)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return GaussianMixture(k, covariance_type=covariance_type, max_iter=MAX_ITER, tol=0.0,
+                                   random_state=0).fit(X)
+
+    fit()
+    benchmark.group = f"whole fit n={n} d={d} k={k}"
+    model = benchmark.pedantic(fit, rounds=ROUNDS, iterations=1, warmup_rounds=0)
+    _record(benchmark, n, d, k)
+    assert model.n_iter_ == MAX_ITER and np.isfinite(model.lower_bound_)
