@@ -241,7 +241,7 @@ def main(argv=None):
     tee("## all cores (fastdensity: Numba threads; scikit-learn: BLAS threads); ms per EM iteration")
     tee(header)
     t_full = None
-    for covariance_type in args.cov_types.split(","):
+    for covariance_type in filter(None, args.cov_types.split(",")):
         t = compare_case(tee, X, args.k, covariance_type, args.repeats, m1, m2)
         if covariance_type == "full":
             t_full = t
