@@ -9,6 +9,12 @@ computed without overflow for any ℓ.
 WGAN-GP (Gulrajani et al. 2017, "Improved training of Wasserstein GANs", NeurIPS, algorithm 1):
 the critic minimises E[D(G(z))] − E[D(x)] + λ E[(‖∇D(x̂)‖₂ − 1)²] with x̂ on the segments between
 real and generated samples; the generator minimises −E[D(G(z))].
+
+Hinge loss (Lim and Ye 2017, "Geometric GAN"; Miyato et al. 2018, eq. 17): the discriminator
+minimises E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], the generator −E[D(G(z))].
+
+R1 penalty (Mescheder et al. 2018, "Which training methods for GANs do actually converge?", ICML,
+eq. 9): (γ/2) E[‖∇ₓ D(x)‖²] on real samples only; :func:`r1_penalty` returns E[‖∇ₓ D(x)‖²].
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "r1_penalty",
     "wgan_critic_loss",
     "wgan_generator_loss",
 ]
@@ -43,6 +52,24 @@ def wgan_critic_loss(real_scores, fake_scores):
 def wgan_generator_loss(fake_scores):
     """The Wasserstein generator loss: −mean D(fake)."""
     return -fake_scores.mean()
+
+
+def hinge_discriminator_loss(real_scores, fake_scores):
+    """The hinge discriminator loss: mean relu(1 − D(real)) + mean relu(1 + D(fake))."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def hinge_generator_loss(fake_scores):
+    """The hinge generator loss: −mean D(fake) (as the Wasserstein one)."""
+    return -fake_scores.mean()
+
+
+def r1_penalty(critic, real):
+    """E[‖∇ₓ D(x)‖²] over the rows of ``real`` (a row is a pack with packing), differentiable in the
+    critic's parameters (``create_graph=True``). ``critic`` maps ``real``-shaped batches to (n,)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.reshape(grad.shape[0], -1).pow(2).sum(dim=1).mean()
 
 
 def gradient_penalty(critic, real, fake, alpha):
