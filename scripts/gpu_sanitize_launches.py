@@ -3,6 +3,7 @@
     python scripts/gpu_sanitize_launches.py [--no-compare] [--no-pool] [--seed N]
     compute-sanitizer --tool racecheck python scripts/gpu_sanitize_launches.py --no-compare --no-pool
     python scripts/gpu_sanitize_launches.py --list        # what must be covered; needs no GPU
+    python scripts/gpu_sanitize_launches.py --only knn.cu  # one source file's kernels
 
 Every name expression the launchers hand to the module loader (``KDE_NAME_EXPRESSIONS`` of
 fastdensity/kde/_kde_cuda.py, ``NAME_EXPRESSIONS`` of the kNN and mixture launchers: each kernel
@@ -79,14 +80,16 @@ def base_name(name_expression: str) -> str:
     return name_expression.split("<", 1)[0].strip()
 
 
-def coverage_gaps(launched, folder: Path = KERNELS_DIR) -> list[str]:
-    """What the launches ``launched`` (name expressions) leave out; [] when everything ran."""
+def coverage_gaps(launched, folder: Path = KERNELS_DIR, sources=None) -> list[str]:
+    """What the launches ``launched`` (name expressions) leave out of ``sources`` (default: every
+    .cu file); [] when everything ran."""
     listed = listed_name_expressions()
     gaps = [f"not launched: {name} ({source})" for source, names in listed.items() for name in names
-            if name not in launched]
+            if name not in launched and (sources is None or source in sources)]
     bases = {base_name(name) for names in listed.values() for name in names}
     gaps += [f"declared in kernels/{source} but in no launcher's name expressions: {name}"
-             for name, source in sorted(declared_kernels(folder).items()) if name not in bases]
+             for name, source in sorted(declared_kernels(folder).items())
+             if name not in bases and (sources is None or source in sources)]
     return gaps
 
 
@@ -381,6 +384,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-pool", action="store_true", help="turn CuPy's memory pool off (for memcheck)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--list", action="store_true", help="print the kernels and name expressions to cover; no GPU")
+    parser.add_argument("--only", action="append", choices=tuple(SECTIONS), metavar="SOURCE",
+                        help="launch only the kernels of this file (repeatable; default: all of kernels/*.cu)")
     args = parser.parse_args(argv)
     if args.list:
         for name, source in sorted(declared_kernels().items()):
@@ -397,12 +402,14 @@ def main(argv=None) -> int:
         return 2
     if args.no_pool:
         cp.cuda.set_allocator(None)
-    counts, problems = launch_every_kernel(cp, compare=not args.no_compare, seed=args.seed)
+    sources = tuple(args.only or SECTIONS)
+    counts, problems = launch_every_kernel(cp, compare=not args.no_compare, sources=sources, seed=args.seed)
     cp.cuda.runtime.deviceSynchronize()  # a pending launch error surfaces here, inside the sanitizer
-    gaps = coverage_gaps(counts)
-    listed = sum(len(v) for v in listed_name_expressions().values())
-    print(f"launched {sum(1 for k in counts if counts[k])} of {listed} name expressions "
-          f"({sum(counts.values())} launches) of {len(declared_kernels())} kernels; "
+    gaps = coverage_gaps(counts, sources=sources)
+    listed = sum(len(v) for k, v in listed_name_expressions().items() if k in sources)
+    kernels = sum(1 for source in declared_kernels().values() if source in sources)
+    print(f"launched {sum(1 for k in counts if counts[k])} of {listed} name expressions of the "
+          f"{kernels} kernels in kernels/{{{','.join(sources)}}} ({sum(counts.values())} launches); "
           f"{len(problems)} problems; comparison {'off' if args.no_compare else 'on'}")
     for gap in gaps:
         print(f"MISSING {gap}")

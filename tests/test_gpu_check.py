@@ -288,11 +288,16 @@ def test_list_needs_no_gpu(driver, capsys):
 
 # ------------------------------------------------------------------ the driver in the host emulation
 @needs_gxx
-def test_the_driver_knn_launches_match_the_cpu_engine_in_the_emulation(driver, monkeypatch):
+def test_the_driver_main_on_the_knn_kernels_in_the_emulation(driver, monkeypatch, capsys):
+    """The driver as gpu-check runs it (``main``), on knn.cu's kernels: all launched, each result
+    matching the CPU engine; the coverage line and the exit status."""
     cuda_host_emulation.fake_cupy(monkeypatch, sm_count=4)
-    counts, problems = driver.launch_every_kernel(sys.modules["cupy"], sources=("knn.cu",), out=lambda line: None)
-    assert problems == []
-    assert set(counts) == set(driver.listed_name_expressions()["knn.cu"])
+    monkeypatch.setattr(sys.modules["cupy"].cuda.runtime, "deviceSynchronize", lambda: None, raising=False)
+    assert driver.main(["--only", "knn.cu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("launched 5 of 5 name expressions of the 2 kernels in kernels/{knn.cu}")
+    assert lines[-2].endswith("; 0 problems; comparison on")
+    assert lines[-1] == "all kernels launched and matching the CPU engine"
 
 
 @pytest.mark.slow
