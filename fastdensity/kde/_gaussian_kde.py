@@ -19,6 +19,7 @@ import contextlib
 import math
 import numbers
 import operator
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -78,7 +79,7 @@ def _vecdot(a, b, axis=-1):
     return np.sum(a * b, axis=axis)  # pragma: no cover - NumPy < 2
 
 
-_BLAS_CONTROLLER = None
+_BLAS = {"controller": None, "depth": 0, "limiter": None}
 
 
 @contextlib.contextmanager
@@ -87,14 +88,28 @@ def _one_blas_thread():
 
     The (d, d) factorisations and the O(d²·m) triangular solves here gain nothing from threads;
     parallel OpenBLAS leaves its workers spinning, which slows the Numba sums that follow. The
-    limit is process-wide while it lasts (threadpoolctl, a scikit-learn dependency)."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+    limit (threadpoolctl, a scikit-learn dependency) is process-wide while it lasts, so it is
+    applied from the main thread only, nested calls sharing one limit: OpenBLAS did not always
+    take back its thread count when the limit was set and lifted from several threads at once
+    (measured), and a lost restore would leave the process on one BLAS thread. Calls from other
+    threads run unlimited (correct, only without the speed-up)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    if _BLAS["depth"] == 0:
+        if _BLAS["controller"] is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS["controller"] = ThreadpoolController()
+        _BLAS["limiter"] = _BLAS["controller"].limit(limits=1, user_api="blas")
+    _BLAS["depth"] += 1
+    try:
+        yield
+    finally:
+        _BLAS["depth"] -= 1
+        if _BLAS["depth"] == 0:
+            _BLAS["limiter"].restore_original_limits()
+            _BLAS["limiter"] = None
 
 
 def _check_random_state(seed):

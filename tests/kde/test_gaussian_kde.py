@@ -676,11 +676,32 @@ def test_accurate_far_from_the_origin(offset):
 
 
 def test_blas_threads_are_restored():
+    """The one-BLAS-thread limit around our solves is lifted afterwards, also while other Python
+    threads use gaussian_kde and BLAS at the same time (they run unlimited)."""
+    import threading
+
     from threadpoolctl import threadpool_info
 
-    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
-    x = np.random.default_rng(32).standard_normal((3, 200))
-    kde = gaussian_kde(x)
-    kde.logpdf(x)
-    after = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
-    assert after == before
+    def counts():
+        return [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    x = np.random.default_rng(32).standard_normal((3, 300))
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            gaussian_kde(x).logpdf(x[:, :40])
+            np.linalg.solve(np.eye(200) + np.outer(x[0, :200], x[1, :200]), np.ones((200, 20)))
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for t in workers:
+        t.start()
+    try:
+        for _ in range(15):
+            gaussian_kde(x).logpdf(x)
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
+    assert counts() == before
