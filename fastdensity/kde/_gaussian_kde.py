@@ -284,7 +284,6 @@ _DEVICE = _DeviceEngine()
 def _centre(engine, data, weights):
     """The (d,) host centre: the weighted mean of the dimensions that lie far from the origin
     (|mean| > _CENTRE_SIGMAS·σ), 0 for the others."""
-    xp = engine.xp
     mean = (data * weights).sum(axis=1)
     var = ((data - mean[:, None]) ** 2 * weights).sum(axis=1)
     mean, var = engine.to_host(mean), engine.to_host(var)
