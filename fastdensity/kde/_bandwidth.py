@@ -92,9 +92,35 @@ def weighted_covariance(X, weights=None) -> np.ndarray:
         raise ValueError(
             "the covariance needs at least 2 points with positive weight; pass a float bandwidth"
         )
-    mean = (w @ X) / v1
-    Xc = X - mean
-    return (Xc.T * w) @ Xc / denom
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = (w @ X) / v1
+        if not np.all(np.isfinite(mean)):
+            mean = 2.0 * ((w / v1) @ (0.5 * X))  # data near ±1.8e308: average the halves
+        Xc = X - mean
+        cov = (Xc.T * w) @ Xc / denom
+    _check_covariance_range(cov, Xc)
+    return cov
+
+
+# Variances a covariance bandwidth can hold: their square roots, products and the rules' factors
+# stay normal float64 numbers inside this range.
+_VARIANCE_RANGE = (1e-290, 1e290)
+
+
+def _check_covariance_range(cov, Xc):
+    """Raise a ValueError saying to rescale when the data's variances overflow float64 or
+    underflow it (or come near either end, where a bandwidth matrix is not representable).
+    Constant columns (all of ``Xc`` zero) are left to the callers' own message."""
+    var = np.diag(np.atleast_2d(cov))
+    lo, hi = _VARIANCE_RANGE
+    varies = np.any(Xc != 0, axis=0)
+    if not np.all(np.isfinite(cov)) or np.any(var[varies] > hi) or np.any(var[varies] < lo):
+        raise ValueError(
+            f"the data's variances are outside what a covariance bandwidth can represent in float64 "
+            f"({lo:g} to {hi:g}; a spread near 1e145 or more squares to overflow, near 1e-145 or "
+            "less to underflow): rescale the data (divide by a typical magnitude), or pass a float "
+            "bandwidth"
+        )
 
 
 def scott_factor(neff: float, d: int) -> float:

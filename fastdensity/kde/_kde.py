@@ -210,7 +210,7 @@ class KernelDensity(BaseEstimator):
         Returns ``self``.
         """
         self._validate_params()
-        X, kind, backend = check_estimator_X(self, X, reset=True)
+        X, kind, backend = _check_X(self, X, reset=True)
         self._fit_kind = kind
         metric = self._metric_spec(X.shape[1])[0]
         if metric != "euclidean" and backend == "cuda":
@@ -235,6 +235,11 @@ class KernelDensity(BaseEstimator):
         with threads(self.n_jobs):
             bandwidth_used, H = self._bandwidth_matrix(X, weights)
             chol = _cholesky_bandwidth(H)
+            if not np.all(np.isfinite(_whiten(chol, np.asarray(X, dtype=np.float64)))):
+                raise ValueError(
+                    "the training data divided by the bandwidth overflow float64 (data near "
+                    "1.8e308 with a bandwidth below 1); rescale the data or pass a larger bandwidth"
+                )
             self.training_data_ = X
             self.sample_weight_ = sample_weight
             self.bandwidth_ = bandwidth_used
@@ -459,7 +464,13 @@ class KernelDensity(BaseEstimator):
                                      metric, h, inv_scales, p=p, vec=vec, mat=mat) + log_norm
         dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
-        queries = np.ascontiguousarray(_whiten(chol, np.asarray(X, dtype=np.float64)), dtype=dtype)
+        queries = _whiten(chol, np.asarray(X, dtype=np.float64))
+        # A query whose whitened coordinates overflow (inf, or NaN from inf − inf in the
+        # triangular solve) is infinitely far from the (finite) whitened data: +inf there gives
+        # log density −inf (exactly what the true value, below −1e308, rounds to).
+        queries[np.isnan(queries)] = np.inf
+        with np.errstate(over="ignore"):
+            queries = np.ascontiguousarray(queries, dtype=dtype)  # float32: overflow to ±inf
         kde_logsum = get_op("kde_logsum", "cpu")
         return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
 
@@ -471,7 +482,7 @@ class KernelDensity(BaseEstimator):
         outside the support of compact kernels.
         """
         check_is_fitted(self, "training_data_")
-        X, kind, backend = check_estimator_X(self, X, reset=False)
+        X, kind, backend = _check_X(self, X, reset=False)
         if backend == "cuda":
             if self._metric_spec(X.shape[1])[0] != "euclidean":
                 raise ValueError(
@@ -643,11 +654,20 @@ def _equal_weights(weights):
     return bool(np.all(weights == weights[0]))
 
 
+def _check_X(est, X, reset):
+    """``check_estimator_X`` without warnings for data near ±1.8e308 (scikit-learn's finiteness
+    check sums X first, which overflows harmlessly there: it then checks element-wise)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return check_estimator_X(est, X, reset=reset)
+
+
 def _whiten(chol, X):
-    """L⁻¹ xᵢ for every row of X (n, d): a division when L is diagonal, else a triangular solve."""
-    if np.count_nonzero(chol - np.diag(np.diagonal(chol))) == 0:
-        return X / np.diagonal(chol)
-    return solve_triangular(chol, X.T, lower=True).T
+    """L⁻¹ xᵢ for every row of X (n, d): a division when L is diagonal, else a triangular solve.
+    Rows far beyond the bandwidth's scale overflow to ±inf (or NaN from inf − inf) silently."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.count_nonzero(chol - np.diag(np.diagonal(chol))) == 0:
+            return X / np.diagonal(chol)
+        return solve_triangular(chol, X.T, lower=True, check_finite=False).T
 
 
 def _cholesky_bandwidth(H):

@@ -115,7 +115,8 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
                 buf[jj] += buf2[jj] * (qa - train_t[a, u0 + jj])
         for jj in range(un):
             r = buf[jj]
-            buf[jj] = math.sqrt(r) if r > 0.0 else 0.0
+            # NaN: the products overflowed (inf − inf), the distance is beyond float64: inf.
+            buf[jj] = math.sqrt(r) if r > 0.0 else (math.inf if r != r else 0.0)
     elif metric == 6:  # haversine on (latitude, longitude) in radians
         cos_q = math.cos(q[0])
         for jj in range(un):
@@ -137,7 +138,11 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
             for jj in range(un):
                 x = train_t[k, u0 + jj]
                 den = abs(qk) + abs(x)
-                buf[jj] += abs(qk - x) / den if den > 0.0 else 0.0
+                if den == math.inf:  # values near ±1.8e308: the same ratio from the halves
+                    den = abs(0.5 * qk) + abs(0.5 * x)
+                    buf[jj] += abs(0.5 * qk - 0.5 * x) / den
+                else:
+                    buf[jj] += abs(qk - x) / den if den > 0.0 else 0.0
     elif metric == 9:  # braycurtis
         for jj in range(un):
             buf2[jj] = 0.0
@@ -148,7 +153,17 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
                 buf[jj] += abs(qk - x)
                 buf2[jj] += abs(qk) + abs(x)
         for jj in range(un):
-            buf[jj] = buf[jj] / buf2[jj] if buf2[jj] > 0.0 else 0.0
+            if buf2[jj] == math.inf:  # the sums overflowed: recompute them scaled by 2^-64 (exact)
+                num = 0.0
+                den = 0.0
+                for k in range(d):
+                    a = q[k] * 5.421010862427522e-20
+                    x = train_t[k, u0 + jj] * 5.421010862427522e-20
+                    num += abs(a - x)
+                    den += abs(a) + abs(x)
+                buf[jj] = num / den
+            else:
+                buf[jj] = buf[jj] / buf2[jj] if buf2[jj] > 0.0 else 0.0
     else:  # boolean metrics: nonzero is True. buf counts N_TF + N_FT, buf2 N_TT (or N_TT + N_neq)
         for jj in range(un):
             buf2[jj] = 0.0

@@ -58,6 +58,13 @@ def _cuda_knn_distances():
     return knn_distances_cuda
 
 
+def _check_X(est, X, reset):
+    """``check_estimator_X`` without warnings for data near ±1.8e308 (scikit-learn's finiteness
+    check sums X first, which overflows harmlessly there: it then checks element-wise)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return check_estimator_X(est, X, reset=reset)
+
+
 def _log_unit_ball_volume(d):
     """log V_d, V_d = π^(d/2) / Γ(d/2 + 1): the volume of the unit ball in d dimensions."""
     return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1.0)
@@ -161,7 +168,7 @@ class KNNDensity(BaseEstimator):
     def fit(self, X, y=None):
         """Store ``X`` (n, d) and build the search structure. Returns ``self``."""
         self._validate_params()
-        X, kind, backend = check_estimator_X(self, X, reset=True)
+        X, kind, backend = _check_X(self, X, reset=True)
         n, d = X.shape
         if self.n_neighbors > n:
             raise ValueError(
@@ -175,8 +182,9 @@ class KNNDensity(BaseEstimator):
             self._index = None
         else:
             algorithm = self._choose_algorithm(n, d)
+            self.training_data_ = X
             with threads(self.n_jobs):
-                self._index = knn_index(X, algorithm)
+                self._index = knn_index(self._search_train()[0], algorithm)
         self.training_data_ = X
         self.n_samples_fit_ = n
         self.effective_algorithm_ = algorithm
@@ -222,17 +230,45 @@ class KNNDensity(BaseEstimator):
             train = self._train_on(queries.device.id)
             return _cuda_knn_distances()(queries, train, k, exclude_self=loo)
 
+    def _search_train(self):
+        """(the training data the host search runs on, e): ``training_data_`` times 2^-e, with
+        e = 0 for ordinary data and, for data whose magnitude is below 2^-100 or above 2^100
+        (2^±15 for float32), e the exponent of max |x|: squared distances would underflow to 0
+        (distinct points at distance 0) or overflow there. Scaling by a power of two is exact."""
+        train = self._host_train()
+        cache = self.__dict__.setdefault("_device_train", {})
+        if "scale" not in cache or cache["scale"][0] is not train:
+            with np.errstate(over="ignore"):
+                top = float(np.max(np.abs(train))) if train.size else 0.0
+            limit = 15 if train.dtype == np.float32 else 100
+            e = int(np.frexp(top)[1]) if top > 0 else 0
+            e = e if abs(e) > limit else 0
+            cache["scale"] = (train, e, np.ldexp(train, -e).astype(train.dtype, copy=False) if e else train)
+        _, e, scaled = cache["scale"]
+        return scaled, e
+
     def _neighbors_host(self, X, k):
         """(distances, indices) on the host; X None = the training points, each without itself."""
-        train = self._host_train()
+        train, e = self._search_train()
         index = getattr(self, "_index", None)
         if index is None or index.train is not train:  # e.g. after set_params/clone, or device-fitted
             algorithm = self._choose_algorithm(*train.shape) if self._fitted_on_device() else self.effective_algorithm_
             index = self._index = knn_index(train, algorithm)
+        if X is not None and e:
+            # Scaled like the training data; beyond the dtype's range a query is as far as the
+            # largest finite one (its distances overflow to inf all the same).
+            big = np.finfo(X.dtype).max
+            with np.errstate(over="ignore"):
+                X = np.clip(np.ldexp(X, -e).astype(X.dtype, copy=False), -big, big)
         with threads(self.n_jobs):
             if X is None:
-                return knn_distances(train, None, k, exclude_self=True, index=index)
-            return knn_distances(X, None, k, index=index)
+                dist, ind = knn_distances(train, None, k, exclude_self=True, index=index)
+            else:
+                dist, ind = knn_distances(X, None, k, index=index)
+        if e:
+            with np.errstate(over="ignore"):
+                dist = np.ldexp(dist, e).astype(dist.dtype, copy=False)
+        return dist, ind
 
     def _check_k(self, k, loo):
         n = self.n_samples_fit_
@@ -266,7 +302,7 @@ class KNNDensity(BaseEstimator):
             kind = self._result_kind_loo()
             dist, ind = self._neighbors(None, k)
         else:
-            X, kind, _ = check_estimator_X(self, X, reset=False)
+            X, kind, _ = _check_X(self, X, reset=False)
             dist, ind = self._neighbors(X, k)
         if return_distance:
             return self._to_caller(dist, kind), self._to_caller(ind, kind)
@@ -301,7 +337,7 @@ class KNNDensity(BaseEstimator):
             dtype = self.training_data_.dtype
             dist, _ = self._neighbors(None, k)
         else:
-            X, kind, _ = check_estimator_X(self, X, reset=False)
+            X, kind, _ = _check_X(self, X, reset=False)
             dtype = X.dtype
             dist, _ = self._neighbors(X, k)
         n_eff = self.n_samples_fit_ - 1 if loo else self.n_samples_fit_

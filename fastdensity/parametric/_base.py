@@ -90,7 +90,10 @@ class ParametricDensity(BaseEstimator):
             X = to_host_numpy(X)
         if self._univariate and _ndim(X) == 1:
             X = np.asarray(X).reshape(-1, 1)
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        # scikit-learn's finiteness check sums X first: values near ±1.8e308 overflow that sum
+        # (harmlessly, it then checks element-wise), which must not warn.
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         return X, kind
 
     def _check_data(self, X):
@@ -150,7 +153,10 @@ class ParametricDensity(BaseEstimator):
         check_is_fitted(self, "n_parameters_")
         X, kind = self._check_input(X, reset=False)
         x = np.asarray(X, dtype=np.float64)
-        log_density = self._log_density(x[:, 0] if self._univariate else x)
+        # Far queries overflow intermediate products (z², rate·x) to inf: their log density is
+        # −inf, which is the answer, not a warning. NaN-producing operations still warn.
+        with np.errstate(over="ignore", divide="ignore", under="ignore"):
+            log_density = self._log_density(x[:, 0] if self._univariate else x)
         if X.dtype == np.float32:
             log_density = log_density.astype(np.float32)
         return from_host_numpy(log_density, kind)

@@ -26,7 +26,14 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def _mean(x, w):
-    return float(w @ x / np.sum(w))
+    """Weighted mean; no overflow for data near ±1.8e308 (normalised weights, and the rounded
+    result kept inside the data's range)."""
+    w = w / np.sum(w)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(w @ x)
+    if not np.isfinite(mean):  # the sum overflowed: average the halves, then double (exact)
+        mean = 2.0 * float(w @ (0.5 * x))
+    return float(min(max(mean, float(np.min(x))), float(np.max(x))))
 
 
 def _is_integer(x):
@@ -119,7 +126,21 @@ class Poisson(UnivariateDensity):
     def _log_density(self, x):
         ok = self._in_support(x)
         k = np.where(ok, x, 0.0)
-        return _fill_outside(ok, xlogy(k, self.rate_) - self.rate_ - gammaln(k + 1.0))
+        with np.errstate(invalid="ignore"):
+            log_pmf = xlogy(k, self.rate_) - self.rate_ - gammaln(k + 1.0)
+        # Huge counts: k log λ and log Γ(k + 1) both overflow (inf − inf). Stirling's series,
+        # log pmf = k (log y + 1 − y) − ½ log(2πk) − 1/(12k) with y = λ/k, is exact to 1e-25 there
+        # and never overflows to +inf (log y + 1 − y ≤ 0); from k = 1e8 on, where it is also more
+        # accurate than the difference of the 1e9-sized terms.
+        big = k >= 1e8
+        if np.any(big):
+            kb = k[big]
+            with np.errstate(divide="ignore", over="ignore"):
+                y = self.rate_ / kb
+                u = (self.rate_ - kb) / kb  # y − 1: log y + 1 − y = log1p(u) − u near y = 1
+                g = np.where(u > -0.5, np.log1p(np.maximum(u, -0.5)) - u, np.log(y) + 1.0 - y)
+                log_pmf[big] = kb * g - 0.5 * np.log(2.0 * np.pi * kb) - 1.0 / (12.0 * kb)
+        return _fill_outside(ok, log_pmf)
 
     def _sample(self, n_samples, gen):
         return gen.poisson(self.rate_, n_samples).astype(np.int64)
@@ -208,9 +229,14 @@ class Gamma(UnivariateDensity):
 
     def _log_density(self, x):
         ok = self._in_support(x)
-        z = np.where(ok, x, 1.0) / self.scale_
+        y = np.where(ok, x, 1.0)
+        z = y / self.scale_
+        # Where x / scale overflows or underflows, log z from the logs; an infinite z dominates
+        # the sum: −inf, never (k − 1)·inf − inf.
+        normal = np.isfinite(z) & (z >= np.finfo(np.float64).tiny)
+        log_z = np.where(normal, np.log(np.where(normal, z, 1.0)), np.log(y) - np.log(self.scale_))
         k = self.shape_
-        return _fill_outside(ok, (k - 1.0) * np.log(z) - z - gammaln(k) - np.log(self.scale_))
+        return _fill_outside(ok, (k - 1.0) * log_z - z - gammaln(k) - np.log(self.scale_))
 
     def _sample(self, n_samples, gen):
         return gen.gamma(self.shape_, self.scale_, n_samples)

@@ -20,9 +20,34 @@ _COVARIANCE_TYPES = ("full", "diag", "spherical")
 
 
 def _weighted_mean_and_centered(X, w):
-    """Weighted mean and centred data; ``w`` must sum to one."""
-    mean = w @ X
-    return mean, X - mean
+    """Weighted mean and centred data; ``w`` must sum to one. Data near ±1.8e308 are averaged
+    by halves (exact) so that the sum cannot overflow; centred values beyond the float64 range
+    raise a ValueError."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = w @ X
+        if not np.all(np.isfinite(mean)):
+            mean = 2.0 * (w @ (0.5 * X))
+        centered = X - mean
+    if not np.all(np.isfinite(centered)):
+        raise _overflow_error()
+    return mean, centered
+
+
+def _overflow_error():
+    return ValueError(
+        "the data's spread overflows float64 (deviations from the mean, or their squares, "
+        "exceed 1.8e308): the variance cannot be represented; rescale the data (e.g. divide by "
+        "a typical magnitude)"
+    )
+
+
+def _weighted_variance(centered, w):
+    """Σ w c² (``w`` sums to one) per column, with a ValueError when it overflows."""
+    with np.errstate(over="ignore"):
+        var = w @ centered**2
+    if not np.all(np.isfinite(var)):
+        raise _overflow_error()
+    return var
 
 
 class Normal(UnivariateDensity):
@@ -66,7 +91,12 @@ class Normal(UnivariateDensity):
     def _fit(self, x, w):
         w = w / np.sum(w)
         mean, centered = _weighted_mean_and_centered(x, w)
-        var = float(w @ centered**2) + float(self.reg_covar)
+        var = float(_weighted_variance(centered, w)) + float(self.reg_covar)
+        if not var > 0 and np.any(centered != 0):
+            raise ValueError(
+                "the data's variance underflows float64 (a spread near 1e-154 or below squares "
+                "to 0): rescale the data, or pass reg_covar > 0"
+            )
         if not var > 0:
             n = x.shape[0]
             raise ValueError(
@@ -147,10 +177,13 @@ class MultivariateNormal(ParametricDensity):
         mean, centered = _weighted_mean_and_centered(X, w)
         if self.covariance_type == "full":
             chol = _cholesky_from_data(centered * np.sqrt(w)[:, None], reg, n)
-            cov = chol @ chol.T
+            with np.errstate(over="ignore", invalid="ignore"):
+                cov = chol @ chol.T
+            if not np.all(np.isfinite(cov)):
+                raise _overflow_error()
             n_cov = d * (d + 1) // 2
         else:
-            variances = w @ centered**2
+            variances = _weighted_variance(centered, w)
             if self.covariance_type == "diag":
                 cov = variances + reg
                 n_cov = d
@@ -169,13 +202,18 @@ class MultivariateNormal(ParametricDensity):
         d = X.shape[1]
         centered = X - self.mean_
         chol = self.covariance_cholesky_
-        if self.covariance_type == "full":
-            z = solve_triangular(chol, centered.T, lower=True, check_finite=False).T
-            log_det_half = float(np.sum(np.log(np.diag(chol))))
-        else:
-            z = centered / chol
-            log_det_half = float(np.sum(np.log(chol))) if self.covariance_type == "diag" else d * float(np.log(chol))
-        return -0.5 * np.einsum("ij,ij->i", z, z) - log_det_half - 0.5 * d * _LOG_2PI
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.covariance_type == "full":
+                z = solve_triangular(chol, centered.T, lower=True, check_finite=False).T
+                log_det_half = float(np.sum(np.log(np.diag(chol))))
+            else:
+                z = centered / chol
+                log_det_half = float(np.sum(np.log(chol))) if self.covariance_type == "diag" else d * float(np.log(chol))
+            quad = np.einsum("ij,ij->i", z, z)
+        # A query whose whitened coordinates overflow (inf, or NaN from inf·0 and inf − inf in
+        # the substitution) is infinitely far: log density −inf.
+        quad[~np.all(np.isfinite(z), axis=1)] = np.inf
+        return -0.5 * quad - log_det_half - 0.5 * d * _LOG_2PI
 
     def _sample(self, n_samples, gen):
         d = self.mean_.shape[0]
