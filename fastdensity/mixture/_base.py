@@ -64,6 +64,12 @@ def check_real(name, value, low=0.0, high=None, low_open=False, high_open=False)
     return float(value)
 
 
+def _finite_check_quietly():
+    """scikit-learn's finiteness check first sums X, which overflows (inf − inf: "invalid value")
+    for legal data near ±1.8e308 before its exact element-wise check; no warning for that."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 @contextlib.contextmanager
 def _restored_on_error(estimator):
     """Leave nothing half-written: on an error, put back the attributes the estimator had."""
@@ -104,12 +110,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
         GPU data never comes here)."""
         kind = common_kind(X)
         resolve_backend(self.backend, kind)
-        return check_host_X(self, host(X), kind, reset=reset, ensure_min_samples=min_samples), kind
+        with _finite_check_quietly():
+            return check_host_X(self, host(X), kind, reset=reset, ensure_min_samples=min_samples), kind
 
     def _check_scoring_X(self, X):
         """(validated X, "cpu" or "cuda") for the scoring methods; foreign array-API arrays come to
         the host through DLPack first (``_arrays.host``)."""
-        X, _, backend = check_estimator_X(self, host(X), reset=False)
+        with _finite_check_quietly():
+            X, _, backend = check_estimator_X(self, host(X), reset=False)
         return X, backend
 
     def _check_sample_weight(self, sample_weight, X):

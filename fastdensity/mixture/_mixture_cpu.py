@@ -462,7 +462,14 @@ def _prepare(means, prec_chol, log_weights, cov_type, shift):
     """Engine arrays, padded to dp features: (family, means, U, muU, shift, cst).
 
     ``cst[c]`` = log π_c + log|U_c| − (d/2) log 2π (without log π_c when log_weights is None).
+    A model near the ends of the float64 range may overflow (μ − shift, (μ − shift) U): the
+    infinities are what the kernels expect (−inf log-densities), so no warning.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _prepare_arrays(means, prec_chol, log_weights, cov_type, shift)
+
+
+def _prepare_arrays(means, prec_chol, log_weights, cov_type, shift):
     means = np.asarray(means, dtype=np.float64)
     K, d = means.shape
     dp = _padded(d)
