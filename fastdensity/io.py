@@ -760,8 +760,10 @@ def load(path):
     ------
     ValueError
         The file is not a fastdensity model file, is corrupt or truncated, contains an object
-        array, names an unknown estimator class or was written in a newer format version. The
-        message names the file and the problem.
+        array, names an unknown estimator class or was written in a newer format version; or its
+        fitted state breaks the class's rules (a missing or unknown attribute, a wrong dtype or
+        shape, NaN or infinite values, a sign or bound the model relies on: see the module
+        docstring). The message names the file, the entry and the problem.
     OSError
         The file cannot be opened or read (for example ``FileNotFoundError``).
     """
