@@ -91,3 +91,18 @@ def test_engine_statistics_of_given_responsibilities_match_numpy(covariance_type
 def test_gmm_stats_wants_one_kind_of_responsibilities():
     with pytest.raises(ValueError, match="exactly one of labels and resp"):
         engine.gmm_stats(np.ones((3, 2)), None, np.zeros((1, 2)), "diag", np.zeros(2))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_engine_statistics_do_not_depend_on_the_number_of_threads(covariance_type):
+    rng = np.random.default_rng(88)
+    n = engine.CHUNK * engine.PARALLEL_MIN_CHUNKS + 123
+    X = rng.normal(size=(n, 4))
+    labels = rng.integers(0, 3, size=n)
+    centres = rng.normal(size=(3, 4))
+    with fastdensity.threads(1):
+        one = engine.gmm_stats(X, None, centres, covariance_type, X.mean(axis=0), labels=labels)
+    with fastdensity.threads(2):
+        two = engine.gmm_stats(X, None, centres, covariance_type, X.mean(axis=0), labels=labels)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
