@@ -284,10 +284,11 @@ _DEVICE = _DeviceEngine()
 def _centre(engine, data, weights):
     """The (d,) host centre: the weighted mean of the dimensions that lie far from the origin
     (|mean| > _CENTRE_SIGMAS·σ), 0 for the others."""
-    mean = (data * weights).sum(axis=1)
-    var = ((data - mean[:, None]) ** 2 * weights).sum(axis=1)
-    mean, var = engine.to_host(mean), engine.to_host(var)
-    return np.where(np.abs(mean) > _CENTRE_SIGMAS * np.sqrt(var), mean, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # near 1.8e308: inf, and then no centring
+        mean = (data * weights).sum(axis=1)
+        var = ((data - mean[:, None]) ** 2 * weights).sum(axis=1)
+        mean, var = engine.to_host(mean), engine.to_host(var)
+        return np.where(np.abs(mean) > _CENTRE_SIGMAS * np.sqrt(var), mean, 0.0)
 
 
 def _whiten(engine, chol, data, centre):
