@@ -176,6 +176,9 @@ class _HostEngine:
     name = "cpu"
     xp = np
 
+    def __reduce__(self):  # pickled and copied as the module's one instance
+        return "_HOST"
+
     def asarray(self, x, name):
         return _as_real_array(x, name)
 
@@ -214,6 +217,9 @@ class _DeviceEngine:
     """CuPy arrays on their GPU, the CUDA engine (kernels/kde.cu); CuPy's triangular solve."""
 
     name = "cuda"
+
+    def __reduce__(self):  # pickled and copied as the module's one instance
+        return "_DEVICE"
 
     @property
     def xp(self):

@@ -314,6 +314,19 @@ def test_train_cache_reused_and_invalidated():
     _check_density(kde, ref, pts)
 
 
+def test_pickle_and_copy_keep_every_method():
+    import copy
+    import pickle
+
+    x, w = _data(2, True)
+    kde = gaussian_kde(x, weights=w)
+    pts = _points(2)
+    for other in (pickle.loads(pickle.dumps(kde)), copy.deepcopy(kde), copy.copy(kde)):
+        _close(other.logpdf(pts), kde.logpdf(pts))
+        _close(other.integrate_gaussian(np.zeros(2), np.eye(2)), kde.integrate_gaussian(np.zeros(2), np.eye(2)))
+        _close(other.integrate_kde(kde), kde.integrate_kde(kde))
+
+
 def test_torch_cpu_tensors():
     torch = pytest.importorskip("torch")
     x, w = _data(2, True)
