@@ -653,8 +653,9 @@ class gaussian_kde:
             engine = self._engine
             points = _as_real_array(points, "points")
         xp = engine.xp
-        out_dtype = _output_dtype(self.covariance, points.dtype)
         pts = engine.asarray(points, "points")
+        # scipy's dtype rule on the caller's dtype (long double host points stay long double)
+        out_dtype = _output_dtype(self.covariance, (pts if kind.on_gpu else points).dtype)
         if pts.ndim > 2:
             raise ValueError(f"points must be 1-D or 2-D (d, m); got an array of shape {pts.shape}")
         pts = xp.atleast_2d(pts)
