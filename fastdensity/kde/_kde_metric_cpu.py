@@ -24,6 +24,11 @@ Design, as ``_kde_cpu`` (DESIGN.md, "Numerics"):
 * A query whose plain sum is tiny (terms near or below the underflow threshold) is recomputed in
   log space with a running maximum: finite, correct log densities far from the data; compact
   kernels give exactly −inf outside their support.
+* Compact kernels under the metrics that grow with every coordinate gap (manhattan, chebyshev,
+  minkowski, seuclidean) skip whole tiles: the training points are put in k-d order (recursive
+  median splits, so that a tile is a small box) and a tile whose box is at least h / s_min away
+  from the query (a lower bound of every distance in it) holds no point of the support. Skipping
+  changes no term that is not zero.
 * Everything is float64 (distances such as haversine or canberra need it); the caller casts.
 """
 
@@ -36,6 +41,7 @@ from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
 from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, make_kernel_marker
+from ._kernels import COMPACT_KERNELS
 
 # The metric codes; aliases are resolved by ``_kde.py`` before a code is looked up.
 METRIC_CODES = {
@@ -191,6 +197,38 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
             buf[jj] = neq / den if den > 0.0 else 0.0
 
 
+# Metrics whose distance is a monotone function of the coordinate gaps |q_k − x_k|, so that the
+# gaps to a box bound every distance in it from below.
+PRUNABLE_METRICS = ("manhattan", "chebyshev", "minkowski", "seuclidean")
+# A tile is skipped when its lower bound, in units of the bandwidth, is at least 1 + this margin:
+# rounding can then not bring a pair of the tile inside the support.
+_PRUNE_MARGIN = 1e-12
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _box_lower_bound(metric, q, lo, hi, t, p, vec):
+    """A lower bound of D(q, x) over the box lo[t] ≤ x ≤ hi[t] (metrics of PRUNABLE_METRICS)."""
+    s = 0.0
+    for k in range(q.shape[0]):
+        g = lo[t, k] - q[k]
+        g2 = q[k] - hi[t, k]
+        g = g if g > g2 else g2
+        g = g if g > 0.0 else 0.0
+        if metric == 1:
+            s += g
+        elif metric == 2:
+            s = s if s > g else g
+        elif metric == 3:
+            s += (vec[k] if vec.shape[0] > 0 else 1.0) * g**p
+        else:
+            s += g * g / vec[k]
+    if metric == 3:
+        s = s ** (1.0 / p)
+    elif metric == 4:
+        s = math.sqrt(s)
+    return s
+
+
 @njit(inline="always")
 def _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv_h, p, vec, mat,
                  buf, buf2):
@@ -220,11 +258,15 @@ def _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_logsum(q, train_t, weights, log_weights, log_weight_shift, inv_scale, adaptive,
-                  kernel_marker, metric, inv_h, p, vec, mat, tiny, buf, buf2, c):
+                  kernel_marker, metric, inv_h, p, vec, mat, tiny, buf, buf2, c, prune, lo, hi, smin):
     code = len(kernel_marker) - 1
     n = train_t.shape[1]
     total = 0.0
     for j0 in range(0, n, TILE):
+        if prune:
+            t = j0 // TILE
+            if _box_lower_bound(metric, q, lo, hi, t, p, vec) * inv_h * smin[t] >= 1.0 + _PRUNE_MARGIN:
+                continue
         nt = min(n, j0 + TILE) - j0
         _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2)
         s = 0.0
@@ -249,7 +291,8 @@ def _query_logsum(q, train_t, weights, log_weights, log_weight_shift, inv_scale,
 
 @njit(parallel=True, cache=True)
 def kde_logsum_metric_parallel(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
-                               adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c):
+                               adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c,
+                               prune, lo, hi, smin):
     n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
     for b in prange(n_blocks):
         buf = np.empty(TILE)
@@ -257,18 +300,19 @@ def kde_logsum_metric_parallel(queries, train_t, weights, log_weights, log_weigh
         for i in range(b * QUERY_BLOCK, min(queries.shape[0], (b + 1) * QUERY_BLOCK)):
             out[i] = _query_logsum(queries[i], train_t, weights, log_weights, log_weight_shift,
                                    inv_scale, adaptive, kernel_marker, metric, inv_h, p, vec, mat,
-                                   tiny, buf, buf2, c)
+                                   tiny, buf, buf2, c, prune, lo, hi, smin)
 
 
 @njit(cache=True)
 def kde_logsum_metric_serial(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
-                             adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c):
+                             adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c,
+                             prune, lo, hi, smin):
     buf = np.empty(TILE)
     buf2 = np.empty(TILE)
     for i in range(queries.shape[0]):
         out[i] = _query_logsum(queries[i], train_t, weights, log_weights, log_weight_shift,
                                inv_scale, adaptive, kernel_marker, metric, inv_h, p, vec, mat,
-                               tiny, buf, buf2, c)
+                               tiny, buf, buf2, c, prune, lo, hi, smin)
 
 
 # As ``_kde_cpu``: below about a million pairs, waking the thread team costs more than the work.
@@ -296,9 +340,23 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
         vec = np.cos(train_t[0])
     vec = np.zeros(0) if vec is None else np.ascontiguousarray(vec, dtype=np.float64)
     mat = np.zeros((0, 0)) if mat is None else np.ascontiguousarray(mat, dtype=np.float64)
-    weights, log_w, shift = _prepare_weights(log_weights, n, np.float64)
     adaptive = inv_scales is not None
+    prune = kernel in COMPACT_KERNELS and metric in PRUNABLE_METRICS and n > TILE
+    if prune:  # k-d order: tiles become small boxes (the sums are the same up to rounding)
+        order = _kd_order(train_t)
+        train_t = np.ascontiguousarray(train_t[:, order])
+        log_weights = None if log_weights is None else np.asarray(log_weights, dtype=np.float64)[order]
+        inv_scales = None if inv_scales is None else np.asarray(inv_scales, dtype=np.float64)[order]
+    weights, log_w, shift = _prepare_weights(log_weights, n, np.float64)
     inv_scale = (np.ascontiguousarray(inv_scales, dtype=np.float64) if adaptive else np.ones(1))
+    if prune:
+        starts = np.arange(0, n, TILE)
+        lo = np.ascontiguousarray(np.minimum.reduceat(train_t, starts, axis=1).T)
+        hi = np.ascontiguousarray(np.maximum.reduceat(train_t, starts, axis=1).T)
+        smin = np.minimum.reduceat(inv_scale, starts) if adaptive else np.ones(len(starts))
+    else:
+        lo = hi = np.zeros((0, d))
+        smin = np.ones(0)
     tiny = _TINY * max(float(np.sum(weights)), 1.0)
     out = np.empty(queries.shape[0], dtype=np.float64)
     if queries.shape[0] == 0:
@@ -306,5 +364,29 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
     driver = (kde_logsum_metric_serial if queries.shape[0] * n < SERIAL_BELOW_PAIRS
               else kde_logsum_metric_parallel)
     driver(queries, train_t, weights, log_w, shift, inv_scale, adaptive, make_kernel_marker(kernel),
-           code, 1.0 / float(bandwidth), float(p), vec, mat, tiny, out, CONSTANTS[np.dtype(np.float64)])
+           code, 1.0 / float(bandwidth), float(p), vec, mat, tiny, out, CONSTANTS[np.dtype(np.float64)],
+           prune, lo, hi, smin)
     return out
+
+
+def _kd_order(train_t):
+    """A permutation of the columns of ``train_t`` (d, n) in k-d order: recursive splits at the
+    median of the widest coordinate, down to blocks of at most ``TILE`` points, each block a
+    contiguous run (so that the tiles of the kernel are small boxes)."""
+    d, n = train_t.shape
+    order = np.arange(n)
+    stack = [(0, n)]
+    while stack:
+        a, b = stack.pop()
+        if b - a <= TILE:
+            continue
+        idx = order[a:b]
+        pts = train_t[:, idx]
+        k = int(np.argmax(np.ptp(pts, axis=1)))
+        # Split at a multiple of TILE so that no tile straddles two boxes.
+        half = a + max(TILE, ((b - a) // 2) // TILE * TILE)
+        part = np.argpartition(pts[k], half - a - 1)
+        order[a:b] = idx[part]
+        stack.append((a, half))
+        stack.append((half, b))
+    return order
