@@ -265,7 +265,15 @@ class _DeviceEngine:
         return solve_triangular(self.xp.asarray(chol), b, lower=True)
 
     def cov(self, data, weights):
-        return np.atleast_2d(self.to_host(self.xp.cov(data, rowvar=True, bias=False, aweights=weights)))
+        """``np.cov(data, aweights=weights)`` (ddof 1) on the device, (d, d) on the host; written
+        out because CuPy's ``cov`` documents no support for ``aweights``."""
+        cp = self.xp
+        x = data.astype(cp.float64)
+        w = weights.astype(cp.float64)
+        v1 = w.sum()
+        xc = x - (x * w).sum(axis=1, keepdims=True) / v1
+        fact = v1 - (w * w).sum() / v1
+        return np.atleast_2d(self.to_host((xc * w) @ xc.T / fact))
 
     def inv_neff(self, w):
         return np.float64(float((w * w).sum()))
