@@ -337,9 +337,8 @@ class GaussianMixture(BaseMixture):
                 lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))
             stats = Stats(R, Sx, Sxx, self.means_, self._shift)
         if not math.isfinite(lower_bound):  # a training row's squared distances overflowed
-            xp = sys.modules["cupy"] if _on_device(X) else np
             with np.errstate(over="ignore", invalid="ignore"):
-                spread = float(xp.max(xp.abs(X - xp.asarray(self._shift))))
+                spread = np.max(np.maximum(host64(X.max(axis=0)) - self._shift, self._shift - host64(X.min(axis=0))))
             raise overflow_error(spread)
         return lower_bound, stats
 
