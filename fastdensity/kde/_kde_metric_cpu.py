@@ -91,11 +91,21 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
                 buf[jj] = a if a > buf[jj] else buf[jj]
     elif metric == 3:  # minkowski
         inv_p = 1.0 / p
+        ip = int(p)
+        integer = ip == p and 2 <= ip <= 8  # |a|^p by multiplications, not a pow call per term
         for k in range(d):
             qk = q[k]
             wk = vec[k] if vec.shape[0] > 0 else 1.0
-            for jj in range(un):
-                buf[jj] += wk * abs(train_t[k, u0 + jj] - qk) ** p
+            if integer:
+                for jj in range(un):
+                    a = abs(train_t[k, u0 + jj] - qk)
+                    t = a
+                    for _ in range(ip - 1):
+                        t *= a
+                    buf[jj] += wk * t
+            else:
+                for jj in range(un):
+                    buf[jj] += wk * abs(train_t[k, u0 + jj] - qk) ** p
         for jj in range(un):
             buf[jj] = buf[jj] ** inv_p
     elif metric == 4:  # seuclidean
@@ -199,7 +209,7 @@ def _tile_distances(metric, q, train_t, j0, nt, p, vec, mat, buf, buf2):
 
 # Metrics whose distance is a monotone function of the coordinate gaps |q_k − x_k|, so that the
 # gaps to a box bound every distance in it from below.
-PRUNABLE_METRICS = ("manhattan", "chebyshev", "minkowski", "seuclidean")
+PRUNABLE_METRICS = ("manhattan", "chebyshev", "minkowski", "seuclidean", "haversine")
 # A tile is skipped when its lower bound, in units of the bandwidth, is at least 1 + this margin:
 # rounding can then not bring a pair of the tile inside the support.
 _PRUNE_MARGIN = 1e-12
@@ -207,7 +217,15 @@ _PRUNE_MARGIN = 1e-12
 
 @njit(inline="always", fastmath=FASTMATH)
 def _box_lower_bound(metric, q, lo, hi, t, p, vec):
-    """A lower bound of D(q, x) over the box lo[t] ≤ x ≤ hi[t] (metrics of PRUNABLE_METRICS)."""
+    """A lower bound of D(q, x) over the box lo[t] ≤ x ≤ hi[t] (metrics of PRUNABLE_METRICS).
+
+    Haversine: the latitude gap g (the great-circle angle is at least |Δlatitude|, as
+    sin²(Δφ/2) ≤ the haversine sum), for g ≤ π; 0 beyond (latitudes outside [−π/2, π/2])."""
+    if metric == 6:
+        g = lo[t, 0] - q[0]
+        g2 = q[0] - hi[t, 0]
+        g = g if g > g2 else g2
+        return g if 0.0 < g <= math.pi else 0.0
     s = 0.0
     for k in range(q.shape[0]):
         g = lo[t, k] - q[k]
@@ -324,8 +342,8 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
     """log Σ_j w_j k(D(q_i, x_j) s_j / h) for raw ``queries`` (m, d) and ``train_t`` (d, n).
 
     ``metric`` is a key of :data:`METRIC_CODES` (aliases resolved); ``p``, ``vec`` and ``mat`` its
-    parameters as documented in ``_tile_distances`` (for haversine ``vec`` is cos of the training
-    latitudes, computed here when None). ``log_weights`` (n,) are log w_j (any scale; None: equal);
+    parameters as documented in ``_tile_distances`` (for haversine ``vec`` is ignored: cos of the
+    training latitudes is computed here). ``log_weights`` (n,) are log w_j (any scale; None: equal);
     ``inv_scales`` (n,) optional per-point inverse bandwidth factors. Returns float64 (m,).
     """
     queries = np.ascontiguousarray(queries, dtype=np.float64)
@@ -336,9 +354,6 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
     if n == 0:
         raise ValueError("the training set is empty")
     code = METRIC_CODES[metric]
-    if metric == "haversine" and vec is None:
-        vec = np.cos(train_t[0])
-    vec = np.zeros(0) if vec is None else np.ascontiguousarray(vec, dtype=np.float64)
     mat = np.zeros((0, 0)) if mat is None else np.ascontiguousarray(mat, dtype=np.float64)
     adaptive = inv_scales is not None
     prune = kernel in COMPACT_KERNELS and metric in PRUNABLE_METRICS and n > TILE
@@ -347,6 +362,9 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
         train_t = np.ascontiguousarray(train_t[:, order])
         log_weights = None if log_weights is None else np.asarray(log_weights, dtype=np.float64)[order]
         inv_scales = None if inv_scales is None else np.asarray(inv_scales, dtype=np.float64)[order]
+    if metric == "haversine":  # cos of the training latitudes, in the (possibly k-d) order
+        vec = np.cos(train_t[0])
+    vec = np.zeros(0) if vec is None else np.ascontiguousarray(vec, dtype=np.float64)
     weights, log_w, shift = _prepare_weights(log_weights, n, np.float64)
     inv_scale = (np.ascontiguousarray(inv_scales, dtype=np.float64) if adaptive else np.ones(1))
     if prune:

@@ -333,3 +333,17 @@ def test_pruned_tiles_of_compact_kernels_match_the_oracle(metric, params, kernel
     assert 0 < finite.sum() < len(Q)  # both inside and outside the support are exercised
     np.testing.assert_array_equal(np.isfinite(ours), finite)
     np.testing.assert_allclose(ours[finite], oracle[finite], rtol=1e3 * EPS, atol=1e3 * EPS)
+
+
+@pytest.mark.parametrize("kernel", ["tophat", "epanechnikov"])
+def test_pruned_haversine_tiles_match_the_oracle(kernel):
+    """Haversine prunes tiles by their latitude gap (a lower bound of the great-circle angle)."""
+    rng = np.random.default_rng(10)
+    X = np.c_[rng.uniform(-1.5, 1.5, 1200), rng.uniform(-np.pi, np.pi, 1200)]
+    Q = np.c_[rng.uniform(-1.5, 1.5, 40), rng.uniform(-np.pi, np.pi, 40)]
+    Q[:3, 1] = np.pi - 1e-3  # across the date line from points near −π
+    ours = KernelDensity(kernel=kernel, bandwidth=0.2, metric="haversine").fit(X).score_samples(Q)
+    oracle = _oracle(X, Q, "haversine", None, kernel, 0.2)
+    finite = np.isfinite(oracle)
+    np.testing.assert_array_equal(np.isfinite(ours), finite)
+    np.testing.assert_allclose(ours[finite], oracle[finite], rtol=1e3 * EPS, atol=1e3 * EPS)
