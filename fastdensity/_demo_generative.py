@@ -5,7 +5,8 @@ split of :func:`fastdensity.datasets.load_digits`); their samples are scored aga
 digits through the shipped digits CNN (FID, KID, precision / recall / density / coverage, Inception
 Score), next to two baselines that need no training: the validation digits themselves (what a
 perfect model scores on this many samples) and draws from a Gaussian KDE of the training digits.
-The VAE is also scored by held-out log-likelihood (the importance-weighted bound, K = 1000).
+The VAE is also scored by held-out log-likelihood (the importance-weighted bound, K = 1000). Each
+part prints its wall and CPU time.
 torch is imported here only; without it the section says so and is skipped.
 """
 
@@ -17,19 +18,29 @@ import time
 import numpy as np
 
 # Settings chosen so that the section takes about a minute on two cores (quick: a few seconds).
-VAE_SETTINGS = {}  # the defaults: test IWAE −16.58 ± 0.05 nats over 5 seeds (bench/generative_vae.py)
+VAE_SETTINGS = {}  # the defaults: test IWAE −16.58 ± 0.05 nats over 5 seeds (bench/results/generative-vae-cpu-2core-2026-11-24.txt)
 VAE_SETTINGS_QUICK = {"latent_dim": 8, "max_epochs": 10}
-# Spectral normalisation measured best on digits within the demo's budget (3000 steps, about 20 s on 2
-# cores: FID 59 against 107 with pack=2 and no normalisation; WGAN-GP reached 55 but took five times as long).
-GAN_SETTINGS = {"architecture": "mlp", "latent_dim": 16, "n_steps": 3000, "spectral_norm": True}
-GAN_SETTINGS_QUICK = {"architecture": "mlp", "latent_dim": 16, "n_steps": 100, "spectral_norm": True}
+# GAN(architecture="conv") with its defaults (hinge loss, spectral norm, EMA generator, G/D learning rates
+# 5e-4/1e-3) for 1500 steps: about 60 s of CPU on one thread. FID, recall and times per seed, and the
+# ablation behind the defaults: bench/results/gan-digits-cpu-2026-12-03.txt (bench/generative_gan_digits.py).
+GAN_SETTINGS = {"architecture": "conv", "n_steps": 1500}
+GAN_SETTINGS_QUICK = {"architecture": "conv", "n_steps": 20}
+# One torch thread for the GAN: its small convolutions gain little from a second thread, and on a
+# machine whose cores are busy a second thread made a 40-step fit 10× slower (48.8 s of CPU against 4.9 s,
+# 2 cores at load average 10, 2026-12-03).
+GAN_THREADS = 1
 KDE_BANDWIDTH = 0.15
 N_SAMPLES = 1000
 SEED = 0
 
 
-def run_generative_demo(say, output_dir, *, quick: bool, plots: bool) -> dict:
-    """Train, score and plot; print with ``say``; return {row label: metrics dict} (for tests)."""
+def run_generative_demo(say, output_dir, *, quick: bool, plots: bool, clock=None) -> dict:
+    """Train, score and plot; print with ``say``; return {row label: metrics dict} (for tests).
+    ``clock.done(part)`` (the demo's :class:`fastdensity._demo._Clock`) is called after each part."""
+    def done(part):
+        if clock is not None:
+            clock.done(part)
+
     try:
         import torch
     except ImportError:
@@ -55,12 +66,17 @@ def run_generative_demo(say, output_dir, *, quick: bool, plots: bool) -> dict:
     say(f"VAE (bernoulli, {vae.architecture}, latent {vae.latent_dim}) on thresholded digits: "
         f"{len(vae.loss_history_)} epochs in {vae_time:.1f} s; test log-likelihood (IWAE, K = 1000) "
         f"{iwae:.2f} nats per image ({-iwae / (64 * np.log(2)):.3f} bits per pixel), test ELBO {elbo:.2f}")
+    done("VAE")
 
-    t0 = time.perf_counter()
-    gan = GAN(**(GAN_SETTINGS_QUICK if quick else GAN_SETTINGS), random_state=SEED).fit(grey["train"])
-    gan_time = time.perf_counter() - t0
-    say(f"GAN ({gan.architecture}, {gan.loss}) on grey-level digits: {gan.n_steps_} generator steps in "
-        f"{gan_time:.1f} s")
+    t0, c0 = time.perf_counter(), time.process_time()
+    with _torch_threads(torch, GAN_THREADS):
+        gan = GAN(**(GAN_SETTINGS_QUICK if quick else GAN_SETTINGS), random_state=SEED).fit(grey["train"])
+    gan_time, gan_cpu = time.perf_counter() - t0, time.process_time() - c0
+    p = gan._resolved()
+    say(f"GAN ({gan.architecture}, {p['loss']} loss, spectral norm {'on' if p['spectral_norm'] else 'off'}, "
+        f"EMA {p['ema_decay']:g}, DiffAugment {','.join(p['augment']) or 'none'}) on grey-level digits: "
+        f"{gan.n_steps_} generator steps in {gan_time:.1f} s wall, {gan_cpu:.1f} s CPU, {GAN_THREADS} torch thread")
+    done("GAN")
 
     from .kde._kde import KernelDensity
 
@@ -71,16 +87,31 @@ def run_generative_demo(say, output_dir, *, quick: bool, plots: bool) -> dict:
         ("thresholded", "validation digits (reference)"): binary["validation"],
         ("thresholded", "VAE samples"): np.asarray(vae.sample(N_SAMPLES, random_state=SEED, mean=False)),
         ("grey-level", "validation digits (reference)"): grey["validation"],
-        # The MLP generator's outputs are unbounded: pixels are clipped to [0, 1] as an image would be.
-        ("grey-level", "GAN samples"): np.clip(np.asarray(gan.sample(N_SAMPLES, random_state=SEED)), 0.0, 1.0),
+        ("grey-level", "GAN samples"): np.asarray(gan.sample(N_SAMPLES, random_state=SEED)),
         ("grey-level", f"KDE samples (h = {KDE_BANDWIDTH})"): kde_draws.astype(np.float32),
     }
     results = _metrics_table(say, rows, {"thresholded": binary["test"], "grey-level": grey["test"]})
     results["vae_test_iwae"] = iwae
+    done("sample metrics")
     if plots:
         for path in _plots(output_dir, vae, gan, grey, binary):
             say(f"wrote {path}")
+        done("digit plots")
     return results
+
+
+class _torch_threads:
+    """torch's intra-op thread count set for a block and restored after it."""
+
+    def __init__(self, torch, n):
+        self.torch, self.n = torch, n
+
+    def __enter__(self):
+        self.old = self.torch.get_num_threads()
+        self.torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        self.torch.set_num_threads(self.old)
 
 
 def _metrics_table(say, rows, references) -> dict:
@@ -135,7 +166,7 @@ def _plots(output_dir, vae, gan, grey, binary) -> list[str]:
     axes = fig.subplots(1, 3)
     _image_grid(axes[0], grey["test"], "test digits")
     _image_grid(axes[1], vae.sample(64, random_state=SEED), "VAE samples (decoder means)")
-    _image_grid(axes[2], np.clip(np.asarray(gan.sample(64, random_state=SEED)), 0, 1), "GAN samples")
+    _image_grid(axes[2], np.asarray(gan.sample(64, random_state=SEED)), "GAN samples (EMA generator)")
     path = os.path.join(output_dir, "digits_samples.png")
     _save_figure(fig, path)
     written.append(path)

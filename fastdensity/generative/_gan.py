@@ -27,9 +27,9 @@ _LOSSES = ("non_saturating", "wgan_gp", "hinge")
 _IMAGE_ARCHITECTURES = ("dcgan", "conv")
 # The defaults of architecture="conv", chosen by the ablation on the shipped digits
 # (bench/generative_gan_digits.py; bench/results/gan-digits-cpu-2026-12-03.txt).
-_CONV_DEFAULTS = {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.999, "augment": ("translation", "cutout"),
-                  "learning_rate": 2e-4, "d_learning_rate": 2e-4, "batch_size": 64, "latent_dim": 64,
-                  "base_channels": 32, "betas": (0.5, 0.999)}
+_CONV_DEFAULTS = {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.999, "augment": (),
+                  "learning_rate": 5e-4, "d_learning_rate": 1e-3, "batch_size": 128, "latent_dim": 64,
+                  "base_channels": 8, "betas": (0.5, 0.999)}
 _DEFAULT_STEPS = 8000
 _SAMPLE_BATCH = 4096
 # Rejection sampling: draws per batch (small vectors are cheap; images are not), draws that set ℓ* at
@@ -312,6 +312,17 @@ class GAN(BaseEstimator):
     sharper samples. Spectral normalisation (1/8 modes on the ring) and a gradient penalty on the
     non-saturating loss were worse than neither, so both are off by default; without the final
     learning-rate decay the ring drops to 34 %; 16,000 steps sharpen the modes but drop some.
+
+    ``architecture="conv"`` on the shipped 8×8 digits (``bench/generative_gan_digits.py``; the runs
+    are in ``bench/results/gan-digits-cpu-2026-12-03.txt``): with its defaults and ``n_steps=1500``
+    (the demo's GAN, about 55 s of CPU on one thread), 1,000 samples against the 360 test digits
+    on the digits CNN's features score FID 23.7 and recall 0.74 (mean of seeds 0–2; FID 18.1, 32.4,
+    20.5). One seed, the same budget, one change at a time: DiffAugment (translation and cutout)
+    made the generator give every z nearly the same digit (FID 303, recall 0; translation alone
+    181), the non-saturating loss 268 against the hinge loss's 101, and the learning rates mattered
+    most (both 2e-4: 101; 5e-4: 52; 1e-3: 27; generator 5e-4 with discriminator 1e-3: 18); the EMA
+    generator scored better than the trained one in every run (52 against 78 at 5e-4). R1 is
+    implemented but was not measured here.
     """
 
     def __init__(self, *, architecture="mlp", loss=None, latent_dim=None, hidden=(128, 128, 128),

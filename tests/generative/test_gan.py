@@ -328,7 +328,7 @@ def test_array_types_and_dtypes():
 # ---------------------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("params,match", [
     (dict(architecture="cnn"), "architecture must be one of"),
-    (dict(loss="hinge"), "loss must be one of"),
+    (dict(loss="least_squares"), "loss must be one of"),
     (dict(pack=0), "pack must be a positive int"),
     (dict(pack=3, batch_size=64), r"batch_size \(64\) must be a multiple of pack \(3\)"),
     (dict(max_epochs=2), "n_steps or max_epochs, not both"),

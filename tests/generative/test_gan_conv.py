@@ -55,9 +55,9 @@ def test_conv_estimator_on_8x8_and_synthetic_28x28(images, expected):
     assert s.min() >= 0.0 and s.max() <= 1.0  # back in the pixel units of X
     assert gan.discriminate(X[:3]).shape == (3,)
     assert gan.generator_ema_ is not None and gan.n_steps_ >= 3
-    # the defaults of "conv": hinge loss, spectral norm, DiffAugment, EMA
+    # the defaults of "conv": hinge loss, spectral norm, EMA; no DiffAugment (it hurt on the digits)
     p = gan._resolved()
-    assert p["loss"] == "hinge" and p["spectral_norm"] and p["augment"] and p["ema_decay"] > 0
+    assert p["loss"] == "hinge" and p["spectral_norm"] and p["augment"] == () and p["ema_decay"] > 0
 
 
 def test_conv_samples_come_from_the_ema_generator():
@@ -174,9 +174,9 @@ def test_hinge_and_r1_match_hand_computation():
     torch.testing.assert_close(g, torch.tensor([[3.0, 2.0], [3.0, 2.0]], dtype=torch.float64))
 
 
-def test_r1_and_ttur_train():
+def test_r1_ttur_and_augment_train():
     X = _images((32, 8, 8))
-    gan = GAN(n_steps=3, r1_weight=1.0, learning_rate=1e-4, d_learning_rate=4e-4, random_state=0, **TINY).fit(X)
+    gan = GAN(n_steps=3, r1_weight=1.0, augment="translation,cutout", learning_rate=1e-4, d_learning_rate=4e-4, random_state=0, **TINY).fit(X)
     assert "r1_penalty" in gan.loss_history_ and np.isfinite(gan.loss_history_["r1_penalty"]).all()
 
 
