@@ -173,7 +173,6 @@ def run_demo(output_dir="fastdensity-demo", *, quick: bool = False, stream=None)
 
     results["generative"] = run_generative_demo(say, output_dir, quick=quick, plots=have_matplotlib,
                                                 clock=clock)
-    written = []
     if have_matplotlib:
         written = _demo_plots(output_dir, fitted_1d, plot_data, cases)
         written.append(_mixture_plot(output_dir, *mixtures["Old Faithful, standardised"]))
@@ -207,8 +206,8 @@ def _summary(say, clock, output_dir, have_matplotlib, generative):
             if os.path.exists(os.path.join(output_dir, name)):
                 say(f"  {name}: {what}")
     else:
-        say("no plots (matplotlib is not installed)")
-    table = {label: row for (kind, label), row in generative.items() if isinstance(row, dict) and kind == "grey-level"}
+        say("matplotlib is not installed: skipped the plots (pip install matplotlib)")
+    table = {key[1]: row for key, row in generative.items() if isinstance(key, tuple) and key[0] == "grey-level"}
     gan = table.get("GAN samples")
     kde = next((row for label, row in table.items() if label.startswith("KDE samples")), None)
     if gan is not None and kde is not None:
