@@ -5,7 +5,7 @@
     fastdensity train vae DATA -o DIR [--epochs N] [--batch-size N] [--latent-dim D] [--architecture A]
                                      [--likelihood L] [--beta B] [--validation-fraction F] [--seed S]
                                      [--resume] [--n-samples N] [--device DEV] [--progress | --no-progress]
-    fastdensity train gan DATA -o DIR [--steps N | --epochs N] [--loss L] [--pack P] [--spectral-norm]
+    fastdensity train gan DATA -o DIR [--steps N | --epochs N] [--loss L] [--pack P] [--[no-]spectral-norm]
                                       [--rejection-sampling] ...
     fastdensity evaluate REAL FAKE [--features digits|none|PATH] [--nearest-k K] [--kid-subsets N]
                                    [--kid-subset-size N] [--seed S] [--json OUT]
@@ -71,7 +71,7 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
                          help="training data: .npy or .npz of rows (n, d) or images (n, h, w) / (n, c, h, w) "
                               "in [0, 1] (or .csv rows)")
         sub.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for checkpoints and results")
-        sub.add_argument("--architecture", choices=("mlp", "conv") if name == "vae" else ("mlp", "dcgan"),
+        sub.add_argument("--architecture", choices=("mlp", "conv") if name == "vae" else ("mlp", "dcgan", "conv"),
                          default="mlp", help="network family (default: mlp)")
         sub.add_argument("--latent-dim", type=positive_int, default=None, metavar="D",
                          help="latent dimension (default: the model's)")
@@ -103,10 +103,12 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
                                help="generator steps (default: the model's)")
             steps.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                                help="passes over the data instead of --steps")
-            sub.add_argument("--loss", choices=("non_saturating", "wgan_gp"), default="non_saturating",
-                             help="GAN loss (default: non_saturating)")
+            sub.add_argument("--loss", choices=("non_saturating", "wgan_gp", "hinge"), default=None,
+                             help="GAN loss (default: the architecture's: hinge for conv, else non_saturating)")
             sub.add_argument("--pack", type=positive_int, default=1, help="PacGAN packing degree (default: 1)")
-            sub.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in the discriminator")
+            sub.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                             help="spectral normalisation in the discriminator (default: the architecture's: "
+                                  "on for conv, else off)")
             sub.add_argument("--rejection-sampling", action="store_true",
                              help="train a density-ratio classifier after the GAN and draw samples.npy by "
                                   "discriminator rejection sampling (fewer samples off the data)")
@@ -247,7 +249,7 @@ def cmd_train(args, stdout, stderr) -> int:
 
     write_array(os.path.join(args.output_dir, "samples.npy"), samples)
     saved = ""
-    if hasattr(model, "save"):  # the VAE has a model file (weights_only); the GAN keeps its checkpoint
+    if hasattr(model, "save"):  # VAE.save and GAN.save: weights_only model files
         model.save(os.path.join(args.output_dir, f"{args.model}.pt"))
         saved = f", {args.model}.pt"
     plot = _training_plot(os.path.join(args.output_dir, "training.png"), history, args.model)
