@@ -1,7 +1,8 @@
 """Time the ops against the probes, interleaved, and summarise each op by medians.
 
 One *repetition* times every op once, in an order rotated from one repetition to the next, each
-op framed by a call of its probe just before and just after it. An op's efficiency in one
+op called once untimed and then framed by a call of its probe just before and just after its
+timed call. An op's efficiency in one
 repetition is its rate divided by the mean rate of those two probe calls: the probe ran on the
 same cores within a fraction of a second of the op, so a load that slows both cancels. The
 summary of an op is the median over repetitions (of time, rate and efficiency), and its spread is
@@ -72,12 +73,15 @@ def _time_once(fn, clock: str) -> float:
 
 
 def run(cases: dict, *, repeats: int, probes: Probes | None = None, plant: dict | None = None,
-        progress=None) -> dict:
+        progress=None, warm: bool = True) -> dict:
     """Time ``cases`` (name -> Case) ``repeats`` times, interleaved; return the summary dict.
 
     ``plant`` maps an op name to a fraction: that op's call also runs on that fraction of its rows
     (a planted slowdown, to show that the guard catches it). ``progress(text)`` is told each
-    repetition.
+    repetition. ``warm`` calls each op once, untimed, right before its timed call: without it an
+    op's time depended on which op ran before it (FID at d = 256 measured 0.66-0.85 of its
+    baseline among the other ops and 1.28-1.37 alone, on a quiet machine; its large arrays met
+    the allocator in whatever state the previous op left).
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1; got {repeats}")
@@ -96,6 +100,8 @@ def run(cases: dict, *, repeats: int, probes: Probes | None = None, plant: dict 
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
             case = cases[name]
+            if warm:
+                calls[name]()  # untimed: caches and the allocator in this op's own state
             before = probes.rate(case.probe)
             elapsed = _time_once(calls[name], probes.clock)
             after = probes.rate(case.probe)

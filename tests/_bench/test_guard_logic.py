@@ -48,8 +48,10 @@ def clock(monkeypatch):
 
 
 def op_case(clock, seconds_per_row, rows=100, work=1e9, probe="exp", log=None, name=None):
-    """A case whose call takes ``seconds_per_row`` (a number or a list, one per call) per row."""
-    schedule = list(seconds_per_row) if isinstance(seconds_per_row, (list, tuple)) else None
+    """A case whose call takes ``seconds_per_row`` (a number or a list, one per timed call) per row.
+    The runner calls each op once untimed before its timed call: each listed value serves both."""
+    schedule = ([v for v in seconds_per_row for _ in range(2)]
+                if isinstance(seconds_per_row, (list, tuple)) else None)
 
     def call(x):
         per_row = schedule.pop(0) if schedule is not None else seconds_per_row
@@ -91,10 +93,11 @@ def test_every_op_is_framed_by_its_probe_and_the_order_rotates(clock):
              for name, probe in (("a", "exp"), ("b", "dgemm"), ("c", "exp"))}
     probes = FakeProbes()
     run(cases, repeats=3, probes=probes)
-    assert log == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert log[1::2] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # the timed calls
+    assert log[0::2] == log[1::2]  # each preceded by an untimed call of the same op
     # two probe calls per op call, of the op's own kind
     kinds = {"a": "exp", "b": "dgemm", "c": "exp"}
-    assert probes.calls == [kinds[name] for name in log for _ in range(2)]
+    assert probes.calls == [kinds[name] for name in log[1::2] for _ in range(2)]
 
 
 def test_a_planted_fraction_adds_that_share_of_the_work(clock):
