@@ -29,6 +29,9 @@ class Case:
     work: float  # units of work of one call (pair evaluations, rows x components, ...)
     units: str
     probe: str  # "exp" or "dgemm"
+    # Added to the guard's threshold for this op alone: its measured run-to-run variation on an
+    # unchanged tree exceeds the common threshold (see bench/README.md, "Choosing the threshold").
+    extra_threshold: float = 0.0
 
     def __call__(self):
         return self.call(*self.args)
@@ -81,7 +84,11 @@ def _knn(d, quick):
     X, Q = _normal(rng, n, d), _normal(rng, m, d)
     knn = fd.KNNDensity(n_neighbors=10).fit(X)
     knn.score_samples(Q[:64])
-    return Case(knn.score_samples, (Q,), float(n) * m, "pairs", "dgemm")
+    # At d = 16 the search runs through float32 GEMM tiles and a selection pass whose memory traffic
+    # shares the L3 with the machine's other tenants: five unchanged runs on an idle 2-core VM gave
+    # 0.87-1.04 of the baseline (the other ops 0.91-1.14), so it gets 8 points more.
+    extra = 0.08 if d >= 16 else 0.0
+    return Case(knn.score_samples, (Q,), float(n) * m, "pairs", "dgemm", extra_threshold=extra)
 
 
 def _blobs(rng, n, d, k):

@@ -123,6 +123,7 @@ def run(cases: dict, *, repeats: int, probes: Probes | None = None, plant: dict 
             "efficiency": eff,
             "spread": (max(s["eff"]) - min(s["eff"])) / eff if eff > 0 else float("nan"),
             "planted": plant.get(name),
+            "extra_threshold": case.extra_threshold,
         }
     return {
         "schema": SCHEMA,

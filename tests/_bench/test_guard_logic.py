@@ -10,6 +10,7 @@ import pytest
 
 from fastdensity._bench import _runner, check, compare, comparison_table, read_json, write_json
 from fastdensity._bench._ops_cpu import Case
+from fastdensity._bench._compare import suspects
 from fastdensity._bench._runner import run
 
 
@@ -129,7 +130,27 @@ def test_a_missing_op_fails_and_a_new_one_does_not():
     assert failed
     assert {row["op"]: row["status"] for row in rows} == {"a": "MISSING", "b": "new (no baseline)"}
     table = comparison_table(rows, 0.12)
-    assert "MISSING" in table and "new/base < 0.88" in table
+    assert "MISSING" in table and "threshold 12%" in table
+
+
+@pytest.mark.parametrize("ratio, status", [(0.801, "ok"), (0.799, "REGRESSION")])
+def test_an_ops_own_allowance_widens_its_threshold_alone(ratio, status):
+    new = result_with({"noisy": ratio, "steady": 0.85})
+    new["ops"]["noisy"]["extra_threshold"] = 0.08
+    rows, failed = compare(new, result_with({"noisy": 1.0, "steady": 1.0}), threshold=0.12)
+    by_op = {row["op"]: row for row in rows}
+    assert by_op["noisy"]["status"] == status and by_op["noisy"]["limit"] == pytest.approx(0.80)
+    assert by_op["steady"]["status"] == "REGRESSION" and by_op["steady"]["limit"] == pytest.approx(0.88)
+    assert failed
+    assert suspects(new, result_with({"noisy": 1.0, "steady": 1.0}), 0.12) == (
+        ["steady"] if status == "ok" else ["noisy", "steady"])
+
+
+def test_the_runner_records_each_ops_allowance(clock):
+    cases = {"a": op_case(clock, 0.001), "b": op_case(clock, 0.001)}
+    cases["b"].extra_threshold = 0.05
+    ops = run(cases, repeats=1, probes=FakeProbes())["ops"]
+    assert ops["a"]["extra_threshold"] == 0.0 and ops["b"]["extra_threshold"] == 0.05
 
 
 @pytest.mark.parametrize("key, value", [("mode", "quick"), ("backend", "cuda"), ("clock", "wall"), ("threads", 2)])
