@@ -6,10 +6,12 @@
     python bench/guard.py --json run.json --repeats 9 --threshold 0.12 --ops knn_d2,prdc
 
 Each op's rate is divided by a reference probe timed just before and after it in the same run
-(a Numba-parallel libm exp loop for the KDE sums, a NumPy DGEMM for distance and linear-algebra
+(a vectorised Taylor-polynomial exp for the KDE sums, a NumPy DGEMM for distance and linear-algebra
 work; neither uses fastdensity's code), over interleaved repetitions, and the median efficiency is
-compared with the baseline's. An op below (1 - threshold) of its baseline is measured again; it
-fails only if the better of its two medians is still below. See bench/README.md for how the
+compared with the baseline's. An op below (1 - threshold) of its baseline (less its own allowance,
+for the few ops measured to vary more) is measured again; it fails only if the better of its two
+medians is still below. A baseline from another kind of CPU (model or vector extensions) gives a
+table but no verdict (exit 0): efficiencies do not carry across microarchitectures. See bench/README.md for how the
 threshold and the repetitions were chosen, and ``fastdensity bench --help`` for the options.
 Exit status: 0 no regression, 1 regression (or runtime error), 2 bad options.
 """

@@ -43,6 +43,19 @@ def result_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def other_cpu(result: dict, baseline: dict) -> str | None:
+    """Why ``baseline`` was measured on another kind of CPU than ``result`` (None when alike).
+
+    Efficiencies divide out a machine's speed, not its microarchitecture: the same code on a CPU
+    with other vector units (AVX2 against AVX-512) or another cache design moves by more than any
+    threshold, so such a comparison gives no verdict."""
+    here, there = result.get("machine", {}), baseline.get("machine", {})
+    for key, what in (("cpu", "CPU model"), ("vector_isa", "vector extensions")):
+        if key in here and key in there and here[key] != there[key]:
+            return f"{what} {there[key]!r} in the baseline, {here[key]!r} here"
+    return None
+
+
 def op_threshold(name: str, result: dict, baseline: dict, threshold: float) -> float:
     """The threshold for op ``name``: the common one plus the op's allowance, as this run records
     it (the baseline's where this run lacks the op)."""

@@ -23,26 +23,36 @@ from ._probes import PROBE_UNITS, TIMERS, Probes
 SCHEMA = 1
 
 
+# The vector extensions that change what the compiled kernels can do (and so their efficiency
+# against the probes): a baseline holds only on a CPU with the same ones.
+VECTOR_ISA = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl")
+
+
 def machine_description() -> dict:
     """What the numbers were measured on (kept with a baseline, printed with a report)."""
     import numba
     import numpy as np
 
-    cpu = platform.processor() or platform.machine()
+    model, isa = None, None
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+            for line in fh:  # the first processor's lines; all are alike
+                if line.startswith("model name") and model is None:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    isa = [f for f in VECTOR_ISA if f in flags]
                     break
     except OSError:
         pass
+    cpu = model or platform.processor() or platform.machine()
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel region has run yet
         layer = "not yet chosen"
     return {
         "cpu": cpu,
+        "vector_isa": isa,
         "logical_cpus": os.cpu_count(),
         "numba_threads": numba.get_num_threads(),
         "threading_layer": layer,
@@ -146,6 +156,8 @@ def remeasure(cases: dict, names, *, repeats: int, probes: Probes, plant=None) -
 
 
 def describe_machine_line(machine: dict) -> str:
-    return (f"{machine.get('cpu')}, {machine.get('logical_cpus')} logical CPUs, "
+    isa = machine.get("vector_isa") or []
+    widest = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in isa), None)
+    return (f"{machine.get('cpu')}{', ' + widest if widest else ''}, {machine.get('logical_cpus')} logical CPUs, "
             f"{machine.get('numba_threads')} Numba threads ({machine.get('threading_layer')}), "
             f"Python {machine.get('python')}, NumPy {machine.get('numpy')}, Numba {machine.get('numba')}")

@@ -64,6 +64,25 @@ def test_compare_exits_0_without_one(measured, tmp_path, capsys):
     assert "no regression" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("key, value", [("cpu", "Some Other CPU"), ("vector_isa", ["sse4_2"])])
+def test_a_baseline_from_another_kind_of_cpu_gives_no_verdict(measured, tmp_path, capsys, key, value):
+    path = _with_efficiency(measured, tmp_path, 1000.0)  # would be a regression on the same CPU
+    baseline = json.loads(path.read_text())
+    baseline["machine"][key] = value
+    path.write_text(json.dumps(baseline))
+    code = main(QUICK + ["--threads", "1", "--clock", "cpu", "--compare", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "NO VERDICT: the baseline comes from another kind of CPU" in out and "REGRESSION" in out
+
+
+def test_the_machine_names_its_vector_extensions(measured):
+    from fastdensity._bench._runner import VECTOR_ISA
+
+    isa = measured["machine"]["vector_isa"]
+    assert isa is None or set(isa) <= set(VECTOR_ISA)  # None where /proc/cpuinfo is unreadable
+
+
 def test_compare_refuses_unlike_runs(measured, tmp_path, capsys):
     path = _with_efficiency(measured, tmp_path, 1.0)
     assert main(QUICK + ["--compare", str(path)]) == 1  # all threads, wall clock: not like the file
