@@ -31,7 +31,7 @@ from .parametric import (
     compare,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Bernoulli",

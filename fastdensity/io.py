@@ -246,7 +246,7 @@ def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 "numbers, lists of numbers, strings and None"
             )
 
-    from . import __version__
+    from ._version import __version__
 
     metadata = {
         "format": FORMAT_NAME,

@@ -246,7 +246,7 @@ def test_demo_in_process_without_matplotlib(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_without_torch_skips_the_generative_section(tmp_path, capsys, monkeypatch):
-    from fastdensity._demo_generative import run_generative_demo
+    from fastdensity.cli._demo_generative import run_generative_demo
 
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch → ImportError
     lines = []

@@ -48,8 +48,8 @@ def run_generative_demo(say, output_dir, *, quick: bool, plots: bool, clock=None
         say("PyTorch is not installed: skipped the VAE and GAN on digits (pip install torch)")
         return {}
 
-    from .datasets import load_digits
-    from .generative import GAN, VAE
+    from ..datasets import load_digits
+    from ..generative import GAN, VAE
 
     say()
     say("generative models on the 8×8 digits (train 1257 / validation 180 / test 360 images; "
@@ -78,7 +78,7 @@ def run_generative_demo(say, output_dir, *, quick: bool, plots: bool, clock=None
         f"{gan.n_steps_} generator steps in {gan_time:.1f} s wall, {gan_cpu:.1f} s CPU, {GAN_THREADS} torch thread")
     done("GAN")
 
-    from .kde._kde import KernelDensity
+    from ..kde._kde import KernelDensity
 
     # A fixed bandwidth: three pixels are 0 in every training digit, so the data-driven rules refuse.
     kde = KernelDensity(bandwidth=KDE_BANDWIDTH).fit(grey["train"].reshape(len(grey["train"]), -1))
@@ -115,7 +115,7 @@ class _torch_threads:
 
 
 def _metrics_table(say, rows, references) -> dict:
-    from .metrics import class_probabilities, features, fid, inception_score, kid, prdc
+    from ..metrics import class_probabilities, features, fid, inception_score, kid, prdc
 
     say()
     say("sample quality against the 360 test digits, on the shipped digits CNN's 64-d features "
@@ -158,7 +158,7 @@ def _image_grid(ax, images, title, rows=8, cols=8):
 def _plots(output_dir, vae, gan, grey, binary) -> list[str]:
     from matplotlib.figure import Figure
 
-    from ._demo import _save_figure
+    from ._files import save_figure
 
     os.makedirs(output_dir, exist_ok=True)
     written = []
@@ -168,7 +168,7 @@ def _plots(output_dir, vae, gan, grey, binary) -> list[str]:
     _image_grid(axes[1], vae.sample(64, random_state=SEED), "VAE samples (decoder means)")
     _image_grid(axes[2], np.asarray(gan.sample(64, random_state=SEED)), "GAN samples (EMA generator)")
     path = os.path.join(output_dir, "digits_samples.png")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     written.append(path)
 
     fig = Figure(figsize=(11, 3.8), layout="constrained")
@@ -186,6 +186,6 @@ def _plots(output_dir, vae, gan, grey, binary) -> list[str]:
     ax_gan.set_title("GAN losses")
     ax_gan.legend(fontsize=8)
     path = os.path.join(output_dir, "digits_training_curves.png")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     written.append(path)
     return written

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from ._files import save_figure
+
 ERUPTIONS = "Old Faithful eruptions (min)"
 
 def _standardise(train, test):
@@ -37,7 +39,7 @@ def _format_h(H) -> str:
 
 def _demo_cases(quick: bool):
     """(dataset label, train, test, [(kernel, bandwidth, adaptive)]) for the demo."""
-    from .datasets import load_digits_features, load_old_faithful, train_test_split_fixed
+    from ..datasets import load_digits_features, load_old_faithful, train_test_split_fixed
 
     faithful = load_old_faithful()
     train, test = train_test_split_fixed(faithful, test_fraction=0.25, seed=0)
@@ -103,8 +105,8 @@ def run_demo(output_dir="fastdensity-demo", *, quick: bool = False, stream=None)
     ``output_dir`` when matplotlib is installed. Each part prints its wall and CPU time; the demo
     ends with a summary of what the plots show and where they are. Returns the table as a dict
     (for tests; ``results["timings"]`` holds (part, wall s, CPU s) per part)."""
-    from . import __version__
-    from .kde._kde import KernelDensity
+    from .._version import __version__
+    from ..kde._kde import KernelDensity
 
     stream = sys.stdout if stream is None else stream
 
@@ -215,19 +217,11 @@ def _summary(say, clock, output_dir, have_matplotlib, generative):
             f"{gan['recall']:.3f} vs {kde['recall']:.3f} (lower FID, higher recall are better)")
 
 
-def _save_figure(fig, path) -> None:
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=100)
-
-
 def _demo_plots(output_dir, fitted_1d, plot_data, cases) -> list[str]:
     """PNG plots drawn with the Agg canvas (no pyplot, no global backend change)."""
     from matplotlib.figure import Figure
 
-    from .kde._kde import KernelDensity
+    from ..kde._kde import KernelDensity
 
     os.makedirs(output_dir, exist_ok=True)
     e_train, e_test, faithful_train, faithful_test = plot_data
@@ -253,7 +247,7 @@ def _demo_plots(output_dir, fitted_1d, plot_data, cases) -> list[str]:
     axes[0, 0].legend(fontsize=8, loc="upper left")
     fig.suptitle("Old Faithful eruptions: gaussian KDE with each bandwidth rule")
     path = os.path.join(output_dir, "old_faithful_1d_rules.png")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     written.append(path)
 
     # 2-D: contours of the Scott-bandwidth KDE in the original units.
@@ -275,7 +269,7 @@ def _demo_plots(output_dir, fitted_1d, plot_data, cases) -> list[str]:
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Old Faithful: 2-D gaussian KDE, bandwidth='scott' (full matrix)")
     path = os.path.join(output_dir, "old_faithful_2d_contour.png")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     written.append(path)
     return written
 
@@ -291,12 +285,12 @@ def _model_comparison(say, cases, quick):
 
     Returns {dataset label: (fitted mixture, training data)} for the cluster plot.
     """
-    from .kde._kde import KernelDensity
-    from .mixture import select_n_components
-    from .parametric import MultivariateNormal, compare
+    from ..kde._kde import KernelDensity
+    from ..mixture import select_n_components
+    from ..parametric import MultivariateNormal, compare
 
     try:
-        from .knn import KNNDensity
+        from ..knn import KNNDensity
     except ImportError:  # kNN density arrives with its own module
         KNNDensity = None
 
@@ -350,7 +344,7 @@ def _mixture_plot(output_dir, gmm, X):
     ax.set_ylabel("waiting time (standardised)")
     ax.set_title(f"Old Faithful: {gmm.n_components}-component Gaussian mixture (1σ, 2σ ellipses)")
     path = os.path.join(output_dir, "old_faithful_gmm_clusters.png")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 

@@ -188,7 +188,7 @@ def _check_resume(config_path, config) -> None:
 
 
 def _write_json(path, obj) -> None:
-    from .io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -197,7 +197,7 @@ def _write_json(path, obj) -> None:
 
 
 def _write_history(path, history) -> None:
-    from .io import atomic_path
+    from ..io import atomic_path
 
     names = sorted(history)
     rows = max((len(history[k]) for k in names), default=0)
@@ -221,7 +221,7 @@ def _split_validation(X, fraction, seed):
 
 
 def cmd_train(args, stdout, stderr) -> int:
-    from .cli import read_array
+    from ._files import read_array
 
     try:
         import fastdensity.generative as generative
@@ -245,7 +245,7 @@ def cmd_train(args, stdout, stderr) -> int:
     history = {k: list(v) for k, v in model.history_.items()}
     _write_history(os.path.join(args.output_dir, "history.csv"), history)
     samples = np.asarray(model.sample(args.n_samples, random_state=args.seed))
-    from .cli import write_array
+    from ._files import write_array
 
     write_array(os.path.join(args.output_dir, "samples.npy"), samples)
     saved = ""
@@ -270,7 +270,7 @@ def _training_plot(path, history, title) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    from ._demo import _save_figure
+    from ._files import save_figure
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in sorted(history.items()):
@@ -280,7 +280,7 @@ def _training_plot(path, history, title) -> bool:
     ax.set_ylabel("loss")
     ax.set_title(f"{title.upper()} training")
     ax.legend(fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     return True
 
@@ -299,7 +299,7 @@ def _features_of(X, extractor_name, batch_size, what):
             raise ValueError(f"{what} holds images of shape {X.shape[1:]}; choose --features digits or the path "
                              "of Inception-v3 weights (or pass features)")
         return np.asarray(X, dtype=np.float64)
-    from .metrics import features
+    from ..metrics import features
 
     if importlib.util.find_spec("torch") is None:
         raise ValueError("--features digits / Inception needs PyTorch: pip install torch")
@@ -310,15 +310,15 @@ def _features_of(X, extractor_name, batch_size, what):
     if not os.path.exists(extractor_name):
         raise ValueError(f"--features must be 'auto', 'digits', 'none' or an existing weights file; "
                          f"got {extractor_name!r}")
-    from .metrics import InceptionV3Features
+    from ..metrics import InceptionV3Features
 
     return np.asarray(features(np.asarray(X, dtype=np.float32), extractor=InceptionV3Features(extractor_name),
                                batch_size=batch_size))
 
 
 def cmd_evaluate(args, stdout, stderr) -> int:
-    from .cli import read_array
-    from .metrics import fid, kid, prdc
+    from ._files import read_array
+    from ..metrics import fid, kid, prdc
 
     real = read_array(args.real, what="REAL", mmap=False, max_ndim=4)
     fake = read_array(args.fake, what="FAKE", mmap=False, max_ndim=4)

@@ -29,17 +29,14 @@ import argparse
 import csv
 import inspect
 import math
-import os
 import sys
 import time
-import warnings
-import zipfile
 
 import numpy as np
 
+from ._files import DATA_SUFFIXES, OUTPUT_SUFFIXES, _one_line, _suffix, read_array, write_array
+
 PROG = "fastdensity"
-DATA_SUFFIXES = (".npy", ".npz", ".csv")
-OUTPUT_SUFFIXES = (".npy", ".csv")
 BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv")
 DEFAULT_BATCH_SIZE = 65536
 
@@ -55,10 +52,6 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------------------------
 # Argument types (their errors are usage errors)
-
-
-def _suffix(path) -> str:
-    return os.path.splitext(os.fspath(path))[1].lower()
 
 
 def _data_path(text: str) -> str:
@@ -115,82 +108,6 @@ def _bandwidth(text: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Reading and writing arrays
-
-
-def read_array(path, *, what: str = "DATA", mmap: bool = True, max_ndim: int = 2) -> np.ndarray:
-    """Read a numeric array from ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one array) or
-    ``.csv``; 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
-    ((n, h, w) or (n, c, h, w)). Raises ValueError naming the file; OSError when it cannot be
-    opened."""
-    path = os.fspath(path)
-    suffix = _suffix(path)
-    try:
-        if suffix == ".npy":
-            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if not hasattr(npz, "files"):
-                    raise ValueError("not an .npz archive")
-                if len(npz.files) != 1:
-                    raise ValueError(
-                        f"an .npz data file must hold exactly one array; it holds {len(npz.files)}"
-                        + (f" ({', '.join(npz.files[:5])})" if npz.files else "")
-                    )
-                arr = npz[npz.files[0]]
-        elif suffix == ".csv":
-            arr = _read_csv(path)
-        else:
-            raise ValueError(f"unsupported file type {suffix or '(none)'!r}; use one of {', '.join(DATA_SUFFIXES)}")
-    except (ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"cannot read {what} {path!r}: {_one_line(exc)}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        dtype = getattr(arr, "dtype", type(arr).__name__)
-        raise ValueError(f"{what} {path!r} is not a numeric array (dtype {dtype})")
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
-    if max_ndim == 2 and arr.ndim != 2:
-        raise ValueError(f"{what} {path!r} must be a 2-D array (rows × features); got shape {arr.shape}")
-    if not 2 <= arr.ndim <= max_ndim:
-        raise ValueError(f"{what} {path!r} must be 2-D (rows × features) or a stack of images (n, h, w) / "
-                         f"(n, c, h, w); got shape {arr.shape}")
-    if 0 in arr.shape:
-        raise ValueError(f"{what} {path!r} is empty (shape {arr.shape})")
-    return arr
-
-
-def _read_csv(path: str) -> np.ndarray:
-    with open(path, newline="", encoding="utf-8") as fh:
-        first = fh.readline()
-        if not first.strip():
-            raise ValueError("the file is empty")
-        try:
-            [float(field) for field in first.split(",")]
-            header = False
-        except ValueError:
-            header = True
-        fh.seek(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            return np.loadtxt(fh, delimiter=",", skiprows=int(header), dtype=np.float64, ndmin=2)
-
-
-def write_array(path, arr: np.ndarray, header=None) -> None:
-    """Write ``arr`` to ``.npy`` or ``.csv`` atomically. A 1-D array is one CSV column."""
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        if _suffix(path) == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
-        else:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                if header is not None:
-                    csv.writer(fh, lineterminator="\n").writerow(header)
-                np.savetxt(fh, arr, delimiter=",", fmt="%.17g")
-
-
-# --------------------------------------------------------------------------------------------
 # Progress bar
 
 
@@ -238,14 +155,14 @@ def _progress_enabled(flag, stream) -> bool:
 
 
 def _fit_kde(args):
-    from .kde._kde import KernelDensity
+    from ..kde._kde import KernelDensity
 
     return KernelDensity(bandwidth=args.bandwidth, kernel=args.kernel, adaptive=args.adaptive)
 
 
 # Model type on the command line -> (help, function adding its options, builder from args).
 def _add_kde_options(parser):
-    from .kde._kernels import KERNELS
+    from ..kde._kernels import KERNELS
 
     parser.add_argument("--bandwidth", "-b", type=_bandwidth, default="scott", metavar="B",
                         help="a positive number, comma-separated per-feature numbers, or a rule: "
@@ -265,7 +182,7 @@ def _add_gmm_options(parser):
 
 
 def _fit_gmm(args):
-    from .mixture import GaussianMixture
+    from ..mixture import GaussianMixture
 
     return GaussianMixture(n_components=args.n_components, covariance_type=args.covariance_type,
                            n_init=args.n_init, max_iter=args.max_iter, random_state=args.seed)
@@ -279,7 +196,7 @@ def _add_knn_options(parser):
 
 
 def _fit_knn(args):
-    from .knn import KNNDensity
+    from ..knn import KNNDensity
 
     return KNNDensity(n_neighbors=args.n_neighbors, algorithm=args.algorithm)
 
@@ -290,7 +207,7 @@ def _add_normal_options(parser):
 
 
 def _fit_normal(args):
-    from .parametric import MultivariateNormal
+    from ..parametric import MultivariateNormal
 
     return MultivariateNormal(covariance_type=args.covariance_type)
 
@@ -305,7 +222,7 @@ FIT_MODELS = {
 
 
 def _cmd_fit(args, stdout, stderr) -> int:
-    from .io import save
+    from ..io import save
 
     X = read_array(args.data, what="DATA")
     weights = None
@@ -341,7 +258,7 @@ def _check_features(estimator, X, path) -> None:
 
 
 def _cmd_score(args, stdout, stderr) -> int:
-    from .io import atomic_path, load
+    from ..io import atomic_path, load
 
     estimator = load(args.model)
     X = read_array(args.data, what="DATA")
@@ -378,7 +295,7 @@ def _cmd_score(args, stdout, stderr) -> int:
 
 
 def _cmd_sample(args, stdout, stderr) -> int:
-    from .io import load
+    from ..io import load
 
     estimator = load(args.model)
     if not callable(getattr(estimator, "sample", None)):
@@ -403,7 +320,7 @@ def _cmd_demo(args, stdout, stderr) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .._version import __version__
 
     parser = _ArgumentParser(
         prog=PROG,
@@ -461,22 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed (default: fresh entropy)")
     sample.set_defaults(func=_cmd_sample)
 
-    from ._cli_generative import add_evaluate_parser, add_train_parser
+    from ._generative import add_evaluate_parser, add_train_parser
 
     add_train_parser(commands, _positive_int, _seed, _data_path)
     add_evaluate_parser(commands, _positive_int, _seed, _data_path, _output_path)
 
-    from ._bench._command import add_bench_parser
+    from .._bench._command import add_bench_parser
 
     add_bench_parser(commands)
     return parser
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        return f"cannot access {os.fspath(exc.filename)!r}: {exc.strerror}"
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 def main(argv=None) -> int:
