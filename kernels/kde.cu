@@ -59,7 +59,8 @@ namespace kde {
 
 // Enumerators rather than constexpr variables: the source is also compiled without any template
 // instantiated (tests/test_packaging.py), where an unused variable is a warning.
-// Kernel codes: the same numbers as KERNEL_CODES in fastdensity/kde/_kde_cpu.py.
+// Kernel codes: the numbers of KERNEL_CODES in fastdensity/kde/_kernels.py (checked by
+// tests/kde/test_kernel_codes.py).
 enum : int { GAUSSIAN = 0, TOPHAT = 1, EPANECHNIKOV = 2, EXPONENTIAL = 3, LINEAR = 4, COSINE = 5, BIWEIGHT = 6,
              TRIWEIGHT = 7 };
 

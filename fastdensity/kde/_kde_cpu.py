@@ -32,17 +32,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH, fast_exp_neg
-
-KERNEL_CODES = {
-    "gaussian": 0,
-    "tophat": 1,
-    "epanechnikov": 2,
-    "exponential": 3,
-    "linear": 4,
-    "cosine": 5,
-    "biweight": 6,
-    "triweight": 7,
-}
+from ._kernels import (BIWEIGHT, EPANECHNIKOV, EXPONENTIAL, GAUSSIAN, KERNEL_CODES, LINEAR, TOPHAT,
+                       TRIWEIGHT)
 
 MAX_UNROLLED_D = 16
 TILE = 512
@@ -69,22 +60,22 @@ def _profile(code, r2, c):
     """k(r) from r² for the unit-scale kernel ``code``; ``c`` is ``CONSTANTS[dtype]``."""
     zero = c[_ZERO]
     one = c[_ONE]
-    if code == 0:
+    if code == GAUSSIAN:
         return fast_exp_neg(-(r2 * c[_HALF]))
-    if code == 3:
+    if code == EXPONENTIAL:
         return fast_exp_neg(-np.sqrt(r2))
-    if code == 1:
+    if code == TOPHAT:
         return one if r2 < one else zero
-    if code == 2:
+    if code == EPANECHNIKOV:
         v = one - r2
         return v if v > zero else zero
-    if code == 6:
+    if code == BIWEIGHT:
         v = one - r2
         return v * v if v > zero else zero
-    if code == 7:
+    if code == TRIWEIGHT:
         v = one - r2
         return v * v * v if v > zero else zero
-    if code == 4:
+    if code == LINEAR:
         v = one - np.sqrt(r2)
         return v if v > zero else zero
     # cosine
@@ -113,22 +104,22 @@ def _cos_half_pi(r, c):
 @njit(inline="always")
 def _log_profile(code, r2):
     """log k(r) from r² in float64 (the slow, exact path)."""
-    if code == 0:
+    if code == GAUSSIAN:
         return -0.5 * r2
-    if code == 3:
+    if code == EXPONENTIAL:
         return -math.sqrt(r2)
     if r2 >= 1.0:
         return -math.inf
-    if code == 1:
+    if code == TOPHAT:
         return 0.0
-    if code == 2:
+    if code == EPANECHNIKOV:
         return math.log1p(-r2)
-    if code == 6:
+    if code == BIWEIGHT:
         return 2.0 * math.log1p(-r2)
-    if code == 7:
+    if code == TRIWEIGHT:
         return 3.0 * math.log1p(-r2)
     r = math.sqrt(r2)
-    if code == 4:
+    if code == LINEAR:
         return math.log1p(-r)
     return math.log(math.cos(0.5 * math.pi * r))
 
@@ -223,7 +214,7 @@ def _finish(total, tiny, log_weight_shift, code):
     """Log of a plain sum, or NaN to ask for the log-space recomputation."""
     if total > tiny:
         return math.log(total) + log_weight_shift
-    if total == 0.0 and code != 0 and code != 3:
+    if total == 0.0 and code != GAUSSIAN and code != EXPONENTIAL:
         return -math.inf  # compact kernel, outside the support of every training point
     return math.nan
 

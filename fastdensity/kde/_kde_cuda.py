@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .._backend._cuda import get_function, multiprocessor_count, require_cupy
-from ._kernels import COMPACT_KERNELS, KERNELS
+from ._kernels import COMPACT_KERNELS, KERNEL_CODES, KERNELS
 
 SOURCE = "kde.cu"
 BLOCK = 128  # kde::BLOCK
@@ -39,7 +39,6 @@ SPECIALISED_D = (1, 2, 3, 4, 6, 8, 12, 16)
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _TINY = {np.dtype(np.float64): 1e-280, np.dtype(np.float32): 1e-30}
 _LOG2E = 1.0 / math.log(2.0)
-_KERNEL_CODES = {name: code for code, name in enumerate(KERNELS)}
 
 
 def _compiled_d(d: int) -> int:
@@ -54,7 +53,7 @@ def main_name(kernel: str, ctype: str, D: int, adaptive: bool) -> str:
 
 
 def slow_name(kernel: str, ctype: str) -> str:
-    return f"kde_logsum_slow<{ctype}, {_KERNEL_CODES[kernel]}>"
+    return f"kde_logsum_slow<{ctype}, {KERNEL_CODES[kernel]}>"
 
 
 FINISH_NAMES = ("kde_logsum_finish_log", "kde_logsum_finish_sum")
@@ -117,7 +116,7 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
         raise TypeError(f"queries and train must both be float32 or both float64; got {dtype} and {train_t.dtype}")
     if n == 0:
         raise ValueError("the training set is empty")
-    if kernel not in _KERNEL_CODES:
+    if kernel not in KERNEL_CODES:
         raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     log_w = _log_weights(cp, log_weights, n)
     if queries.shape[0] == 0:
@@ -202,7 +201,7 @@ def kde_loo_logsum_grid(train, log_weights=None, kernel="gaussian", inv_factors=
     train = cp.ascontiguousarray(train, dtype=cp.float64)
     if train.ndim != 2:
         raise ValueError(f"train must be 2-D (n, d); got shape {train.shape}")
-    if kernel not in _KERNEL_CODES:
+    if kernel not in KERNEL_CODES:
         raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     n = train.shape[0]
     factors = np.asarray(inv_factors.get() if hasattr(inv_factors, "get") else inv_factors, dtype=np.float64)

@@ -34,13 +34,13 @@ import numpy as np
 from numba import literally, njit, prange
 
 from .._backend._fastexp import FASTMATH
-from ._kde_cpu import CONSTANTS, KERNEL_CODES, _log_profile, _profile
+from ._kde_cpu import CONSTANTS, _log_profile, _profile
+from ._kernels import EXPONENTIAL, GAUSSIAN, KERNEL_CODES
 
 TILE = 512
 ROW_BLOCK = 32
 # A plain sum below this fraction of Σw (max weight scaled to 1) may have lost terms to underflow.
 _TINY = 1e-280
-_COMPACT_CODES = (1, 2, 4, 5, 6, 7)
 _C64 = CONSTANTS[np.dtype(np.float64)]  # frozen into the compiled code as constants
 
 
@@ -111,7 +111,7 @@ def _row_loo_grid(i, x_row, train_t, weights, log_weights, log_weight_shift, inv
         _tile_prepare(x_row, train_t, weights, i, j0, j1, r2buf, wbuf)
         for c in range(g):
             out_row[c] += _tile_candidate_sum(code, r2buf, wbuf, j1 - j0, inv_f2[c])
-    compact = code != 0 and code != 3
+    compact = code != GAUSSIAN and code != EXPONENTIAL
     for c in range(g):
         total = out_row[c]
         if total > tiny:

@@ -41,7 +41,7 @@ from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
 from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, make_kernel_marker
-from ._kernels import COMPACT_KERNELS
+from ._kernels import COMPACT_KERNELS, EXPONENTIAL, GAUSSIAN
 
 # The metric codes; aliases are resolved by ``_kde.py`` before a code is looked up.
 METRIC_CODES = {
@@ -301,7 +301,7 @@ def _query_logsum(q, train_t, weights, log_weights, log_weight_shift, inv_scale,
         total += s
     if total > tiny:
         return math.log(total) + log_weight_shift
-    if total == 0.0 and code != 0 and code != 3:
+    if total == 0.0 and code != GAUSSIAN and code != EXPONENTIAL:
         return -math.inf  # compact kernel, outside the support of every training point
     return _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv_h, p, vec,
                         mat, buf, buf2)

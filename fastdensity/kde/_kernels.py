@@ -34,6 +34,14 @@ KERNELS = (
 # Kernels that vanish outside the unit ball (exactly -inf log density there).
 COMPACT_KERNELS = frozenset({"tophat", "epanechnikov", "linear", "cosine", "biweight", "triweight"})
 
+# Each kernel's integer code, the one numbering of the Numba engines (a compile-time branch on it),
+# the CUDA launcher (a template argument) and the enum in kernels/kde.cu, which
+# tests/kde/test_kernel_codes.py checks against this table.
+KERNEL_CODES = {name: code for code, name in enumerate(KERNELS)}
+(GAUSSIAN, TOPHAT, EPANECHNIKOV, EXPONENTIAL, LINEAR, COSINE, BIWEIGHT, TRIWEIGHT) = (
+    KERNEL_CODES[name] for name in KERNELS)
+COMPACT_CODES = tuple(sorted(KERNEL_CODES[name] for name in COMPACT_KERNELS))
+
 
 def log_unit_ball_volume(d: int) -> float:
     """log V_d, the volume of the unit ball in d dimensions."""
