@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python bench/generative_gan_digits.py --set n_steps=1500 --jobs 3   # the demo's GAN, seeds 0-2
+    python bench/generative_gan_digits.py --set n_steps=3000 --jobs 3   # the demo's GAN, seeds 0-2
     python bench/generative_gan_digits.py --set ema_decay=0 --seeds 0   # one change
     python bench/generative_gan_digits.py --ablation --seeds 0     # each choice switched off in turn
 
@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 N_SAMPLES = 1000
-# GAN(architecture="conv") with its defaults (the demo adds n_steps=1500); the ablation changes one entry at a time.
+# GAN(architecture="conv") with its defaults (the demo adds n_steps=3000); the ablation changes one entry at a time.
 BASE = {"architecture": "conv"}
 ABLATION = [
     ("no EMA (ema_decay=0)", {"ema_decay": 0.0}),

@@ -60,6 +60,15 @@ def test_conv_estimator_on_8x8_and_synthetic_28x28(images, expected):
     assert p["loss"] == "hinge" and p["spectral_norm"] and p["augment"] == () and p["ema_decay"] > 0
 
 
+@pytest.mark.parametrize("architecture, decay", [("conv", 0.3), ("mlp", 0.6), ("dcgan", 0.6)])
+def test_decay_fraction_defaults_per_architecture_and_an_explicit_one_wins(architecture, decay):
+    # None: the measured default of the architecture (digits for "conv", the ring for the others)
+    assert GAN(architecture=architecture)._resolved()["decay_fraction"] == decay
+    assert GAN(architecture=architecture, decay_fraction=0.0)._resolved()["decay_fraction"] == 0.0
+    conv = GAN(architecture="conv")._resolved()
+    assert (conv["batch_size"], conv["learning_rate"], conv["d_learning_rate"]) == (64, 7e-4, 2.8e-3)
+
+
 def test_conv_samples_come_from_the_ema_generator():
     gan = GAN(n_steps=4, random_state=0, **TINY).fit(_images((32, 8, 8)))
     z = torch.randn(6, 8, generator=torch.Generator().manual_seed(_seed(0)))
