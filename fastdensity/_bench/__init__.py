@@ -100,5 +100,30 @@ def check(result, baseline, *, threshold, cases, probes, confirm_repeats, plant=
     return compare(result, baseline, threshold)
 
 
-__all__ = ["BACKENDS", "Probes", "build_cases", "check", "compare", "comparison_table",
+def median_of_runs(results: list[dict]) -> dict:
+    """One result from several separate runs of the same ops: each op's time, rate and efficiency
+    is the median over the runs (its per-run efficiencies kept in ``run_efficiencies``); the rest
+    (probes, machine, commit) is the first run's. A baseline taken from one run inherits that
+    run's luck; the median of several does not."""
+    import copy
+    import statistics
+
+    if not results:
+        raise ValueError("no runs to combine")
+    names = list(results[0]["ops"])
+    for other in results[1:]:
+        if list(other["ops"]) != names:
+            raise ValueError("the runs timed different ops; combine only runs of the same ops")
+    out = copy.deepcopy(results[0])
+    for name in names:
+        ops = [r["ops"][name] for r in results]
+        op = out["ops"][name]
+        for key in ("time_s", "rate", "efficiency"):
+            op[key] = statistics.median(o[key] for o in ops)
+        op["run_efficiencies"] = [o["efficiency"] for o in ops]
+    out["runs"] = len(results)
+    return out
+
+
+__all__ = ["BACKENDS", "median_of_runs", "Probes", "build_cases", "check", "compare", "comparison_table",
            "describe_machine_line", "measure", "read_json", "result_table", "write_json"]

@@ -98,9 +98,11 @@ def add_bench_parser(commands) -> None:
     parser.set_defaults(func=cmd_bench, update=None)
 
 
-def measure_and_report(args, stdout, stderr, *, baseline_path=None, update=False) -> int:
-    """Run the measurement the options ask for, print it, compare or update; the exit status."""
-    from . import check, compare, comparison_table, describe_machine_line, measure, read_json, result_table, write_json
+def measure_and_report(args, stdout, stderr, *, baseline_path=None, update=False, runs=1) -> int:
+    """Run the measurement the options ask for, print it, compare or update; the exit status.
+    With ``update``, ``runs`` separate runs are made and the baseline holds each op's median."""
+    from . import (check, compare, comparison_table, describe_machine_line, measure, median_of_runs, read_json,
+                   result_table, write_json)
     from ._compare import other_cpu
 
     if args.backend == "cuda":
@@ -119,9 +121,18 @@ def measure_and_report(args, stdout, stderr, *, baseline_path=None, update=False
         stderr.write(f"  {text}\n")
         stderr.flush()
 
+    if runs > 1 and not update:
+        raise ValueError("--runs combines runs into a baseline; use it with --update")
     start = time.perf_counter()
-    result, cases, probes = measure(args.backend, quick=args.quick, repeats=repeats, ops=args.ops,
-                                    plant=plant, progress=progress, threads=args.threads, clock=args.clock)
+    results = []
+    for run in range(runs):
+        if runs > 1:
+            progress(f"run {run + 1}/{runs}")
+        result, cases, probes = measure(args.backend, quick=args.quick, repeats=repeats, ops=args.ops,
+                                        plant=plant, progress=progress, threads=args.threads, clock=args.clock)
+        results.append(result)
+    if runs > 1:
+        result = median_of_runs(results)
     result["threshold"] = args.threshold
     stdout.write(f"fastdensity bench: backend {args.backend}, {result['mode']} sizes, {repeats} repetitions, "
                  f"{result['threads']} thread(s), {result['clock']} clock, commit {result['commit'] or 'unknown'}\n")

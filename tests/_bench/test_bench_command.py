@@ -129,14 +129,20 @@ def _guard(*args, timeout=300):
 
 def test_guard_update_writes_a_baseline_that_the_next_run_reads(tmp_path):
     path = tmp_path / "base.json"
-    done = _guard("--quick", "--repeats", "1", "--ops", OP, "--baseline", str(path), "--update")
+    done = _guard("--quick", "--repeats", "1", "--ops", OP, "--baseline", str(path), "--update", "--runs", "2")
     assert done.returncode == 0, done.stderr
     baseline = json.loads(path.read_text())
     assert baseline["threads"] == 1 and baseline["clock"] == "cpu" and list(baseline["ops"]) == [OP]
+    assert baseline["runs"] == 2 and len(baseline["ops"][OP]["run_efficiencies"]) == 2
     # a 20x planted slowdown against that baseline: caught whatever the machine does
     done = _guard("--quick", "--repeats", "1", "--ops", OP, "--baseline", str(path), "--plant", f"{OP}=19")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "REGRESSION" in done.stdout and "planted" in done.stdout
+
+
+def test_guard_runs_only_combine_into_a_baseline(tmp_path):
+    done = _guard("--quick", "--ops", OP, "--runs", "0", "--update", "--baseline", str(tmp_path / "b.json"))
+    assert done.returncode == 2 and "--runs: expected a positive integer" in done.stderr
 
 
 def test_guard_refuses_to_write_a_planted_baseline(tmp_path):

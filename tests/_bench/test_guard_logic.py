@@ -219,3 +219,21 @@ def test_plants_above_one_add_whole_calls(clock, fraction, factor):
     cases = {"a": op_case(clock, 0.001, rows=200), "b": op_case(clock, 0.001, rows=200)}
     result = run(cases, repeats=1, probes=FakeProbes(), plant={"a": fraction})
     assert result["ops"]["a"]["time_s"] == pytest.approx(factor * result["ops"]["b"]["time_s"])
+
+
+def test_the_median_of_runs_takes_each_ops_median_and_keeps_the_runs():
+    from fastdensity._bench import median_of_runs
+
+    def one(eff_a, eff_b, commit):
+        return {"commit": commit, "ops": {"a": {"time_s": 1 / eff_a, "rate": eff_a, "efficiency": eff_a},
+                                          "b": {"time_s": 1 / eff_b, "rate": eff_b, "efficiency": eff_b}}}
+
+    combined = median_of_runs([one(1.0, 5.0, "x"), one(3.0, 4.0, "y"), one(2.0, 9.0, "z")])
+    assert combined["ops"]["a"]["efficiency"] == 2.0 and combined["ops"]["b"]["efficiency"] == 5.0
+    assert combined["ops"]["a"]["time_s"] == pytest.approx(0.5) and combined["ops"]["b"]["rate"] == 5.0
+    assert combined["ops"]["a"]["run_efficiencies"] == [1.0, 3.0, 2.0]
+    assert combined["runs"] == 3 and combined["commit"] == "x"
+    with pytest.raises(ValueError, match="timed different ops"):
+        median_of_runs([one(1.0, 1.0, "x"), {"ops": {"a": {}}}])
+    with pytest.raises(ValueError, match="no runs"):
+        median_of_runs([])
