@@ -12,16 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "fastdensity"
-
-# Circles that exist today and are being taken apart (issue 11): each listed as its sorted members.
-# Remove an entry when its circle is gone; a circle not listed here fails the test.
-KNOWN_CIRCLES = {
-    ("fastdensity.kde._kde", "fastdensity.kde._kde_device"),
-}
-
 
 def _modules() -> dict[str, Path]:
     out = {}
@@ -104,15 +95,8 @@ def test_the_graph_is_read():
     assert "fastdensity._version" in graph["fastdensity.io"]
 
 
-def test_no_import_circles_beyond_the_known_ones():
-    circles = set(_circles(import_graph()))
-    assert circles - KNOWN_CIRCLES == set(), "new import circle(s)"
-
-
-@pytest.mark.parametrize("circle", sorted(KNOWN_CIRCLES))
-def test_a_known_circle_still_exists(circle):
-    # Fails once the circle is gone, so that its entry is removed and cannot come back unnoticed.
-    assert circle in set(_circles(import_graph()))
+def test_no_import_circles():
+    assert _circles(import_graph()) == []
 
 
 def test_the_circle_finder_finds_a_planted_one():

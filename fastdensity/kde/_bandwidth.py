@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 from scipy.fft import dct
+from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import brentq
 
 from ._kernels import check_kernel, kernel_coordinate_variance, log_kernel_norm
@@ -436,3 +437,39 @@ def cv_factor_from_loo(L, w, d, kernel, factors):
             stacklevel=2,
         )
     return best_factor, loglik
+
+
+# -- the bandwidth matrix: its factor, whitening, adaptive factors --------------------------------
+
+
+def cholesky_bandwidth(H):
+    """Lower Cholesky factor of a bandwidth matrix, with an error that says what to do."""
+    try:
+        return cholesky(np.asarray(H, dtype=np.float64), lower=True)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the bandwidth matrix is not positive definite; pass a symmetric positive-definite "
+            "matrix (for a rule: the data covariance is singular — drop constant or collinear "
+            "features, or pass a float or per-feature bandwidth)"
+        ) from None
+
+
+def whiten(chol, X):
+    """L⁻¹ xᵢ for every row of X (n, d): a division when L is diagonal, else a triangular solve.
+    Rows far beyond the bandwidth's scale overflow to ±inf (or NaN from inf − inf) silently."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.count_nonzero(chol - np.diag(np.diagonal(chol))) == 0:
+            return X / np.diagonal(chol)
+        return solve_triangular(chol, X.T, lower=True, check_finite=False).T
+
+
+def abramson_from_pilot(log_pilot, weights, xp=np):
+    """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the pilot's log-densities at the training points,
+    g their weighted geometric mean; NumPy arrays, or CuPy arrays with ``xp=cupy``."""
+    w = weights / weights.sum()
+    positive = w > 0
+    if not bool(xp.isfinite(log_pilot[positive]).all()):
+        raise ValueError("adaptive=True needs a positive pilot density at every training point")
+    log_g = (w[positive] * log_pilot[positive]).sum()
+    log_pilot = xp.where(xp.isfinite(log_pilot), log_pilot, log_g)
+    return xp.exp(-0.5 * (log_pilot - log_g))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -15,28 +13,13 @@ from .._backend import array_kind, from_host_numpy, get_op, threads, to_host_num
 from .._backend._convert import from_device_cupy
 from .._backend._dispatch import validate_backend
 from .._backend._estimator_input import check_estimator_X
-from ._kernels import (
-    KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_kernel,
-    sample_unit_kernel_pnorm,
-)
+from . import _bandwidth
+from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
+from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_metric
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 _RULES = ("scott", "silverman", "isj", "cv")
 _EUCLIDEAN = ("euclidean", "l2")
-# scikit-learn's KernelDensity metrics (its KDTree and BallTree metrics) but "pyfunc"; the aliases
-# name the same distance.
-_METRIC_ALIASES = {"l2": "euclidean", "cityblock": "manhattan", "l1": "manhattan",
-                   "infinity": "chebyshev", "p": "minkowski", "sokalmichener": "rogerstanimoto"}
-VALID_METRICS = (
-    "euclidean", "l2", "minkowski", "p", "manhattan", "cityblock", "l1", "chebyshev", "infinity",
-    "seuclidean", "mahalanobis", "haversine", "hamming", "canberra", "braycurtis", "jaccard", "dice",
-    "rogerstanimoto", "russellrao", "sokalmichener", "sokalsneath",
-)
-# metric_params each metric takes (scikit-learn's DistanceMetric arguments).
-_METRIC_PARAMS = {"minkowski": ("p", "w"), "seuclidean": ("V",), "mahalanobis": ("V", "VI")}
-# Metrics under which ``sample`` can draw from the kernel: those of a norm (see ``sample``).
-_SAMPLEABLE_METRICS = ("euclidean", "manhattan", "chebyshev", "minkowski", "seuclidean", "mahalanobis")
-
 
 class KernelDensity(BaseEstimator):
     """Kernel density estimation, exact and fast; a superset of scikit-learn's ``KernelDensity``.
@@ -183,8 +166,8 @@ class KernelDensity(BaseEstimator):
         params = self.metric_params
         if params is not None and not isinstance(params, dict):
             raise TypeError(f"metric_params must be a dict or None; got {type(self.metric_params).__name__}")
-        name = _METRIC_ALIASES.get(self.metric, self.metric)
-        allowed = _METRIC_PARAMS.get(name, ())
+        name = METRIC_ALIASES.get(self.metric, self.metric)
+        allowed = METRIC_PARAMS.get(name, ())
         unknown = sorted(set(params or {}) - set(allowed))
         if unknown:
             raise ValueError(
@@ -234,8 +217,8 @@ class KernelDensity(BaseEstimator):
         weights = np.ones(n) if _equal_weights(sample_weight) else sample_weight
         with threads(self.n_jobs):
             bandwidth_used, H = self._bandwidth_matrix(X, weights)
-            chol = _cholesky_bandwidth(H)
-            if not np.all(np.isfinite(_whiten(chol, np.asarray(X, dtype=np.float64)))):
+            chol = _bandwidth.cholesky_bandwidth(H)
+            if not np.all(np.isfinite(_bandwidth.whiten(chol, np.asarray(X, dtype=np.float64)))):
                 raise ValueError(
                     "the training data divided by the bandwidth overflow float64 (data near "
                     "1.8e308 with a bandwidth below 1); rescale the data or pass a larger bandwidth"
@@ -266,7 +249,6 @@ class KernelDensity(BaseEstimator):
         if isinstance(bw, str):
             if bw not in _RULES:
                 raise ValueError(f"bandwidth must be a positive number, an array or one of {_RULES}; got {bw!r}")
-            from . import _bandwidth
 
             X64 = np.asarray(X, dtype=np.float64)
             if bw in ("scott", "silverman"):
@@ -281,8 +263,8 @@ class KernelDensity(BaseEstimator):
                 H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
             else:  # cv
                 H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)
-                X_white = _whiten(_cholesky_bandwidth(H0), X64)
-                factor, _ = _bandwidth.cv_bandwidth_factor(X_white, weights, self.kernel, CV_FACTORS)
+                X_white = _bandwidth.whiten(_bandwidth.cholesky_bandwidth(H0), X64)
+                factor, _ = _bandwidth.cv_bandwidth_factor(X_white, weights, self.kernel)
                 H = factor**2 * H0
             used = float(np.sqrt(H[0, 0])) if d == 1 else H
             return used, H
@@ -324,7 +306,6 @@ class KernelDensity(BaseEstimator):
         n, d = X.shape
         bw = self.bandwidth
         if isinstance(bw, str) and bw in ("scott", "silverman"):
-            from . import _bandwidth
 
             X64 = np.asarray(X, dtype=np.float64)
             _bandwidth._check_support(X64, None if _equal_weights(weights) else weights)
@@ -341,52 +322,12 @@ class KernelDensity(BaseEstimator):
         )
 
     def _metric_spec(self, d):
-        """(name, p, vec, mat) of the metric for d features, its parameters checked; name is
-        "euclidean" for the euclidean fast path (also minkowski with p = 2 and no weights)."""
-        name = _METRIC_ALIASES.get(self.metric, self.metric)
-        params = self.metric_params or {}
-        p, vec, mat = 2.0, None, None
-        if name == "minkowski":
-            p = params.get("p", 2)
-            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not p > 0:
-                raise ValueError(f"metric_params['p'] of the minkowski metric must be a number > 0; got {p!r}")
-            p = float(p)
-            if params.get("w") is not None:
-                vec = _check_metric_array(params["w"], (d,), "minkowski metric_params['w']", positive=False)
-                if math.isinf(p):
-                    raise ValueError("the weighted minkowski metric needs a finite p; got p=inf")
-            elif p == 2.0:
-                name = "euclidean"
-            elif p == 1.0:
-                name = "manhattan"
-            elif math.isinf(p):
-                name = "chebyshev"
-        elif name == "seuclidean":
-            if "V" not in params:
-                raise ValueError("metric='seuclidean' needs metric_params={'V': V}, the (d,) variances")
-            vec = _check_metric_array(params["V"], (d,), "seuclidean metric_params['V']", positive=True)
-        elif name == "mahalanobis":
-            if ("V" in params) == ("VI" in params):
-                raise ValueError("metric='mahalanobis' needs metric_params {'VI': VI} or {'V': V} (one of them)")
-            if "VI" in params:
-                mat = _check_metric_array(params["VI"], (d, d), "mahalanobis metric_params['VI']")
-            else:
-                V = _check_metric_array(params["V"], (d, d), "mahalanobis metric_params['V']")
-                try:
-                    mat = np.linalg.inv(V)  # as scikit-learn
-                except np.linalg.LinAlgError:
-                    raise ValueError("mahalanobis metric_params['V'] is singular; pass VI") from None
-            scale = float(np.max(np.abs(mat)))
-            if (np.max(np.abs(mat - mat.T)) > 1e-10 * scale
-                    or np.linalg.eigvalsh(0.5 * (mat + mat.T))[0] < -1e-12 * scale):
-                raise ValueError("mahalanobis VI must be symmetric positive semi-definite")
-        elif name == "haversine" and d != 2:
-            raise ValueError(f"metric='haversine' needs 2-D data (latitude, longitude) in radians; got {d} features")
-        return name, p, vec, mat
+        """(name, p, vec, mat) of the metric for d features, its parameters checked."""
+        return metric_spec(self.metric, self.metric_params, d)
 
     def _abramson_factors(self, chol, weights):
         """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the fixed-bandwidth pilot f̃."""
-        return _abramson_from_pilot(self._log_density_host(self.training_data_), weights)
+        return _bandwidth.abramson_from_pilot(self._log_density_host(self.training_data_), weights)
 
     # ------------------------------------------------------------------------ engine state
     def _clear_cache(self):
@@ -407,9 +348,9 @@ class KernelDensity(BaseEstimator):
             # Fitted on a GPU: the fitted arrays come to the host once (this cache).
             X = np.asarray(to_host(self.training_data_), dtype=np.float64)
             n, d = X.shape
-            chol = _cholesky_bandwidth(self.bandwidth_matrix_)
+            chol = _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_)
             if whiten:
-                train_t = np.ascontiguousarray(_whiten(chol, X).T, dtype=key)
+                train_t = np.ascontiguousarray(_bandwidth.whiten(chol, X).T, dtype=key)
             else:
                 train_t = np.ascontiguousarray(X.T)
             weights = (np.ones(n) if _equal_weights(self.sample_weight_)
@@ -464,7 +405,7 @@ class KernelDensity(BaseEstimator):
                                      metric, h, inv_scales, p=p, vec=vec, mat=mat) + log_norm
         dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
-        queries = _whiten(chol, np.asarray(X, dtype=np.float64))
+        queries = _bandwidth.whiten(chol, np.asarray(X, dtype=np.float64))
         # A query whose whitened coordinates overflow (inf, or NaN from inf − inf in the
         # triangular solve) is infinitely far from the (finite) whitened data: +inf there gives
         # log density −inf (exactly what the true value, below −1e308, rounds to).
@@ -532,10 +473,10 @@ class KernelDensity(BaseEstimator):
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
             raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
         metric, p, vec, mat = self._metric_spec(self.n_features_in_)
-        if metric not in _SAMPLEABLE_METRICS:
+        if metric not in SAMPLEABLE_METRICS:
             raise NotImplementedError(
                 f"sampling with metric={self.metric!r} is not implemented: its kernel has no density "
-                f"on R^d to draw from; sampling works for the metrics {_SAMPLEABLE_METRICS}"
+                f"on R^d to draw from; sampling works for the metrics {SAMPLEABLE_METRICS}"
             )
         if metric == "minkowski" and vec is not None and not np.all(vec > 0):
             raise NotImplementedError(
@@ -554,7 +495,7 @@ class KernelDensity(BaseEstimator):
                 weights = None if _equal_weights(self.sample_weight_) else self.sample_weight_
                 out = _kde_device.sample(
                     self.training_data_, weights, self.adaptive_factors_,
-                    _cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
+                    _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
                 )
             kind = getattr(self, "_fit_kind", None)
             if kind is None or kind.namespace == "cupy":
@@ -570,10 +511,10 @@ class KernelDensity(BaseEstimator):
         else:
             p = np.asarray(self.sample_weight_, dtype=np.float64)
             idx = gen.choice(n, size=n_samples, p=p / p.sum())
-        u = _sample_unit_metric(self.kernel, d, int(n_samples), gen, metric, p, vec, mat)
+        u = sample_unit_metric(self.kernel, d, int(n_samples), gen, metric, p, vec, mat)
         if self.adaptive_factors_ is not None:
             u *= np.asarray(self.adaptive_factors_)[idx, None]
-        chol = _cholesky_bandwidth(self.bandwidth_matrix_)
+        chol = _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_)
         out = X[idx] + u @ chol.T
         return out.astype(self.training_data_.dtype, copy=False)
 
@@ -581,64 +522,6 @@ class KernelDensity(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-# Candidate multiples of the Scott bandwidth matrix searched by bandwidth="cv".
-CV_FACTORS = np.geomspace(0.05, 3.0, 41)
-
-
-def _abramson_from_pilot(log_pilot, weights, xp=np):
-    """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the pilot's log-densities at the training points,
-    g their weighted geometric mean; NumPy arrays, or CuPy arrays with ``xp=cupy``."""
-    w = weights / weights.sum()
-    positive = w > 0
-    if not bool(xp.isfinite(log_pilot[positive]).all()):
-        raise ValueError("adaptive=True needs a positive pilot density at every training point")
-    log_g = (w[positive] * log_pilot[positive]).sum()
-    log_pilot = xp.where(xp.isfinite(log_pilot), log_pilot, log_g)
-    return xp.exp(-0.5 * (log_pilot - log_g))
-
-
-def _sample_unit_metric(kernel, d, size, gen, metric, p, vec, mat):
-    """(size, d) draws of the unit kernel k(D(u, 0)) under a metric of a norm (D(u, 0) = ‖u‖)."""
-    if metric == "euclidean":
-        return sample_unit_kernel(kernel, d, size, gen)
-    if metric in ("seuclidean", "mahalanobis"):
-        # D(u, 0) = ‖A u‖₂ (A = diag(V)^(-1/2), or Aᵀ A = VI): u = A⁻¹ z for a euclidean draw z.
-        z = sample_unit_kernel(kernel, d, size, gen)
-        if metric == "seuclidean":
-            return z * np.sqrt(vec)
-        try:
-            factor = cholesky(mat, lower=True)  # VI = F Fᵀ: ‖Fᵀ u‖ = D(u, 0), u = F⁻ᵀ z
-        except np.linalg.LinAlgError:
-            raise NotImplementedError(
-                "sampling with a mahalanobis metric needs a positive-definite VI (a singular one "
-                "leaves the kernel unbounded along its null space)"
-            ) from None
-        return solve_triangular(factor, z.T, lower=True, trans="T").T
-    order = {"manhattan": 1.0, "chebyshev": math.inf}.get(metric, p)
-    u = sample_unit_kernel_pnorm(kernel, d, size, gen, order)
-    if vec is not None:  # (Σ w_i |u_i|^p)^(1/p) = ‖w^(1/p) u‖_p
-        u = u / vec ** (1.0 / order)
-    return u
-
-
-def _check_metric_array(value, shape, name, positive=None):
-    """A metric parameter as a finite float64 array of ``shape``; ``positive``: True for > 0,
-    False for >= 0, None for any sign."""
-    try:
-        arr = np.array(to_host_numpy(value), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array of shape {shape}; got {value!r}") from None
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (one entry per feature); got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    if positive is True and not np.all(arr > 0):
-        raise ValueError(f"{name} must be positive")
-    if positive is False and not np.all(arr >= 0):
-        raise ValueError(f"{name} must be non-negative")
-    return arr
 
 
 def _equal_weights(weights):
@@ -659,27 +542,6 @@ def _check_X(est, X, reset):
     check sums X first, which overflows harmlessly there: it then checks element-wise)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return check_estimator_X(est, X, reset=reset)
-
-
-def _whiten(chol, X):
-    """L⁻¹ xᵢ for every row of X (n, d): a division when L is diagonal, else a triangular solve.
-    Rows far beyond the bandwidth's scale overflow to ±inf (or NaN from inf − inf) silently."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.count_nonzero(chol - np.diag(np.diagonal(chol))) == 0:
-            return X / np.diagonal(chol)
-        return solve_triangular(chol, X.T, lower=True, check_finite=False).T
-
-
-def _cholesky_bandwidth(H):
-    """Lower Cholesky factor of a bandwidth matrix, with an error that says what to do."""
-    try:
-        return cholesky(np.asarray(H, dtype=np.float64), lower=True)
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "the bandwidth matrix is not positive definite; pass a symmetric positive-definite "
-            "matrix (for a rule: the data covariance is singular — drop constant or collinear "
-            "features, or pass a float or per-feature bandwidth)"
-        ) from None
 
 
 __all__ = ["KernelDensity", "KERNELS", "VALID_METRICS"]

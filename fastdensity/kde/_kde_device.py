@@ -14,6 +14,7 @@ import numpy as np
 
 from .._backend._cuda import require_cupy
 from .._backend._device import check_device_weights, is_device_array
+from . import _bandwidth
 from ._bandwidth import _check_covariance, _check_support, scott_factor, silverman_factor
 from . import _kernels
 from ._kernels import kernel_coordinate_variance
@@ -47,7 +48,7 @@ def rule_bandwidth_matrix(X, weights, rule, kernel):
 
 
 def whiten(chol, X):
-    """L⁻¹ xᵢ for every row of the device array X (float64 result), as ``_kde._whiten``."""
+    """L⁻¹ xᵢ for every row of the device array X (float64 result), as ``_bandwidth.whiten``."""
     cp = require_cupy("backend='cuda'")
     X = X.astype(cp.float64, copy=False)
     diag = np.diagonal(chol)
@@ -84,18 +85,16 @@ def sample(train, sample_weight, adaptive_factors, chol, kernel, n_samples, seed
 
 def cv_bandwidth_matrix(X, weights, kernel):
     """``bandwidth="cv"`` for X (n, d) on the device: c² H0 with H0 Scott's matrix and c the factor of
-    ``CV_FACTORS`` with the largest leave-one-out likelihood. The O(n²·g) leave-one-out sums run on
+    ``_bandwidth.DEFAULT_CV_FACTORS`` with the largest leave-one-out likelihood. The O(n²·g) leave-one-out sums run on
     the device (``_kde_cuda.kde_loo_logsum_grid``); only their (n, g) result comes to the host, where
     the same code as on the CPU picks the factor."""
-    from . import _bandwidth
-    from ._kde import CV_FACTORS, _cholesky_bandwidth
     from ._kde_cuda import kde_loo_logsum_grid
 
     cp = require_cupy("backend='cuda'")
     n, d = X.shape
     H0 = rule_bandwidth_matrix(X, weights, "scott", kernel)
-    X_white = whiten(_cholesky_bandwidth(H0), X)
-    w, log_w, factors = _bandwidth.cv_grid_inputs(None if weights is None else weights.get(), n, CV_FACTORS)
+    X_white = whiten(_bandwidth.cholesky_bandwidth(H0), X)
+    w, log_w, factors = _bandwidth.cv_grid_inputs(None if weights is None else weights.get(), n)
     L = kde_loo_logsum_grid(X_white, cp.asarray(log_w), kernel, 1.0 / factors).get()
     factor, _ = _bandwidth.cv_factor_from_loo(L, w, d, kernel, factors)
     return factor**2 * H0
@@ -104,7 +103,6 @@ def cv_bandwidth_matrix(X, weights, kernel):
 def fit(est, X, sample_weight):
     """``KernelDensity.fit`` for a validated CuPy X, on its device: the fitted arrays stay there."""
     from .._backend._convert import to_device_cupy
-    from ._kde import _cholesky_bandwidth
 
     cp = require_cupy("backend='cuda'")
     n, d = X.shape
@@ -122,7 +120,7 @@ def fit(est, X, sample_weight):
         bandwidth_used, H = est._bandwidth_matrix(column, None if weights is None else weights.get())
     else:  # numbers, arrays and invalid values: only the number of features is read
         bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)
-    _cholesky_bandwidth(H)
+    _bandwidth.cholesky_bandwidth(H)
     est.training_data_ = X
     est.sample_weight_ = weights
     est.bandwidth_ = bandwidth_used
@@ -130,10 +128,9 @@ def fit(est, X, sample_weight):
     est.adaptive_factors_ = None
     est._clear_cache()
     if est.adaptive:  # Abramson's factors from the fixed-bandwidth pilot, as on the CPU
-        from ._kde import _abramson_from_pilot
 
         w = cp.ones(n) if weights is None else weights
-        est.adaptive_factors_ = _abramson_from_pilot(est._log_density_device(X), w, xp=cp)
+        est.adaptive_factors_ = _bandwidth.abramson_from_pilot(est._log_density_device(X), w, xp=cp)
         est._clear_cache()
     return est
 
@@ -141,7 +138,6 @@ def fit(est, X, sample_weight):
 def engine_state(est, dtype, device_id):
     """``KernelDensity._engine_state`` as CuPy arrays on GPU ``device_id``: (chol, whitened train_t
     (d, n) in ``dtype``, log weights, inverse scales or None, log normaliser)."""
-    from ._kde import _cholesky_bandwidth
     from ._kernels import log_kernel_norm
 
     cp = require_cupy("backend='cuda'")
@@ -157,7 +153,7 @@ def engine_state(est, dtype, device_id):
 
         X = here(est.training_data_)
         n, d = X.shape
-        chol = _cholesky_bandwidth(est.bandwidth_matrix_)
+        chol = _bandwidth.cholesky_bandwidth(est.bandwidth_matrix_)
         train_t = cp.ascontiguousarray(whiten(chol, X).T, dtype=dtype)
         weights = cp.ones(n) if est.sample_weight_ is None else here(est.sample_weight_).astype(cp.float64)
         log_w = cp.log(weights) - cp.log(weights.sum())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import cholesky, solve_triangular
 from scipy.special import betaln
 
 KERNELS = (
@@ -219,6 +220,30 @@ def sample_unit_kernel_pnorm(kernel: str, d: int, size: int, rng: np.random.Gene
 class KernelInfo:
     name: str
     compact: bool
+
+
+def sample_unit_metric(kernel, d, size, gen, metric, p, vec, mat):
+    """(size, d) draws of the unit kernel k(D(u, 0)) under a metric of a norm (D(u, 0) = ‖u‖)."""
+    if metric == "euclidean":
+        return sample_unit_kernel(kernel, d, size, gen)
+    if metric in ("seuclidean", "mahalanobis"):
+        # D(u, 0) = ‖A u‖₂ (A = diag(V)^(-1/2), or Aᵀ A = VI): u = A⁻¹ z for a euclidean draw z.
+        z = sample_unit_kernel(kernel, d, size, gen)
+        if metric == "seuclidean":
+            return z * np.sqrt(vec)
+        try:
+            factor = cholesky(mat, lower=True)  # VI = F Fᵀ: ‖Fᵀ u‖ = D(u, 0), u = F⁻ᵀ z
+        except np.linalg.LinAlgError:
+            raise NotImplementedError(
+                "sampling with a mahalanobis metric needs a positive-definite VI (a singular one "
+                "leaves the kernel unbounded along its null space)"
+            ) from None
+        return solve_triangular(factor, z.T, lower=True, trans="T").T
+    order = {"manhattan": 1.0, "chebyshev": math.inf}.get(metric, p)
+    u = sample_unit_kernel_pnorm(kernel, d, size, gen, order)
+    if vec is not None:  # (Σ w_i |u_i|^p)^(1/p) = ‖w^(1/p) u‖_p
+        u = u / vec ** (1.0 / order)
+    return u
 
 
 def check_kernel(kernel) -> str:
