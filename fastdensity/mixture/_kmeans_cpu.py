@@ -20,7 +20,8 @@ from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
 from ._kmeans_plusplus_cpu import kmeans_plusplus
-from ._mixture_cpu import BLOCK, CHUNK, PARALLEL_MIN_CHUNKS, _as_rows, _load_block, _weights
+from ._mixture_cpu import _as_rows, _weights
+from ._mixture_cpu_blocks import BLOCK, CHUNK, PARALLEL_MIN_CHUNKS, _load_block
 
 
 @njit(fastmath=FASTMATH, cache=True)

@@ -8,7 +8,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
-from ._mixture_cpu import BLOCK, CHUNK, PARALLEL_MIN_CHUNKS, _as_rows, _load_block
+from ._mixture_cpu import _as_rows
+from ._mixture_cpu_blocks import BLOCK, CHUNK, PARALLEL_MIN_CHUNKS, _load_block
 
 # ------------------------------------------------------------------------ k-means++ seeding
 @njit(fastmath=FASTMATH, cache=True)
