@@ -34,7 +34,7 @@ UPDATE_RUNS = 5
 
 
 def main(argv=None) -> int:
-    from fastdensity._bench._command import add_arguments, measure_and_report
+    from fastdensity.cli._bench import add_arguments, measure_and_report
 
     parser = argparse.ArgumentParser(prog="bench/guard.py", description=__doc__.split("\n\n")[0])
     # One thread and the process's CPU time: another process on the machine takes cores away from

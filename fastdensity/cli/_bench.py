@@ -10,7 +10,8 @@ regressed beyond ``--threshold``, after measuring the suspected ops a second tim
 for bad options, 1 for a regression or a runtime error (no GPU for ``--backend cuda``, a missing
 file).
 
-``bench/guard.py`` (the CI guard) is this command with a committed baseline and ``--update``.
+``bench/guard.py`` (the CI guard) is this command with a committed baseline and ``--update``; the
+measurement itself is ``fastdensity._bench``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 import time
+
+from ._argtypes import positive_int
 
 # From the measurements in bench/README.md ("Choosing the threshold"): five runs of unchanged code
 # on an idle 2-core machine stayed above 0.909 of the baseline (knn_d16 aside, which has its own
@@ -34,16 +37,6 @@ def _threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
     if not (math.isfinite(value) and 0 < value < 1):
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
     return value
 
 
@@ -73,11 +66,11 @@ def add_arguments(parser, *, threads=None, clock="wall") -> None:
     parser.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
                         help="cpu: the Numba engines; cuda: the CUDA engines against torch on the same GPU")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--repeats", type=_count, default=None, metavar="N",
+    parser.add_argument("--repeats", type=positive_int, default=None, metavar="N",
                         help=f"interleaved repetitions (default: {DEFAULT_REPEATS}, --quick {QUICK_REPEATS})")
     parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
                         help=f"relative drop of efficiency that counts as a regression (default: {DEFAULT_THRESHOLD})")
-    parser.add_argument("--threads", type=_count, default=threads, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=threads, metavar="N",
                         help="Numba and BLAS threads (default: " + ("all" if threads is None else str(threads)) + ")")
     parser.add_argument("--clock", choices=("wall", "cpu"), default=clock,
                         help="time by elapsed time or by the process's CPU time (robust to other processes; "
@@ -101,9 +94,9 @@ def add_bench_parser(commands) -> None:
 def measure_and_report(args, stdout, stderr, *, baseline_path=None, update=False, runs=1) -> int:
     """Run the measurement the options ask for, print it, compare or update; the exit status.
     With ``update``, ``runs`` separate runs are made and the baseline holds each op's median."""
-    from . import (check, compare, comparison_table, describe_machine_line, measure, median_of_runs, read_json,
+    from .._bench import (check, compare, comparison_table, describe_machine_line, measure, median_of_runs, read_json,
                    result_table, write_json)
-    from ._compare import other_cpu
+    from .._bench._compare import other_cpu
 
     if args.backend == "cuda":
         from .._backend._cuda import require_cupy

@@ -34,32 +34,14 @@ import os
 
 import numpy as np
 
+from ._argtypes import data_path, fraction, positive_float, positive_int, seed
+
 GENERATIVE_MODELS = ("vae", "gan")
 CONFIG_NAME = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
-    return value
-
-
-def add_train_parser(commands, positive_int, seed, data_path) -> None:
+def add_train_parser(commands) -> None:
     """Register ``train vae`` and ``train gan`` on the CLI's sub-command parser."""
     train = commands.add_parser("train", help="train a VAE or a GAN on DATA (needs torch)",
                                 description="Train a VAE or a GAN (PyTorch) on DATA with checkpoints, resume "
@@ -77,7 +59,7 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
                          help="latent dimension (default: the model's)")
         sub.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                          help="batch size (default: the model's)")
-        sub.add_argument("--learning-rate", type=_positive_float, default=None, metavar="LR",
+        sub.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
                          help="Adam step size (default: the model's)")
         sub.add_argument("--seed", type=seed, default=0, metavar="S", help="random_state (default: 0)")
         sub.add_argument("--device", default=None, metavar="DEV", help="torch device, e.g. cpu or cuda (default: cpu)")
@@ -94,8 +76,8 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
                              help="maximum epochs (default: the model's)")
             sub.add_argument("--likelihood", choices=("bernoulli", "gaussian", "categorical"), default="bernoulli",
                              help="decoder likelihood (default: bernoulli)")
-            sub.add_argument("--beta", type=_positive_float, default=1.0, help="weight of the KL term (default: 1)")
-            sub.add_argument("--validation-fraction", type=_fraction, default=0.1, metavar="F",
+            sub.add_argument("--beta", type=positive_float, default=1.0, help="weight of the KL term (default: 1)")
+            sub.add_argument("--validation-fraction", type=fraction, default=0.1, metavar="F",
                              help="rows held out for early stopping (default: 0.1; 0 trains on all)")
         else:
             steps = sub.add_mutually_exclusive_group()
@@ -117,7 +99,7 @@ def add_train_parser(commands, positive_int, seed, data_path) -> None:
         sub.set_defaults(func=cmd_train)
 
 
-def add_evaluate_parser(commands, positive_int, seed, data_path, output_path) -> None:
+def add_evaluate_parser(commands) -> None:
     """Register ``evaluate`` on the CLI's sub-command parser."""
     evaluate = commands.add_parser("evaluate", help="FID, KID and precision/recall/density/coverage of FAKE vs REAL",
                                    description="Compare generated samples FAKE with real samples REAL: FID, KID and "

@@ -34,7 +34,8 @@ import time
 
 import numpy as np
 
-from ._files import DATA_SUFFIXES, OUTPUT_SUFFIXES, _one_line, _suffix, read_array, write_array
+from ._argtypes import data_path, output_path, positive_int, seed
+from ._files import _one_line, _suffix, read_array, write_array
 
 PROG = "fastdensity"
 BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv")
@@ -52,42 +53,6 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------------------------
 # Argument types (their errors are usage errors)
-
-
-def _data_path(text: str) -> str:
-    if _suffix(text) not in DATA_SUFFIXES:
-        raise argparse.ArgumentTypeError(
-            f"unsupported data file {text!r}: use one of {', '.join(DATA_SUFFIXES)}"
-        )
-    return text
-
-
-def _output_path(text: str) -> str:
-    if _suffix(text) not in OUTPUT_SUFFIXES:
-        raise argparse.ArgumentTypeError(
-            f"unsupported output file {text!r}: use one of {', '.join(OUTPUT_SUFFIXES)}"
-        )
-    return text
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed; got {text!r}")
-    return value
 
 
 def _bandwidth(text: str):
@@ -172,12 +137,12 @@ def _add_kde_options(parser):
 
 
 def _add_gmm_options(parser):
-    parser.add_argument("--n-components", "-n", type=_positive_int, default=1, metavar="K",
+    parser.add_argument("--n-components", "-n", type=positive_int, default=1, metavar="K",
                         help="number of mixture components (default: 1)")
     parser.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"), default="full",
                         help="covariance structure (default: full)")
-    parser.add_argument("--n-init", type=_positive_int, default=1, help="EM restarts (default: 1)")
-    parser.add_argument("--max-iter", type=_positive_int, default=100, help="EM iterations (default: 100)")
+    parser.add_argument("--n-init", type=positive_int, default=1, help="EM restarts (default: 1)")
+    parser.add_argument("--max-iter", type=positive_int, default=100, help="EM iterations (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
 
 
@@ -189,7 +154,7 @@ def _fit_gmm(args):
 
 
 def _add_knn_options(parser):
-    parser.add_argument("--n-neighbors", "-k", type=_positive_int, default=10, metavar="K",
+    parser.add_argument("--n-neighbors", "-k", type=positive_int, default=10, metavar="K",
                         help="neighbours (default: 10)")
     parser.add_argument("--algorithm", choices=("auto", "brute", "kd_tree"), default="auto",
                         help="search engine (default: auto)")
@@ -344,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = fit.add_subparsers(dest="model", metavar="MODEL_TYPE", required=True)
     for name, (help_text, add_options, _) in FIT_MODELS.items():
         sub = models.add_parser(name, help=help_text, description=f"Fit a {help_text}.")
-        sub.add_argument("data", type=_data_path, metavar="DATA", help="training data: .npy, .npz or .csv")
+        sub.add_argument("data", type=data_path, metavar="DATA", help="training data: .npy, .npz or .csv")
         sub.add_argument("-o", "--output", required=True, metavar="MODEL",
                          help="model file to write (exactly this path; .npz recommended)")
-        sub.add_argument("--weights", type=_data_path, metavar="FILE",
+        sub.add_argument("--weights", type=data_path, metavar="FILE",
                          help="sample weights, one per row of DATA (.npy, .npz or .csv)")
         add_options(sub)
         sub.set_defaults(func=_cmd_fit)
@@ -356,10 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Write the log density of each row of DATA, computed in batches "
                                             "(a .npy DATA file is memory-mapped, so files larger than memory work).")
     score.add_argument("model", metavar="MODEL", help="model file written by 'fastdensity fit'")
-    score.add_argument("data", type=_data_path, metavar="DATA", help="points to score: .npy, .npz or .csv")
-    score.add_argument("-o", "--output", required=True, type=_output_path, metavar="OUT",
+    score.add_argument("data", type=data_path, metavar="DATA", help="points to score: .npy, .npz or .csv")
+    score.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT",
                        help="log densities: .npy or .csv")
-    score.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+    score.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                        help=f"rows per batch (default: {DEFAULT_BATCH_SIZE})")
     group = score.add_mutually_exclusive_group()
     group.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -371,19 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw samples from a model",
                                  description="Draw N samples from a fitted model.")
     sample.add_argument("model", metavar="MODEL", help="model file written by 'fastdensity fit'")
-    sample.add_argument("-n", "--n-samples", type=_positive_int, required=True, metavar="N",
+    sample.add_argument("-n", "--n-samples", type=positive_int, required=True, metavar="N",
                         help="number of samples")
-    sample.add_argument("-o", "--output", required=True, type=_output_path, metavar="OUT",
+    sample.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT",
                         help="samples: .npy or .csv")
-    sample.add_argument("--seed", type=_seed, default=None, metavar="S", help="random seed (default: fresh entropy)")
+    sample.add_argument("--seed", type=seed, default=None, metavar="S", help="random seed (default: fresh entropy)")
     sample.set_defaults(func=_cmd_sample)
 
     from ._generative import add_evaluate_parser, add_train_parser
 
-    add_train_parser(commands, _positive_int, _seed, _data_path)
-    add_evaluate_parser(commands, _positive_int, _seed, _data_path, _output_path)
+    add_train_parser(commands)
+    add_evaluate_parser(commands)
 
-    from .._bench._command import add_bench_parser
+    from ._bench import add_bench_parser
 
     add_bench_parser(commands)
     return parser
