@@ -371,7 +371,7 @@ def fake_cupy(monkeypatch, source=None, names=(), sm_count=4, smem_optin=227 * 1
     if device_arrays:
         from scipy.linalg import solve_triangular
 
-        from fastdensity._backend import _convert, _dispatch, _namespace
+        from fastdensity._backend import _dispatch
 
         cp.linalg = _DeviceNamespace("fake_cupy.linalg", np.linalg)
         cp.random = _DeviceNamespace("fake_cupy.random", np.random)
@@ -382,18 +382,7 @@ def fake_cupy(monkeypatch, source=None, names=(), sm_count=4, smem_optin=227 * 1
         monkeypatch.setitem(sys.modules, "cupyx.scipy", types.ModuleType("cupyx.scipy"))
         monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", cupyx_linalg)
         monkeypatch.setattr(DeviceArray, "device", device)
-        real_kind = _namespace.array_kind
-
-        def array_kind(x):
-            return _namespace.ArrayKind("cupy", "cuda") if isinstance(x, DeviceArray) else real_kind(x)
-
-        for module in (_namespace, _convert):
-            monkeypatch.setattr(module, "array_kind", array_kind)
-        for name in ("fastdensity._backend", "fastdensity.knn._knn", "fastdensity.mixture._base",
-                     "fastdensity.mixture._gaussian_mixture", "fastdensity.kde._kde"):
-            module = sys.modules.get(name)
-            if module is not None and hasattr(module, "array_kind"):
-                monkeypatch.setattr(module, "array_kind", array_kind)
+        # fastdensity's array_kind takes DeviceArray (a cupy.ndarray of the stand-in) for CuPy.
         monkeypatch.setattr(_dispatch, "require_cupy", lambda feature="": cp)
         # The device-side input checks bound require_cupy when first imported (maybe by an earlier test).
         from fastdensity._backend import _device

@@ -91,3 +91,14 @@ def from_device_cupy(result, kind: ArrayKind):
     if kind.namespace == "numpy":
         return result.get()
     raise TypeError(f"cannot return results as {kind.namespace} on {kind.device}; supported: {SUPPORTED_CUDA}")
+
+
+def float64_total(values) -> float:
+    """The float64 sum of ``values`` (any supported array type) as a Python float, summed where the
+    values are: a GPU result is reduced on its device and only the scalar comes back."""
+    kind = array_kind(values)
+    if kind.namespace == "torch":
+        return float(values.double().sum())
+    if kind.namespace == "cupy":
+        return float(values.sum(dtype=np.float64))
+    return float(np.sum(np.asarray(values, dtype=np.float64)))

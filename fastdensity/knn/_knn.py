@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import (
-    OPS, array_kind, common_kind, from_host_numpy, get_op, resolve_n_jobs, threads, to_host_numpy,
-)
-from .._backend._convert import from_device_cupy
+from .._backend import array_kind, common_kind, resolve_n_jobs, threads
+from .._backend._convert import float64_total
 from .._backend._dispatch import validate_backend
 from .._backend._estimator_input import check_estimator_X
-from ._knn_cpu import knn_distances, knn_index
+from ._engine import engine_for
 
 _ALGORITHMS = ("auto", "brute", "kd_tree")
 
@@ -47,15 +44,6 @@ def _auto_algorithm(n, d, k):
     if d <= 3 or (d <= 4 and n >= 10_000) or (d <= 6 and n >= 50_000 and k <= 64):
         return "kd_tree"
     return "brute"
-
-
-def _cuda_knn_distances():
-    """The CUDA ``knn_distances`` op (through the dispatch table once it lists it)."""
-    if "cuda" in OPS.get("knn_distances", {}):
-        return get_op("knn_distances", "cuda")
-    from ._knn_cuda import knn_distances as knn_distances_cuda
-
-    return knn_distances_cuda
 
 
 def _check_X(est, X, reset):
@@ -176,99 +164,35 @@ class KNNDensity(BaseEstimator):
                 f"(n_samples = {n}); use n_neighbors <= {n}"
             )
         self._fit_kind = kind
-        self._device_train = {}
-        if backend == "cuda":  # the GPU engine needs no index; the data stays on its device
-            algorithm = "brute"
-            self._index = None
-        else:
-            algorithm = self._choose_algorithm(n, d)
-            self.training_data_ = X
-            with threads(self.n_jobs):
-                self._index = knn_index(self._search_train()[0], algorithm)
+        self._engine_states = {}
+        self._host_algorithm = self._choose_algorithm(n, d)
         self.training_data_ = X
         self.n_samples_fit_ = n
-        self.effective_algorithm_ = algorithm
+        # The GPU engine is brute force whatever ``algorithm`` says.
+        self.effective_algorithm_ = "brute" if backend == "cuda" else self._host_algorithm
+        self._state(engine_for(X))  # the search index is built here, not at the first query
         return self
 
     # ------------------------------------------------------------------------------ neighbours
-    def _fitted_on_device(self):
-        return array_kind(self.training_data_).namespace == "cupy"
-
-    def _host_train(self):
-        """The training data on the host (a device-fitted model copies it once, cached)."""
-        train = self.training_data_
-        if not self._fitted_on_device():
-            return train
-        cache = self.__dict__.setdefault("_device_train", {})
-        if "host" not in cache:
-            cache["host"] = sys.modules["cupy"].asnumpy(train)
-        return cache["host"]
-
-    def _train_on(self, device_id):
-        """The training data as a CuPy array on GPU ``device_id`` (moved once, cached)."""
-        from .._backend._cuda import require_cupy
-
-        cp = require_cupy("backend='cuda'")
-        train = self.training_data_
-        if self._fitted_on_device() and train.device.id == device_id:
-            return train
-        cache = self.__dict__.setdefault("_device_train", {})
-        if device_id not in cache:
-            with cp.cuda.Device(device_id):
-                cache[device_id] = train.copy() if self._fitted_on_device() else cp.asarray(train)
-        return cache[device_id]
+    def _state(self, engine):
+        """The engine's state over ``training_data_``, prepared once per engine and cached (a
+        model fitted on one device moves its data once when queries come from the other)."""
+        states = self.__dict__.setdefault("_engine_states", {})
+        state = states.get(engine.name)
+        if state is None or not engine.is_prepared_for(state, self.training_data_):
+            # A GPU-fitted model's "effective_algorithm_" is the GPU's brute force; its host
+            # searches use the algorithm chosen for the data.
+            algorithm = getattr(self, "_host_algorithm", None) or self.effective_algorithm_
+            with threads(self.n_jobs):
+                state = states[engine.name] = engine.prepare(self.training_data_, algorithm)
+        return state
 
     def _neighbors(self, X, k):
-        """(distances, indices): on the GPU when X is a CuPy array (or, for X None, when the model
-        was fitted on one), else on the host. X None = the training points, each without itself."""
-        loo = X is None
-        on_device = self._fitted_on_device() if loo else array_kind(X).namespace == "cupy"
-        if not on_device:
-            return self._neighbors_host(X, k)
-        queries = self.training_data_ if loo else X
-        with queries.device:
-            train = self._train_on(queries.device.id)
-            return _cuda_knn_distances()(queries, train, k, exclude_self=loo)
-
-    def _search_train(self):
-        """(the training data the host search runs on, e): ``training_data_`` times 2^-e, with
-        e = 0 for ordinary data and, for data whose magnitude is below 2^-100 or above 2^100
-        (2^±15 for float32), e the exponent of max |x|: squared distances would underflow to 0
-        (distinct points at distance 0) or overflow there. Scaling by a power of two is exact."""
-        train = self._host_train()
-        cache = self.__dict__.setdefault("_device_train", {})
-        if "scale" not in cache or cache["scale"][0] is not train:
-            with np.errstate(over="ignore"):
-                top = float(np.max(np.abs(train))) if train.size else 0.0
-            limit = 15 if train.dtype == np.float32 else 100
-            e = int(np.frexp(top)[1]) if top > 0 else 0
-            e = e if abs(e) > limit else 0
-            cache["scale"] = (train, e, np.ldexp(train, -e).astype(train.dtype, copy=False) if e else train)
-        _, e, scaled = cache["scale"]
-        return scaled, e
-
-    def _neighbors_host(self, X, k):
-        """(distances, indices) on the host; X None = the training points, each without itself."""
-        train, e = self._search_train()
-        index = getattr(self, "_index", None)
-        if index is None or index.train is not train:  # e.g. after set_params/clone, or device-fitted
-            algorithm = self._choose_algorithm(*train.shape) if self._fitted_on_device() else self.effective_algorithm_
-            index = self._index = knn_index(train, algorithm)
-        if X is not None and e:
-            # Scaled like the training data; beyond the dtype's range a query is as far as the
-            # largest finite one (its distances overflow to inf all the same).
-            big = np.finfo(X.dtype).max
-            with np.errstate(over="ignore"):
-                X = np.clip(np.ldexp(X, -e).astype(X.dtype, copy=False), -big, big)
-        with threads(self.n_jobs):
-            if X is None:
-                dist, ind = knn_distances(train, None, k, exclude_self=True, index=index)
-            else:
-                dist, ind = knn_distances(X, None, k, index=index)
-        if e:
-            with np.errstate(over="ignore"):
-                dist = np.ldexp(dist, e).astype(dist.dtype, copy=False)
-        return dist, ind
+        """(engine, distances, indices) on the engine of ``X`` (of the training data for X None:
+        the training points, each without itself)."""
+        engine = engine_for(self.training_data_ if X is None else X)
+        dist, ind = engine.kneighbors(self._state(engine), X, k, self.n_jobs)
+        return engine, dist, ind
 
     def _check_k(self, k, loo):
         n = self.n_samples_fit_
@@ -300,25 +224,19 @@ class KNNDensity(BaseEstimator):
         k = self._check_k(k, loo=X is None)
         if X is None:
             kind = self._result_kind_loo()
-            dist, ind = self._neighbors(None, k)
         else:
             X, kind, _ = _check_X(self, X, reset=False)
-            dist, ind = self._neighbors(X, k)
+        engine, dist, ind = self._neighbors(X, k)
         if return_distance:
-            return self._to_caller(dist, kind), self._to_caller(ind, kind)
-        return self._to_caller(ind, kind)
+            return engine.to_caller(dist, kind), engine.to_caller(ind, kind)
+        return engine.to_caller(ind, kind)
 
     def _result_kind_loo(self):
         """Leave-one-out results come back as the training data's type when it is on a GPU
         (NumPy otherwise, as before the GPU existed)."""
         kind = getattr(self, "_fit_kind", None)
-        return kind if self._fitted_on_device() and kind is not None else common_kind(None)
-
-    @staticmethod
-    def _to_caller(result, kind):
-        if array_kind(result).namespace == "cupy":
-            return from_device_cupy(result, kind)
-        return from_host_numpy(result, kind)
+        on_gpu = array_kind(self.training_data_).namespace == "cupy"
+        return kind if on_gpu and kind is not None else common_kind(None)
 
     # ---------------------------------------------------------------------------- scoring
     def score_samples(self, X=None):
@@ -335,24 +253,19 @@ class KNNDensity(BaseEstimator):
         if loo:
             kind = self._result_kind_loo()
             dtype = self.training_data_.dtype
-            dist, _ = self._neighbors(None, k)
         else:
             X, kind, _ = _check_X(self, X, reset=False)
             dtype = X.dtype
-            dist, _ = self._neighbors(X, k)
+        engine, dist, _ = self._neighbors(X, k)
         n_eff = self.n_samples_fit_ - 1 if loo else self.n_samples_fit_
         d = self.n_features_in_
         const = math.log(k) - math.log(n_eff) - _log_unit_ball_volume(d)
-        if array_kind(dist).namespace == "cupy":  # on the device; only the zero rows come back
-            r_k = dist[:, -1].astype(np.float64)
-            log_density = const - d * sys.modules["cupy"].log(r_k)  # log 0 = -inf: no warning on GPU
-            is_zero = r_k == 0.0
-            zero = sys.modules["cupy"].asnumpy(is_zero.nonzero()[0]) if bool(is_zero.any()) else np.empty(0, np.int64)
-        else:
-            r_k = np.asarray(dist[:, -1], dtype=np.float64)
-            with np.errstate(divide="ignore"):
-                log_density = const - d * np.log(r_k)
-            zero = np.flatnonzero(r_k == 0.0)
+        # Computed where the distances are; only the rows at distance 0 come to the host.
+        r_k = dist[:, -1].astype(np.float64)
+        with np.errstate(divide="ignore"):  # log 0 = -inf, density +inf: warned below
+            log_density = const - d * engine.xp.log(r_k)
+        is_zero = r_k == 0.0
+        zero = engine.to_host(is_zero.nonzero()[0]) if bool(is_zero.any()) else np.empty(0, np.int64)
         if zero.size:
             shown = ", ".join(str(i) for i in zero[:10]) + (", ..." if zero.size > 10 else "")
             warnings.warn(
@@ -364,18 +277,12 @@ class KNNDensity(BaseEstimator):
             )
         if dtype == np.float32:
             log_density = log_density.astype(np.float32)
-        return self._to_caller(log_density, kind)
+        return engine.to_caller(log_density, kind)
 
     def score(self, X=None, y=None):
         """Total log density of ``X`` (a sum, as ``KernelDensity.score``); ``X=None``:
         leave-one-out on the training points."""
-        log_density = self.score_samples(X)
-        kind = array_kind(log_density)
-        if kind.namespace == "torch":
-            return float(log_density.double().sum())
-        if kind.namespace == "cupy":
-            return float(log_density.sum(dtype=np.float64))
-        return float(np.sum(np.asarray(to_host_numpy(log_density), dtype=np.float64)))
+        return float64_total(self.score_samples(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

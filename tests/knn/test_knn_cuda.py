@@ -411,7 +411,9 @@ def _check_estimator_moves_data(cp, n=1500, m=77):
     on_host = dev_fit.score_samples(Q)  # device-fitted, host queries run on the CPU
     assert isinstance(on_host, np.ndarray)
     np.testing.assert_allclose(on_host, host_fit.score_samples(Q), rtol=1e-12)
-    assert dev_fit._host_train() is dev_fit._host_train()  # copied once
+    host_state = dev_fit._engine_states["cpu"]
+    dev_fit.score_samples(Q)
+    assert dev_fit._engine_states["cpu"] is host_state  # copied to the host once
     forced = KNNDensity(n_neighbors=10, backend="cuda").fit(X).score_samples(Q)  # host data on the GPU
     assert isinstance(forced, np.ndarray)
     np.testing.assert_allclose(forced, host_fit.score_samples(Q), rtol=1e-12)
