@@ -45,6 +45,7 @@ from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path
 import fastdensity  # noqa: E402
 from fastdensity import KernelDensity  # noqa: E402
 from fastdensity.kde._kde_cpu import kde_logsum  # noqa: E402
+from fastdensity.kde._engine_cpu import CPU_ENGINE  # noqa: E402
 
 
 def loadavg():
@@ -78,7 +79,7 @@ def contenders(d, n, m, scipy_m, other):
     gk = fastdensity.gaussian_kde(data)
     kd = KernelDensity(bandwidth=gk.covariance if d > 1 else float(np.sqrt(gk.covariance[0, 0]))).fit(X)
     # the engine alone, on the queries whitened as KernelDensity does it (outside the timing)
-    chol, train_t, log_w, _, log_norm = kd._engine_state(np.float64)
+    chol, train_t, log_w, _, log_norm = CPU_ENGINE.state(kd, np.float64)
     q_white = np.ascontiguousarray(linalg.solve_triangular(chol, Q.T, lower=True).T)
     sp = stats.gaussian_kde(data)
     sp_points = np.ascontiguousarray(points[:, :scipy_m])

@@ -7,15 +7,17 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from .._backend import array_kind, from_host_numpy, get_op, threads, to_host_numpy
-from .._backend._convert import from_device_cupy
+from .._backend import array_kind, to_host_numpy
+from .._backend._convert import float64_total
 from .._backend._dispatch import validate_backend
 from .._backend._estimator_input import check_estimator_X
 from . import _bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
-from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance, log_kernel_norm, sample_unit_metric
+from ._engine import engine_for
+from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance
+from ._weights import equal_weights
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 _RULES = ("scott", "silverman", "isj", "cv")
@@ -193,52 +195,24 @@ class KernelDensity(BaseEstimator):
         Returns ``self``.
         """
         self._validate_params()
-        X, kind, backend = _check_X(self, X, reset=True)
+        X, kind, _ = _check_X(self, X, reset=True)
         self._fit_kind = kind
-        metric = self._metric_spec(X.shape[1])[0]
-        if metric != "euclidean" and backend == "cuda":
-            raise ValueError(
-                f"metric={self.metric!r} runs on the CPU engine only; the GPU engine is euclidean. "
-                "Pass NumPy data (or torch CPU tensors) with backend='cpu' or 'auto'"
-            )
-        if backend == "cuda":
-            with X.device:
-                return self._fit_device(X, sample_weight)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                to_host_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
-            )
-            if not np.all(np.isfinite(sample_weight)):
-                raise ValueError("sample_weight must be finite")
-            if not np.sum(sample_weight) > 0:
-                raise ValueError("sample_weight must have a positive sum; all weights are zero")
-        n, d = X.shape
-        # Equal weights are no weights: the same bandwidth, densities and draws to the last bit.
-        weights = np.ones(n) if _equal_weights(sample_weight) else sample_weight
-        with threads(self.n_jobs):
-            bandwidth_used, H = self._bandwidth_matrix(X, weights)
-            chol = _bandwidth.cholesky_bandwidth(H)
-            if not np.all(np.isfinite(_bandwidth.whiten(chol, np.asarray(X, dtype=np.float64)))):
-                raise ValueError(
-                    "the training data divided by the bandwidth overflow float64 (data near "
-                    "1.8e308 with a bandwidth below 1); rescale the data or pass a larger bandwidth"
-                )
+        engine = engine_for(X)
+        engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=True)
+        with engine.scope(X, self.n_jobs):
+            sample_weight, bandwidth_used, H, pilot_weights = engine.fit_bandwidth(self, X, sample_weight)
             self.training_data_ = X
             self.sample_weight_ = sample_weight
             self.bandwidth_ = bandwidth_used
             self.bandwidth_matrix_ = H
             self.adaptive_factors_ = None
             self._clear_cache()
-            if self.adaptive:
-                self.adaptive_factors_ = self._abramson_factors(chol, weights)
+            self._bandwidth_cholesky()  # factored once here, read by the state and by sample
+            if self.adaptive:  # Abramson's factors from the fixed-bandwidth pilot
+                pilot = engine.log_density(self, X)
+                self.adaptive_factors_ = _bandwidth.abramson_from_pilot(pilot, pilot_weights, xp=engine.xp)
                 self._clear_cache()
         return self
-
-    def _fit_device(self, X, sample_weight):
-        """``fit`` for a CuPy X on its device: the fitted arrays stay there."""
-        from . import _kde_device
-
-        return _kde_device.fit(self, X, sample_weight)
 
     def _bandwidth_matrix(self, X, weights):
         """(bandwidth_, H) for the ``bandwidth`` parameter on data X."""
@@ -308,7 +282,7 @@ class KernelDensity(BaseEstimator):
         if isinstance(bw, str) and bw in ("scott", "silverman"):
 
             X64 = np.asarray(X, dtype=np.float64)
-            _bandwidth._check_support(X64, None if _equal_weights(weights) else weights)
+            _bandwidth._check_support(X64, None if equal_weights(weights) else weights)
             h = _bandwidth.scalar_rule_bandwidth(X64, weights, bw, self.kernel)
             return h, np.eye(d) * h**2
         if isinstance(bw, numbers.Real) and not isinstance(bw, bool):
@@ -325,95 +299,24 @@ class KernelDensity(BaseEstimator):
         """(name, p, vec, mat) of the metric for d features, its parameters checked."""
         return metric_spec(self.metric, self.metric_params, d)
 
-    def _abramson_factors(self, chol, weights):
-        """Abramson's λ_j = (f̃(x_j)/g)^(-1/2) from the fixed-bandwidth pilot f̃."""
-        return _bandwidth.abramson_from_pilot(self._log_density_host(self.training_data_), weights)
-
     # ------------------------------------------------------------------------ engine state
+    def _cache(self):
+        """The engines' prepared states of this fit (per dtype and device) and the bandwidth's
+        Cholesky factor, built on first use."""
+        cache = getattr(self, "_engine_cache", None)
+        if cache is None:
+            cache = self._engine_cache = {}
+        return cache
+
     def _clear_cache(self):
         self._engine_cache = {}
 
-    def _engine_state(self, dtype, whiten=True):
-        """Whitened training data (d, n) in ``dtype``, log weights, inverse scales and log-norm.
-
-        ``whiten=False`` (non-euclidean metrics): the raw float64 training data, and the log-norm
-        log c_d − d log h of scikit-learn's convention (the same for a scalar bandwidth)."""
-        from .._backend._device import to_host
-
-        cache = getattr(self, "_engine_cache", None)
-        if cache is None:
-            cache = self._engine_cache = {}
-        key = np.dtype(dtype) if whiten else "metric"
-        if key not in cache:
-            # Fitted on a GPU: the fitted arrays come to the host once (this cache).
-            X = np.asarray(to_host(self.training_data_), dtype=np.float64)
-            n, d = X.shape
-            chol = _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_)
-            if whiten:
-                train_t = np.ascontiguousarray(_bandwidth.whiten(chol, X).T, dtype=key)
-            else:
-                train_t = np.ascontiguousarray(X.T)
-            weights = (np.ones(n) if _equal_weights(self.sample_weight_)
-                       else np.asarray(to_host(self.sample_weight_), dtype=np.float64))
-            with np.errstate(divide="ignore"):
-                log_w = np.log(weights) - np.log(np.sum(weights))
-            inv_scales = None
-            if self.adaptive_factors_ is not None:
-                lam = np.asarray(to_host(self.adaptive_factors_), dtype=np.float64)
-                log_w = log_w - d * np.log(lam)
-                inv_scales = 1.0 / lam
-            keep = np.isfinite(log_w)  # zero-weight rows contribute nothing: drop them
-            if not np.all(keep):
-                train_t = np.ascontiguousarray(train_t[:, keep])
-                log_w = log_w[keep]
-                inv_scales = None if inv_scales is None else inv_scales[keep]
-            log_norm = log_kernel_norm(self.kernel, d) - float(np.sum(np.log(np.diag(chol))))
-            cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
-        return cache[key]
-
-    def _device_engine_state(self, dtype, device_id):
-        """``_engine_state`` on GPU ``device_id`` (CuPy arrays), built once per dtype and device."""
-        from . import _kde_device
-
-        cache = getattr(self, "_engine_cache", None)
-        if cache is None:
-            cache = self._engine_cache = {}
-        key = (np.dtype(dtype), device_id)
-        if key not in cache:
-            cache[key] = _kde_device.engine_state(self, key[0], device_id)
-        return cache[key]
-
-    def _log_density_device(self, X):
-        """Log densities of a CuPy ``X`` (m, d) on its device, float64 CuPy result."""
-        from . import _kde_device
-
-        dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
-        chol, train_t, log_w, inv_scales, log_norm = self._device_engine_state(dtype, X.device.id)
-        queries = _kde_device.whiten(chol, X).astype(dtype)
-        kde_logsum = get_op("kde_logsum", "cuda")
-        return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
-
-    def _log_density_host(self, X):
-        """Log densities of NumPy ``X`` (m, d), float64 result."""
-        metric, p, vec, mat = self._metric_spec(X.shape[1])
-        if metric != "euclidean":
-            from ._kde_metric_cpu import kde_logsum_metric
-
-            _, train_t, log_w, inv_scales, log_norm = self._engine_state(np.float64, whiten=False)
-            h = float(np.sqrt(self.bandwidth_matrix_[0, 0]))
-            return kde_logsum_metric(np.asarray(X, dtype=np.float64), train_t, log_w, self.kernel,
-                                     metric, h, inv_scales, p=p, vec=vec, mat=mat) + log_norm
-        dtype = np.float32 if X.dtype == np.float32 and self.training_data_.dtype == np.float32 else np.float64
-        chol, train_t, log_w, inv_scales, log_norm = self._engine_state(dtype)
-        queries = _bandwidth.whiten(chol, np.asarray(X, dtype=np.float64))
-        # A query whose whitened coordinates overflow (inf, or NaN from inf − inf in the
-        # triangular solve) is infinitely far from the (finite) whitened data: +inf there gives
-        # log density −inf (exactly what the true value, below −1e308, rounds to).
-        queries[np.isnan(queries)] = np.inf
-        with np.errstate(over="ignore"):
-            queries = np.ascontiguousarray(queries, dtype=dtype)  # float32: overflow to ±inf
-        kde_logsum = get_op("kde_logsum", "cpu")
-        return kde_logsum(queries, None, log_w, self.kernel, inv_scales, train_t=train_t) + log_norm
+    def _bandwidth_cholesky(self):
+        """L with ``bandwidth_matrix_`` = L Lᵀ, factored once per fit."""
+        cache = self._cache()
+        if "chol" not in cache:
+            cache["chol"] = _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_)
+        return cache["chol"]
 
     # ---------------------------------------------------------------------------- scoring
     def score_samples(self, X):
@@ -423,33 +326,18 @@ class KernelDensity(BaseEstimator):
         outside the support of compact kernels.
         """
         check_is_fitted(self, "training_data_")
-        X, kind, backend = _check_X(self, X, reset=False)
-        if backend == "cuda":
-            if self._metric_spec(X.shape[1])[0] != "euclidean":
-                raise ValueError(
-                    f"metric={self.metric!r} runs on the CPU engine only; score NumPy data (or torch "
-                    "CPU tensors), or use the euclidean metric on the GPU"
-                )
-            with X.device:
-                log_density = self._log_density_device(X)
-                if X.dtype == np.float32:
-                    log_density = log_density.astype(np.float32)
-            return from_device_cupy(log_density, kind)
-        with threads(self.n_jobs):
-            log_density = self._log_density_host(X)
-        if X.dtype == np.float32:
-            log_density = log_density.astype(np.float32)
-        return from_host_numpy(log_density, kind)
+        X, kind, _ = _check_X(self, X, reset=False)
+        engine = engine_for(X)
+        engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=False)
+        with engine.scope(X, self.n_jobs):
+            log_density = engine.log_density(self, X)
+            if X.dtype == np.float32:
+                log_density = log_density.astype(np.float32)
+        return engine.to_caller(log_density, kind)
 
     def score(self, X, y=None):
         """Total log-likelihood of ``X`` (a sum, as in scikit-learn's ``KernelDensity``)."""
-        log_density = self.score_samples(X)
-        kind = array_kind(log_density)
-        if kind.namespace == "torch":
-            return float(log_density.double().sum())
-        if kind.namespace == "cupy":
-            return float(log_density.sum(dtype=np.float64))
-        return float(np.sum(np.asarray(log_density, dtype=np.float64)))
+        return float64_total(self.score_samples(X))
 
     # --------------------------------------------------------------------------- sampling
     def sample(self, n_samples=1, random_state=None):
@@ -486,55 +374,17 @@ class KernelDensity(BaseEstimator):
         rng = check_random_state(random_state)
         # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
         seed = rng.randint(0, 2**63 - 1, dtype=np.int64)
-        from .._backend._device import is_device_array
-
-        if is_device_array(self.training_data_):
-            from . import _kde_device
-
-            with self.training_data_.device:
-                weights = None if _equal_weights(self.sample_weight_) else self.sample_weight_
-                out = _kde_device.sample(
-                    self.training_data_, weights, self.adaptive_factors_,
-                    _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_), self.kernel, int(n_samples), int(seed),
-                )
-            kind = getattr(self, "_fit_kind", None)
-            if kind is None or kind.namespace == "cupy":
-                return out
-            # A torch CUDA caller gets a tensor on its device; host callers (backend="cuda") get
-            # NumPy, as from a CPU fit.
-            return from_device_cupy(out, kind) if kind.on_gpu else out.get()
-        gen = np.random.default_rng(seed)
-        X = np.asarray(self.training_data_, dtype=np.float64)
-        n, d = X.shape
-        if _equal_weights(self.sample_weight_):
-            idx = gen.integers(0, n, size=n_samples)
-        else:
-            p = np.asarray(self.sample_weight_, dtype=np.float64)
-            idx = gen.choice(n, size=n_samples, p=p / p.sum())
-        u = sample_unit_metric(self.kernel, d, int(n_samples), gen, metric, p, vec, mat)
-        if self.adaptive_factors_ is not None:
-            u *= np.asarray(self.adaptive_factors_)[idx, None]
-        chol = _bandwidth.cholesky_bandwidth(self.bandwidth_matrix_)
-        out = X[idx] + u @ chol.T
-        return out.astype(self.training_data_.dtype, copy=False)
+        engine = engine_for(self.training_data_)
+        out = engine.sample(self, int(n_samples), int(seed))
+        # In the type of the data passed to fit when that was on a GPU (a CuPy array, a torch CUDA
+        # tensor on its device); NumPy otherwise, host callers of backend="cuda" included.
+        kind = getattr(self, "_fit_kind", None) or array_kind(self.training_data_)
+        return engine.to_caller(out, kind if kind.on_gpu else array_kind(None))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _equal_weights(weights):
-    """True for no weights (None) and for weights that are all the same: those are computed as no
-    weights, so that constant weights give bit-for-bit the densities and draws of no weights."""
-    if weights is None:
-        return True
-    from .._backend._device import is_device_array
-
-    if is_device_array(weights):
-        return bool((weights == weights[0]).all())
-    weights = np.asarray(weights)
-    return bool(np.all(weights == weights[0]))
 
 
 def _check_X(est, X, reset):

@@ -1,6 +1,6 @@
-"""The GPU side of ``KernelDensity``: input checks, fit, engine state, rule bandwidths, whitening and
-sampling on CuPy arrays (the numerics of the sums are in ``_kde_cuda``). Imported only when the
-CUDA backend runs or a GPU-fitted model is used.
+"""The device-side numerics of the CUDA KDE engine (``_engine_cuda.py``): engine state, rule and
+"cv" bandwidths, whitening and sampling on CuPy arrays (the sums are in ``_kde_cuda``). Imported
+only when the CUDA backend runs or a GPU-fitted model is used.
 
 The data never leaves the device: the rules of thumb reduce it there to a (d, d) covariance, the
 only thing that comes to the host, and "cv" to (n, g) leave-one-out sums; sampling draws on the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend._cuda import require_cupy
-from .._backend._device import check_device_weights, is_device_array
+from .._backend._device import is_device_array
 from . import _bandwidth
 from ._bandwidth import _check_covariance, _check_support, scott_factor, silverman_factor
 from . import _kernels
@@ -100,41 +100,6 @@ def cv_bandwidth_matrix(X, weights, kernel):
     return factor**2 * H0
 
 
-def fit(est, X, sample_weight):
-    """``KernelDensity.fit`` for a validated CuPy X, on its device: the fitted arrays stay there."""
-    from .._backend._convert import to_device_cupy
-
-    cp = require_cupy("backend='cuda'")
-    n, d = X.shape
-    weights = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), n)
-    bw = est.bandwidth
-    if isinstance(bw, str) and bw in ("scott", "silverman"):
-        H = rule_bandwidth_matrix(X, weights, bw, est.kernel)
-        bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
-    elif isinstance(bw, str) and bw == "cv":
-        H = cv_bandwidth_matrix(X, weights, est.kernel)
-        bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
-    elif isinstance(bw, str) and bw == "isj":
-        # ISJ bins one column on the host (n numbers; it is 1-D only): the CPU rule, unchanged.
-        column = np.empty((0, d)) if d != 1 else X.get().astype(np.float64)
-        bandwidth_used, H = est._bandwidth_matrix(column, None if weights is None else weights.get())
-    else:  # numbers, arrays and invalid values: only the number of features is read
-        bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)
-    _bandwidth.cholesky_bandwidth(H)
-    est.training_data_ = X
-    est.sample_weight_ = weights
-    est.bandwidth_ = bandwidth_used
-    est.bandwidth_matrix_ = H
-    est.adaptive_factors_ = None
-    est._clear_cache()
-    if est.adaptive:  # Abramson's factors from the fixed-bandwidth pilot, as on the CPU
-
-        w = cp.ones(n) if weights is None else weights
-        est.adaptive_factors_ = _bandwidth.abramson_from_pilot(est._log_density_device(X), w, xp=cp)
-        est._clear_cache()
-    return est
-
-
 def engine_state(est, dtype, device_id):
     """``KernelDensity._engine_state`` as CuPy arrays on GPU ``device_id``: (chol, whitened train_t
     (d, n) in ``dtype``, log weights, inverse scales or None, log normaliser)."""
@@ -153,7 +118,7 @@ def engine_state(est, dtype, device_id):
 
         X = here(est.training_data_)
         n, d = X.shape
-        chol = _bandwidth.cholesky_bandwidth(est.bandwidth_matrix_)
+        chol = est._bandwidth_cholesky()
         train_t = cp.ascontiguousarray(whiten(chol, X).T, dtype=dtype)
         weights = cp.ones(n) if est.sample_weight_ is None else here(est.sample_weight_).astype(cp.float64)
         log_w = cp.log(weights) - cp.log(weights.sum())

@@ -111,6 +111,21 @@ def test_normalisation_is_scikit_learns_but_for_the_even_dimensional_cosine(kern
         assert diff == pytest.approx(0.0, abs=100 * EPS)
 
 
+def test_weighted_minkowski_samples_keep_the_metric_exponent():
+    """Weighted draws under minkowski p = 3 (the weights once overwrote the exponent p, and
+    sampling raised TypeError): they stay in the p = 3 unit ball of their centre, in proportion
+    to the weights."""
+    X = np.array([[0.0, 0.0], [50.0, 0.0]])
+    kde = KernelDensity(kernel="tophat", bandwidth=1.0, metric="minkowski",
+                        metric_params={"p": 3.0}).fit(X, sample_weight=[1.0, 3.0])
+    s = kde.sample(4000, random_state=17)
+    near_second = (np.abs(s - X[1]) ** 3).sum(axis=1) <= 1.0 + 1e-12
+    assert np.all(near_second | ((np.abs(s) ** 3).sum(axis=1) <= 1.0 + 1e-12))
+    assert near_second.mean() == pytest.approx(0.75, abs=0.03)
+    # Beyond the euclidean ball: the p = 3 ball reaches corners the p = 2 ball does not.
+    assert np.any((np.abs(s - X[near_second.astype(int)]) ** 2).sum(axis=1) > 1.0)
+
+
 @pytest.mark.parametrize(("metric", "params"), [
     ("manhattan", None), ("chebyshev", None), ("minkowski", {"p": 0.5}), ("minkowski", {"p": 3}),
     ("mahalanobis", {"VI": _VI}), ("haversine", None), ("canberra", None),
