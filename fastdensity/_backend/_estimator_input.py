@@ -11,11 +11,12 @@ from ._dispatch import resolve_backend
 from ._namespace import common_kind
 
 
-def check_estimator_X(estimator, X, *, reset):
+def check_estimator_X(estimator, X, *, reset, ensure_min_samples=1):
     """(validated X, the caller's ArrayKind, "cpu" or "cuda") for ``estimator.backend``.
 
     "cuda": X is a C-contiguous float32/float64 CuPy array on its own device; "cpu": a NumPy array of
-    the same dtypes (torch/CuPy/array-API inputs copied to the host). ``reset`` as in ``validate_data``.
+    the same dtypes (torch/CuPy/array-API inputs copied to the host). ``reset`` and ``ensure_min_samples``
+    as in ``validate_data``.
     """
     kind = common_kind(X)
     backend = resolve_backend(estimator.backend, kind)
@@ -24,8 +25,12 @@ def check_estimator_X(estimator, X, *, reset):
 
         X = to_device_cupy(X)
         with X.device:
-            return check_device_X(estimator, X, reset=reset), kind, backend
-    return check_host_X(estimator, X, kind, reset=reset), kind, backend
+            X = check_device_X(estimator, X, reset=reset)
+        if X.shape[0] < ensure_min_samples:
+            raise ValueError(f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of "
+                             f"{ensure_min_samples} is required by {type(estimator).__name__}.")
+        return X, kind, backend
+    return check_host_X(estimator, X, kind, reset=reset, ensure_min_samples=ensure_min_samples), kind, backend
 
 
 def check_host_X(estimator, X, kind, *, reset, ensure_min_samples=1):

@@ -23,13 +23,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from .._backend import array_kind, common_kind, resolve_backend, threads, to_host_numpy
-from .._backend._convert import to_device_cupy
 from .._backend._dispatch import validate_backend
-from .._backend._estimator_input import check_estimator_X, check_host_X
+from .._backend._estimator_input import check_estimator_X
 from ._arrays import dispatch_on, host, space_of, to_caller
+from ._engine import engine_for
 
 logger = logging.getLogger("fastdensity.mixture")
 
@@ -105,62 +104,27 @@ class BaseMixture(DensityMixin, BaseEstimator):
         validate_backend(self.backend)
         check_random_state(self.random_state)  # raises ValueError on anything invalid
 
-    def _check_X(self, X, *, reset, min_samples=1):
-        """Host NumPy float64/float32 data (C order) and the caller's array kind (the host paths;
-        GPU data never comes here)."""
-        kind = common_kind(X)
-        resolve_backend(self.backend, kind)
-        with _finite_check_quietly():
-            return check_host_X(self, host(X), kind, reset=reset, ensure_min_samples=min_samples), kind
-
-    def _check_scoring_X(self, X):
-        """(validated X, "cpu" or "cuda") for the scoring methods; foreign array-API arrays come to
+    def _check_data(self, X, *, reset, min_samples=1):
+        """(validated X, its engine): NumPy float64/float32 (C order) for the CPU, a CuPy array
+        (float32/float64 kept) for GPU data or backend="cuda"; foreign array-API arrays come to
         the host through DLPack first (``_arrays.host``)."""
         with _finite_check_quietly():
-            X, _, backend = check_estimator_X(self, host(X), reset=False)
-        return X, backend
+            X, _, _ = check_estimator_X(self, host(X), reset=reset, ensure_min_samples=min_samples)
+        return X, engine_for(X)
 
-    def _check_sample_weight(self, sample_weight, X):
-        """Validated float64 weights, or None for unit weights."""
-        if sample_weight is None:
-            return None
-        w = _check_sample_weight(to_host_numpy(host(sample_weight)), X, dtype=np.float64,
-                                 ensure_non_negative=True)
-        if not np.all(np.isfinite(w)):
-            raise ValueError("sample_weight must be finite")
-        if not np.sum(w) > 0:
-            raise ValueError("sample_weight must have a positive sum; all weights are zero")
-        return w
-
-    def _check_fit_data(self, X, sample_weight, *, reset, device_ok=False, min_samples=2):
-        """(X, weights or None, the caller's kind). With ``device_ok``, GPU data or backend="cuda"
-        give a CuPy X (float32/float64 kept) and float64 CuPy weights. ``min_samples=1``: a batch
+    def _check_fit_data(self, X, sample_weight, *, reset, min_samples=2):
+        """(X, weights or None in the engine's namespace, the engine). ``min_samples=1``: a batch
         for a fitted model (no check of n_samples against n_components)."""
-        kind = common_kind(X)
-        if device_ok and resolve_backend(self.backend, kind) == "cuda":
-            from .._backend._device import check_device_weights, check_device_X
-
-            X = to_device_cupy(X)
-            with X.device:
-                X = check_device_X(self, X, reset=reset)
-                if X.shape[0] < min_samples:
-                    raise ValueError(
-                        f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of "
-                        f"{min_samples} is required by {type(self).__name__}."
-                    )
-                w = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), X.shape[0])
-                n_samples = X.shape[0] if w is None else int((w > 0).sum())
-        else:
-            X, kind = self._check_X(X, reset=reset, min_samples=min_samples)
-            w = self._check_sample_weight(sample_weight, X)
-            n_samples = X.shape[0] if w is None else int(np.count_nonzero(w))
-        if min_samples > 1 and n_samples < self.n_components:
+        X, engine = self._check_data(X, reset=reset, min_samples=min_samples)
+        with engine.scope(X, self.n_jobs):
+            w = engine.check_weights(self, sample_weight, X)
+        if min_samples > 1 and engine.n_positive(w, X.shape[0]) < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
+                f"n_components = {self.n_components}, n_samples = {engine.n_positive(w, X.shape[0])}"
                 + ("" if w is None else " (rows with a positive sample_weight)")
             )
-        return X, w, kind
+        return X, w, engine
 
     # ------------------------------------------------------------------------------- fit
     def fit(self, X, y=None, sample_weight=None):
@@ -191,27 +155,20 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self._check_params()
         space, dispatch = space_of(X), dispatch_on()
         with _restored_on_error(self):
-            X, w, _ = self._check_fit_data(X, sample_weight, reset=True, device_ok=True)
-            if array_kind(X).namespace == "cupy":  # E-steps on the device, M-steps on the host
-                self._check_initial_parameters(X)
-                with X.device:
-                    labels = self._em(X, w, space, dispatch, want_labels)
-            else:
-                X64 = np.ascontiguousarray(X, dtype=np.float64)
-                self._check_initial_parameters(X64)
-                with threads(self.n_jobs):
-                    labels = self._em(X64, w, space, dispatch, want_labels, dtype=X.dtype)
+            X, w, engine = self._check_fit_data(X, sample_weight, reset=True)
+            self._check_initial_parameters(X)
+            with engine.scope(X, self.n_jobs):  # E-steps on the engine, M-steps on the host
+                labels = self._em(engine, engine.compute_array(X), w, space, dispatch, want_labels, X.dtype)
             self._online = None  # partial_fit after fit starts from the fitted parameters
         return labels, space
 
-    def _em(self, X, w, space, dispatch, want_labels, dtype=None):
-        """EM on the engine's X (float64 NumPy, or CuPy); the parameters are float64 NumPy arrays
-        while it runs and are published (``_publish_parameters``: the data's dtype, and namespace
+    def _em(self, engine, X, w, space, dispatch, want_labels, dtype):
+        """EM on the engine's X (``engine.compute_array``); the parameters are float64 NumPy arrays
+        while it runs and are published (``_publish_parameters``: the data's ``dtype``, and namespace
         under array-API dispatch) at the end. Returns the labels of the final E-step when asked."""
-        dtype = X.dtype if dtype is None else dtype
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
-            self._parameters_to_host()
+            self._parameters_as_float64()
         n_init = self.n_init if do_init else 1
         max_lower_bound = -np.inf
         best_lower_bounds = []
@@ -219,12 +176,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         best_n_iter = 0
         converged_best = False
         random_state = check_random_state(self.random_state)
-        self._prepare_fit(X, w)
+        self._prepare_fit(engine, X, w)
 
         for init in range(n_init):
             self._log_init_begin(init)
             if do_init:
-                self._initialize_parameters(X, w, random_state)
+                self._initialize_parameters(engine, X, w, random_state)
             lower_bound = -np.inf if do_init else self.lower_bound_
             current_lower_bounds = []
 
@@ -235,7 +192,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 converged = False
                 for n_iter in range(1, self.max_iter + 1):
                     prev_lower_bound = lower_bound
-                    lower_bound, stats = self._e_step(X, w)
+                    lower_bound, stats = self._e_step(engine, X, w)
                     self._m_step(stats)
                     current_lower_bounds.append(lower_bound)
                     change = lower_bound - prev_lower_bound
@@ -269,9 +226,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             return None
         # A final E-step (from the published parameters, as predict uses them), so that
         # fit(X).predict(X) == fit_predict(X) for any max_iter and tol.
-        if array_kind(X).namespace == "cupy":
-            return self._predict_device(X)
-        return self._predict_host(X)
+        return self._predict(engine, X)
 
     # ------------------------------------------------------------------------ partial_fit
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -305,25 +260,23 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _partial_fit(self, X, sample_weight):
         fitted = hasattr(self, "means_")
         space, dispatch = space_of(X), dispatch_on()
-        X, w, _ = self._check_fit_data(X, sample_weight, reset=not fitted, device_ok=True,
-                                       min_samples=1 if fitted else 2)
+        X, w, engine = self._check_fit_data(X, sample_weight, reset=not fitted, min_samples=1 if fitted else 2)
         dtype = X.dtype
         if fitted:
-            self._parameters_to_host()
-        on_device = array_kind(X).namespace == "cupy"  # E-step on the device, the rest on the host
-        X64 = X if on_device else np.ascontiguousarray(X, dtype=np.float64)
-        with X.device if on_device else threads(self.n_jobs):
+            self._parameters_as_float64()
+        with engine.scope(X, self.n_jobs):  # the E-step on the engine, the rest on the host
+            X = engine.compute_array(X)
             if not fitted:
-                self._check_initial_parameters(X64)
-                self._prepare_fit(X64, w)
-                self._initialize_parameters(X64, w, check_random_state(self.random_state))
+                self._check_initial_parameters(X)
+                self._prepare_fit(engine, X, w)
+                self._initialize_parameters(engine, X, w, check_random_state(self.random_state))
                 state, t = None, 0
             elif getattr(self, "_online", None) is None:
                 state, t = self._online_state_from_parameters(), 1
             else:
                 state, t = self._online, self.n_steps_
             eta = 1.0 if state is None else float((t + self.learning_offset) ** (-self.learning_decay))
-            lower_bound, self._online = self._online_step(X64, w, state, eta)
+            lower_bound, self._online = self._online_step(engine, X, w, state, eta)
         self._publish_parameters(space, dtype, dispatch)
         self._forget_fit_state()
         self.n_steps_ = t + 1
@@ -338,13 +291,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         input (computed in float64), else float64."""
         check_is_fitted(self, "means_")
         space = space_of(X)
-        X, backend = self._check_scoring_X(X)
-        if backend == "cuda":
-            with X.device:
-                return to_caller(self._score_samples_device(X).astype(X.dtype, copy=False), space)
-        with threads(self.n_jobs):
-            out = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
-        return to_caller(out.astype(X.dtype, copy=False), space)
+        X, engine = self._check_data(X, reset=False)
+        with engine.scope(X, self.n_jobs):
+            out = self._score_samples(engine, engine.compute_array(X))
+            return to_caller(out.astype(X.dtype, copy=False), space)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood per sample of X (weighted by ``sample_weight`` when given), as
@@ -355,34 +305,21 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
         check_is_fitted(self, "means_")
-        X, backend = self._check_scoring_X(X)
-        if backend == "cuda":
-            from .._backend._device import check_device_weights
-
-            with X.device:
-                log_p = self._score_samples_device(X)
-                if sample_weight is None:
-                    return float(log_p.sum()), float(X.shape[0])
-                w = check_device_weights(to_device_cupy(sample_weight), X.shape[0])
-                return float((w * log_p).sum()), float(w.sum())
-        w = self._check_sample_weight(sample_weight, X)
-        with threads(self.n_jobs):
-            log_p = self._score_samples_host(np.ascontiguousarray(X, dtype=np.float64))
-        if w is None:
-            return float(np.sum(log_p)), float(X.shape[0])
-        return float(np.sum(w * log_p)), float(np.sum(w))
+        X, engine = self._check_data(X, reset=False)
+        with engine.scope(X, self.n_jobs):
+            w = engine.check_weights(self, sample_weight, X)
+            log_p = self._score_samples(engine, engine.compute_array(X))
+            if w is None:
+                return float(log_p.sum()), float(X.shape[0])
+            return float((w * log_p).sum()), float(w.sum())
 
     def predict(self, X):
         """The most probable component of each row of X: (n_samples,) int64."""
         check_is_fitted(self, "means_")
         space = space_of(X)
-        X, backend = self._check_scoring_X(X)
-        if backend == "cuda":
-            with X.device:
-                return to_caller(self._predict_device(X), space)
-        with threads(self.n_jobs):
-            labels = self._predict_host(np.ascontiguousarray(X, dtype=np.float64))
-        return to_caller(labels, space)
+        X, engine = self._check_data(X, reset=False)
+        with engine.scope(X, self.n_jobs):
+            return to_caller(self._predict(engine, engine.compute_array(X)), space)
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row: (n_samples, n_components), in X's
@@ -390,13 +327,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         probability 1 for the component of smallest Mahalanobis distance (``_posterior``)."""
         check_is_fitted(self, "means_")
         space = space_of(X)
-        X, backend = self._check_scoring_X(X)
-        if backend == "cuda":
-            with X.device:
-                return to_caller(self._predict_proba_device(X).astype(X.dtype, copy=False), space)
-        with threads(self.n_jobs):
-            proba = self._predict_proba_host(np.ascontiguousarray(X, dtype=np.float64))
-        return to_caller(proba.astype(X.dtype, copy=False), space)
+        X, engine = self._check_data(X, reset=False)
+        with engine.scope(X, self.n_jobs):
+            proba = self._predict_proba(engine, engine.compute_array(X))
+            return to_caller(proba.astype(X.dtype, copy=False), space)
 
     # --------------------------------------------------------------------------- logging
     def _log_init_begin(self, n_init):

@@ -5,10 +5,8 @@ and accurate precision factors. The parameter mathematics (M-step, precision fac
 
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -16,44 +14,17 @@ from scipy.linalg import solve_triangular
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import OPS, array_kind, get_op
 from ._arrays import host64, publish, space_of, to_caller
 from ._base import BaseMixture
-from ._gaussian_params import (COVARIANCE_TYPES, Stats, _check_means, _check_precisions, _check_weights, _op,
+from ._engine import engine_for
+from ._gaussian_params import (COVARIANCE_TYPES, Stats, _check_means, _check_precisions, _check_weights,
                                compute_precision_cholesky, covariances_from_precision_cholesky,
                                estimate_gaussian_parameters, overflow_error, precision_cholesky_from_precisions,
-                               precisions_from_cholesky, stats_from_labels, stats_from_resp)
-from ._posterior import clean_log_prob, labels_from_log_prob, proba_from_log_prob
+                               precisions_from_cholesky)
+from ._posterior import labels_from_log_prob, proba_from_log_prob
 
 _PARAMETERS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
 _FIT_STATE = ("_shift", "_eps_scale", "_weights_init", "_means_init", "_precisions_init")
-
-
-def _cuda_op(name):
-    """The CUDA implementation of a mixture op (through the dispatch table once it lists it)."""
-    if "cuda" in OPS.get(name, {}):
-        return get_op(name, "cuda")
-    return getattr(importlib.import_module("fastdensity.mixture._mixture_cuda"), name)
-
-
-def _on_device(X):
-    """True for a CuPy array (GaussianMixture.fit on GPU data: E-steps on the device)."""
-    return array_kind(X).namespace == "cupy"
-
-
-def _mixture_cuda():
-    return importlib.import_module("fastdensity.mixture._mixture_cuda")
-
-
-def _weighted_mean(X, w):
-    """Σ w x / Σ w over the rows (the plain mean without weights), without overflow for data near
-    the ends of the float64 range."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)
-        if not np.all(np.isfinite(mean)):  # the sum overflowed: the mean of X / n does not
-            p = np.full(X.shape[0], 1.0 / X.shape[0]) if w is None else w / np.sum(w)
-            mean = np.sum(X * p[:, None], axis=0)
-    return mean
 
 
 class OnlineState(NamedTuple):
@@ -232,78 +203,16 @@ class GaussianMixture(BaseMixture):
             else _check_precisions(host64(self.precisions_init), self.covariance_type, k, d)
         )
 
-    def _prepare_fit(self, X, w):
+    def _prepare_fit(self, engine, X, w):
         """Per-fit constants: the centre of the tied statistics and the mean sample weight."""
-        if _on_device(X):  # reduced on the device; the (d,) centre and a scalar come to the host
-            cp = sys.modules["cupy"]
-            total = X.shape[0] if w is None else float(w.sum())
-            centre = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X.astype(np.float64)) / total
-            self._shift = cp.asnumpy(centre)
-            self._eps_scale = float(total / X.shape[0])
-        else:
-            self._shift = _weighted_mean(X, w)
-            self._eps_scale = 1.0 if w is None else float(np.sum(w) / X.shape[0])
+        self._shift, total = engine.centre(X, w)
+        self._eps_scale = float(total / X.shape[0])
 
     # --------------------------------------------------------------------- initialisation
-    def _initialize_parameters(self, X, w, random_state):
-        if self._weights_init is not None and self._means_init is not None and self._precisions_init is not None:
-            self._initialize(X, w, None)
-            return
-        if _on_device(X):
-            resp = self._initial_resp_device(X, w, random_state)
-            stats = Stats(*_mixture_cuda().stats_from_resp(X, w, resp, self.covariance_type, self._shift),
-                          np.asarray(self._shift, dtype=np.float64))
-            self._initialize(X, w, stats)
-            return
-        n, k, ct = X.shape[0], self.n_components, self.covariance_type
-        if self.init_params == "kmeans":  # fastdensity's Lloyd from k-means++ seeds
-            centres, labels, _ = _op("kmeans")(X, k, w, random_state)
-            stats = stats_from_labels(X, w, labels, centres, ct, self._shift)
-        elif self.init_params == "random":
-            resp = random_state.uniform(size=(n, k))
-            resp /= resp.sum(axis=1)[:, None]
-            stats = stats_from_resp(X, w, resp, ct, self._shift)
-        else:
-            if self.init_params == "random_from_data":
-                p = None if w is None else w / np.sum(w)
-                indices = random_state.choice(n, size=k, replace=False, p=p)
-            else:  # k-means++ on the parallel engine; the same draws as sklearn.cluster.kmeans_plusplus
-                _, indices = _op("kmeans_plusplus")(X, k, w, random_state)
-            stats = self._seed_stats(X, w, np.asarray(indices))
+    def _initialize_parameters(self, engine, X, w, random_state):
+        given = (self._weights_init, self._means_init, self._precisions_init)
+        stats = None if all(p is not None for p in given) else engine.initial_stats(self, X, w, random_state)
         self._initialize(X, w, stats)
-
-    def _seed_stats(self, X, w, indices):
-        """Statistics of one seed row per component (responsibility 1 for its row)."""
-        k = self.n_components
-        if np.unique(indices).size == k:
-            labels = np.full(X.shape[0], -1, dtype=np.int64)
-            labels[indices] = np.arange(k)
-            return stats_from_labels(X, w, labels, X[indices], self.covariance_type, self._shift)
-        resp = np.zeros((X.shape[0], k))  # a row seeds several components (duplicate rows)
-        resp[indices, np.arange(k)] = 1.0
-        return stats_from_resp(X, w, resp, self.covariance_type, self._shift)
-
-    def _initial_resp_device(self, X, w, random_state):
-        """The initial responsibilities (n, k) of GPU data, on the device. The same draws as on the
-        CPU for "random", "random_from_data" (whose weighted draw copies the weights to the host)
-        and "k-means++"; "kmeans" runs Lloyd's algorithm on the device (``_mixture_cuda``)."""
-        cp = sys.modules["cupy"]
-        n, k = X.shape[0], self.n_components
-        resp = cp.zeros((n, k))
-        if self.init_params == "kmeans":
-            labels = _mixture_cuda().kmeans_labels(X, k, w, random_state)
-            resp[cp.arange(n), labels] = 1.0
-            return resp
-        if self.init_params == "random":
-            resp = cp.asarray(random_state.uniform(size=(n, k)))
-            return resp / resp.sum(axis=1)[:, None]
-        if self.init_params == "random_from_data":
-            p = None if w is None else cp.asnumpy(w / w.sum())
-            indices = random_state.choice(n, size=k, replace=False, p=p)
-        else:
-            indices = _mixture_cuda().kmeans_plusplus(X, k, w, random_state)[1]
-        resp[cp.asarray(indices), cp.arange(k)] = 1.0
-        return resp
 
     def _initialize(self, X, w, stats):
         """The initial parameters from the initial statistics (None: all three inits are given)."""
@@ -322,24 +231,17 @@ class GaussianMixture(BaseMixture):
             self.covariances_ = covariances_from_precision_cholesky(self.precisions_cholesky_, self.covariance_type)
 
     # ------------------------------------------------------------------------------- EM
-    def _e_step(self, X, w):
-        if _on_device(X):  # the fused E-step on the device; the (k, d, d)-sized statistics come back
-            cp = sys.modules["cupy"]
-            lpn, R, Sx, Sxx = _cuda_op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_,
-                                                    np.log(self.weights_), self.covariance_type, shift=self._shift)
+    def _e_step(self, engine, X, w):
+        """The fused E-step on the engine: (mean log-likelihood, the M-step's statistics)."""
+        lpn, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                        self.covariance_type, self._shift)
+        with np.errstate(invalid="ignore"):
             lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / w.sum())
-            stats = Stats(*(cp.asnumpy(a) for a in (R, Sx, Sxx)), self.means_, self._shift)
-        else:
-            lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                               self.covariance_type, shift=self._shift)
-            with np.errstate(invalid="ignore"):
-                lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / np.sum(w))
-            stats = Stats(R, Sx, Sxx, self.means_, self._shift)
         if not math.isfinite(lower_bound):  # a training row's squared distances overflowed
             with np.errstate(over="ignore", invalid="ignore"):
                 spread = np.max(np.maximum(host64(X.max(axis=0)) - self._shift, self._shift - host64(X.min(axis=0))))
             raise overflow_error(spread)
-        return lower_bound, stats
+        return lower_bound, Stats(R, Sx, Sxx, self.means_, self._shift)
 
     def _m_step(self, stats, eps_scale=None):
         nk, means, covariances = estimate_gaussian_parameters(
@@ -357,7 +259,7 @@ class GaussianMixture(BaseMixture):
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
         self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type)
 
-    def _parameters_to_host(self):
+    def _parameters_as_float64(self):
         """The fitted attributes as float64 NumPy arrays: EM and online EM run on these."""
         for name in _PARAMETERS:
             if getattr(self, name, None) is not None:
@@ -399,25 +301,12 @@ class GaussianMixture(BaseMixture):
             s2 = wts[:, None] * ((cov - self.reg_covar)[:, None] + a * a)
         return OnlineState(centre, wts.copy(), wts[:, None] * a, s2)
 
-    def _online_step(self, X, w, state, eta):
-        if _on_device(X):  # the batch's E-step on the device; its statistics come to the host
-            cp = sys.modules["cupy"]
-            total = float(X.shape[0] if w is None else w.sum())
-            if state is None:
-                centre = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X.astype(np.float64)) / total
-                centre = cp.asnumpy(centre)
-            else:
-                centre = state.centre
-            lpn, R, Sx, Sxx = _cuda_op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_,
-                                                    np.log(self.weights_), self.covariance_type, shift=centre)
-            lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / total)
-            R, Sx, Sxx = (cp.asnumpy(a) for a in (R, Sx, Sxx))
-        else:
-            centre = ((np.mean(X, axis=0) if w is None else (w @ X) / np.sum(w)) if state is None else state.centre)
-            lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                               self.covariance_type, shift=centre)
-            total = float(X.shape[0] if w is None else np.sum(w))
-            lower_bound = float(np.mean(lpn)) if w is None else float(np.sum(w * lpn) / total)
+    def _online_step(self, engine, X, w, state, eta):
+        total = float(X.shape[0] if w is None else w.sum())
+        centre = engine.centre(X, w)[0] if state is None else state.centre
+        lpn, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                        self.covariance_type, centre)
+        lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / total)
         # The batch's statistics about the fixed centre, per unit weight.
         a = self.means_ - centre
         s1 = Sx + R[:, None] * a
@@ -440,51 +329,34 @@ class GaussianMixture(BaseMixture):
         return lower_bound, new
 
     # ------------------------------------------------------------------------ prediction
-    def _estimate_weighted_log_prob(self, X):
-        """log π_c + log N(x | μ_c, Σ_c): (n, k) float64 (scikit-learn's private method)."""
+    def _log_weights(self):
+        """(means, precision factors, log weights) as float64 NumPy arrays for the engines."""
         weights, means, prec_chol = self._engine_parameters()
         with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
-        return _op("gmm_log_prob")(X, means, prec_chol, self.covariance_type, log_weights)
+            return means, prec_chol, np.log(weights)
 
-    def _score_samples_host(self, X):
-        weights, means, prec_chol = self._engine_parameters()
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
-        return _op("gmm_log_prob_norm")(X, means, prec_chol, log_weights, self.covariance_type)
+    def _weighted_log_prob(self, engine, X):
+        """log π_c + log N(x | μ_c, Σ_c): (n, k) float64 in the engine's namespace."""
+        means, prec_chol, log_weights = self._log_weights()
+        return engine.weighted_log_prob(X, means, prec_chol, self.covariance_type, log_weights)
+
+    def _estimate_weighted_log_prob(self, X):
+        """scikit-learn's private method: :meth:`_weighted_log_prob` of validated X."""
+        return self._weighted_log_prob(engine_for(X), X)
+
+    def _score_samples(self, engine, X):
+        means, prec_chol, log_weights = self._log_weights()
+        return engine.log_prob_norm(X, means, prec_chol, log_weights, self.covariance_type)
 
     def _posterior_args(self):
-        weights, means, prec_chol = self._engine_parameters()
-        with np.errstate(divide="ignore"):
-            return means, prec_chol, np.log(weights), self.covariance_type
+        means, prec_chol, log_weights = self._log_weights()
+        return means, prec_chol, log_weights, self.covariance_type
 
-    def _predict_host(self, X):
-        return labels_from_log_prob(self._estimate_weighted_log_prob(X), X, *self._posterior_args())
+    def _predict(self, engine, X):
+        return labels_from_log_prob(self._weighted_log_prob(engine, X), X, *self._posterior_args(), xp=engine.xp)
 
-    def _predict_proba_host(self, X):
-        return proba_from_log_prob(self._estimate_weighted_log_prob(X), X, *self._posterior_args())
-
-    # The same on a CuPy X, on its device (float64 CuPy results; the parameters are uploaded).
-    def _estimate_weighted_log_prob_device(self, X):
-        weights, means, prec_chol = self._engine_parameters()
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
-        return _cuda_op("gmm_log_prob")(X, means, prec_chol, self.covariance_type, log_weights)
-
-    def _score_samples_device(self, X):
-        weights, means, prec_chol = self._engine_parameters()
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
-        lpn = _cuda_op("gmm_log_prob_norm")(X, means, prec_chol, log_weights, self.covariance_type)
-        return clean_log_prob(lpn, sys.modules["cupy"])
-
-    def _predict_device(self, X):
-        cp = sys.modules["cupy"]
-        return labels_from_log_prob(self._estimate_weighted_log_prob_device(X), X, *self._posterior_args(), xp=cp)
-
-    def _predict_proba_device(self, X):
-        cp = sys.modules["cupy"]
-        return proba_from_log_prob(self._estimate_weighted_log_prob_device(X), X, *self._posterior_args(), xp=cp)
+    def _predict_proba(self, engine, X):
+        return proba_from_log_prob(self._weighted_log_prob(engine, X), X, *self._posterior_args(), xp=engine.xp)
 
     # -------------------------------------------------------------------------- sampling
     def sample(self, n_samples=1, random_state=None):

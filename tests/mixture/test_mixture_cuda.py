@@ -250,13 +250,15 @@ def _fitted(cov_type, dtype=np.float64):
 @needs_gxx
 @pytest.mark.parametrize("cov_type", COV_TYPES)
 def test_emulated_estimator_device_helpers_match_the_host(emulated, cov_type, monkeypatch):
-    """The estimator's GPU scoring helpers call the CUDA ops with the right arguments."""
+    """The estimator's scoring on the CUDA engine calls the CUDA ops with the right arguments."""
+    from fastdensity.mixture._engine_cuda import CUDA_ENGINE
+
     cp, _ = emulated
     monkeypatch.setitem(__import__("sys").modules, "cupy", cp)
     gm, Q = _fitted(cov_type)
-    _compare(gm._score_samples_device(Q), gm.score_samples(Q), 1e-12)
-    np.testing.assert_array_equal(gm._predict_device(Q), gm.predict(Q))
-    np.testing.assert_allclose(gm._predict_proba_device(Q), gm.predict_proba(Q), atol=1e-12)
+    _compare(gm._score_samples(CUDA_ENGINE, Q), gm.score_samples(Q), 1e-12)
+    np.testing.assert_array_equal(gm._predict(CUDA_ENGINE, Q), gm.predict(Q))
+    np.testing.assert_allclose(gm._predict_proba(CUDA_ENGINE, Q), gm.predict_proba(Q), atol=1e-12)
 
 
 @pytest.mark.gpu
