@@ -61,7 +61,7 @@ class CPUEngine:
             n, d = X.shape
             chol = est._bandwidth_cholesky()
             if whiten:
-                train_t = np.ascontiguousarray(_bandwidth.whiten(chol, X).T, dtype=key)
+                train_t = np.ascontiguousarray(_bandwidth.whiten(chol, X - est._centre()).T, dtype=key)
             else:
                 train_t = np.ascontiguousarray(X.T)
             weights = (np.ones(n) if equal_weights(est.sample_weight_)
@@ -94,10 +94,11 @@ class CPUEngine:
                                      metric, h, inv_scales, p=p, vec=vec, mat=mat) + log_norm
         dtype = np.float32 if X.dtype == np.float32 and est.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self.state(est, dtype)
-        queries = _bandwidth.whiten(chol, np.asarray(X, dtype=np.float64))
-        # A query whose whitened coordinates overflow (inf, or NaN from inf − inf in the
-        # triangular solve) is infinitely far from the (finite) whitened data: +inf there gives
-        # log density −inf (exactly what the true value, below −1e308, rounds to).
+        with np.errstate(over="ignore", invalid="ignore"):
+            queries = _bandwidth.whiten(chol, np.asarray(X, dtype=np.float64) - est._centre())
+        # A query whose centred or whitened coordinates overflow (inf, or NaN from inf − inf in
+        # the triangular solve) is infinitely far from the (finite) whitened data: +inf there
+        # gives log density −inf (exactly what the true value, below −1e308, rounds to).
         queries[np.isnan(queries)] = np.inf
         with np.errstate(over="ignore"):
             queries = np.ascontiguousarray(queries, dtype=dtype)  # float32: overflow to ±inf

@@ -74,7 +74,8 @@ class CUDAEngine:
 
         dtype = np.float32 if X.dtype == np.float32 and est.training_data_.dtype == np.float32 else np.float64
         chol, train_t, log_w, inv_scales, log_norm = self.state(est, dtype, X.device.id)
-        queries = _kde_device.whiten(chol, X).astype(dtype)
+        centre = self.xp.asarray(est._centre())  # see KernelDensity._centre
+        queries = _kde_device.whiten(chol, X.astype(np.float64) - centre).astype(dtype)
         kde_logsum = get_op("kde_logsum", "cuda")
         return kde_logsum(queries, None, log_w, est.kernel, inv_scales, train_t=train_t) + log_norm
 

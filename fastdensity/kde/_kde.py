@@ -311,6 +311,22 @@ class KernelDensity(BaseEstimator):
     def _clear_cache(self):
         self._engine_cache = {}
 
+    def _centre(self):
+        """The fixed point subtracted before whitening, from the training data and the queries
+        alike: the midpoint of the training data's bounding box (float64 (d,) on the host; its
+        halves are added, so it never overflows). Densities depend only on differences, so the
+        centre changes nothing but rounding: whitened coordinates stay of the size of the data's
+        spread, not of its distance from the origin (which loses every digit in float32, and
+        several in float64, for data far from the origin)."""
+        cache = self._cache()
+        if "centre" not in cache:
+            from .._backend._device import to_host
+
+            X = self.training_data_
+            low, high = (np.asarray(to_host(a), dtype=np.float64) for a in (X.min(axis=0), X.max(axis=0)))
+            cache["centre"] = low / 2 + high / 2
+        return cache["centre"]
+
     def _bandwidth_cholesky(self):
         """L with ``bandwidth_matrix_`` = L Lᵀ, factored once per fit."""
         cache = self._cache()

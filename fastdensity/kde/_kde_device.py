@@ -119,7 +119,7 @@ def engine_state(est, dtype, device_id):
         X = here(est.training_data_)
         n, d = X.shape
         chol = est._bandwidth_cholesky()
-        train_t = cp.ascontiguousarray(whiten(chol, X).T, dtype=dtype)
+        train_t = cp.ascontiguousarray(whiten(chol, X.astype(cp.float64) - cp.asarray(est._centre())).T, dtype=dtype)
         weights = cp.ones(n) if est.sample_weight_ is None else here(est.sample_weight_).astype(cp.float64)
         log_w = cp.log(weights) - cp.log(weights.sum())
         inv_scales = None
