@@ -22,10 +22,11 @@ from scipy import linalg, special
 from scipy.stats import multivariate_normal
 
 from .._backend import _namespace, to_host_numpy
-from .._backend._dispatch import resolve_backend, validate_backend
+from .._backend._dispatch import validate_backend
 from ._gaussian_kde_engines import (
-    _DEVICE, _HOST, _SCIPY_NOT_FINITE, _as_real_array, _check_finite, _check_random_state, _log_density,
-    _one_blas_thread, _output_dtype, _prepare, _sum_cov_cholesky, _vecdot,
+    _HOST, _SCIPY_NOT_FINITE, _as_real_array, _check_finite, _check_random_state, _log_density,
+    _one_blas_thread, _output_dtype, _prepare, _sum_cov_cholesky, _vecdot, engine_for_dataset, engine_for_points,
+    runs_on_host,
 )
 
 __all__ = ["gaussian_kde"]
@@ -168,7 +169,7 @@ class gaussian_kde:
     def __init__(self, dataset, bw_method=None, weights=None, *, backend="auto"):
         validate_backend(backend)
         self.backend = backend
-        engine = _DEVICE if resolve_backend(backend, _namespace.array_kind(dataset)) == "cuda" else _HOST
+        engine = engine_for_dataset(backend, dataset)
         self._engine = engine
         self._dataset_kind = _namespace.array_kind(dataset)
         xp = engine.xp
@@ -357,30 +358,21 @@ class gaussian_kde:
         states = cache[1]
         where = (engine.name, device_id)
         if where not in states:
-            if engine is _DEVICE:  # host data uploaded, another GPU's copied, once
-                data, w = engine.here(self.dataset, device_id), engine.here(self.weights, device_id)
-            else:
-                data, w = self.dataset, self.weights
+            # on a GPU: host data uploaded, another GPU's copied, once
+            data, w = engine.here(self.dataset, device_id), engine.here(self.weights, device_id)
             states[where] = _prepare(engine, data, w, self.cho_cov)
         return states[where]
 
     def _evaluate(self, points, log):
         """log densities (``log``) or densities at ``points``, where the points or the data are."""
         kind = _namespace.array_kind(points)
-        if kind.on_gpu:
-            if self.backend == "cpu":
-                raise TypeError(
-                    f"backend='cpu' was asked for, but the points are a {kind.namespace} array on "
-                    "the GPU; GPU arrays are never copied to the host silently. Move the points to "
-                    "the host yourself (cupy.asnumpy, .cpu()) or use backend='auto'"
-                )
-            engine = _DEVICE
-        else:
-            engine = self._engine
-            points = _as_real_array(points, "points")
+        engine = engine_for_points(self._engine, kind, self.backend)
         xp = engine.xp
+        if not kind.on_gpu:  # the caller's own dtype, read before an upload to a GPU dataset
+            points = _as_real_array(points, "points")
         pts = engine.asarray(points, "points")
-        # scipy's dtype rule on the caller's dtype (long double host points stay long double)
+        # scipy's dtype rule on the caller's dtype (long double host points stay long double;
+        # GPU points come back in float64, but a non-numeric dtype is refused as scipy does)
         out_dtype = _output_dtype(self.covariance, (pts if kind.on_gpu else points).dtype)
         if pts.ndim > 2:
             raise ValueError(f"points must be 1-D or 2-D (d, m); got an array of shape {pts.shape}")
@@ -398,13 +390,7 @@ class gaussian_kde:
             result = _log_density(engine, self._state(engine, engine.device_id(pts)), pts)
             if not log:
                 result = xp.exp(result)
-        if engine is _HOST:
-            return result.astype(out_dtype, copy=False)
-        if kind.on_gpu:  # float64 (CuPy has no long double), in the points' array type
-            from .._backend._convert import from_device_cupy
-
-            return from_device_cupy(result, kind)
-        return engine.to_host(result).astype(out_dtype, copy=False)  # host points, GPU kde
+        return engine.to_caller(result, kind, out_dtype)
 
     def logpdf(self, x):
         """Log of the estimated pdf at points ``x`` ((d, m), or (m,) when d == 1, or one (d,) point).
@@ -433,7 +419,7 @@ class gaussian_kde:
 
     def _require_host(self, method, *others):
         for kde in (self,) + others:
-            if getattr(kde, "_engine", _HOST) is not _HOST or _namespace.array_kind(kde.dataset).on_gpu:
+            if not runs_on_host(kde):
                 raise NotImplementedError(_HOST_ONLY.format(method=method))
 
     def integrate_gaussian(self, mean, cov):
@@ -524,12 +510,7 @@ class gaussian_kde:
                     f"negative dimensions are not allowed: `size` must be non-negative; got {size}"
                 )
         random_state = _check_random_state(seed)
-        out = self._engine.resample(self, size, random_state)
-        if self._engine is _DEVICE:
-            from .._backend._convert import from_device_cupy
-
-            return from_device_cupy(out, self._dataset_kind)
-        return out
+        return self._engine.to_caller(self._engine.resample(self, size, random_state), self._dataset_kind)
 
     def marginal(self, dimensions):
         """A gaussian_kde of the dimensions ``dimensions`` (int or 1-D ints; the rest integrated

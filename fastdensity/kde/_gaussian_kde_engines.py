@@ -16,6 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from .._backend import _namespace, get_op, to_host_numpy
+from .._backend._dispatch import resolve_backend
 
 
 # scipy's message (users match on it); ours adds the specifics and the remedy after it.
@@ -139,8 +140,15 @@ class _HostEngine:
     def asarray(self, x, name):
         return _as_real_array(x, name)
 
+    def here(self, arr, device_id):
+        return arr
+
     def to_host(self, a):
         return np.asarray(a)
+
+    def to_caller(self, result, kind, out_dtype=None):
+        """A result of host points in scipy's dtype (``out_dtype``: long double stays long double)."""
+        return result if out_dtype is None else result.astype(out_dtype, copy=False)
 
     def on(self, arr):
         return contextlib.nullcontext()
@@ -203,6 +211,15 @@ class _DeviceEngine:
         """A small reduction's result ((d,) or (d, d)) on the host."""
         return a.get() if hasattr(a, "get") else np.asarray(a)
 
+    def to_caller(self, result, kind, out_dtype=None):
+        """GPU callers get float64 in their array type (CuPy has no long double); host points
+        evaluated on a GPU dataset get a host array in scipy's dtype."""
+        if kind.on_gpu or out_dtype is None:  # float64 on the GPU, whatever out_dtype says
+            from .._backend._convert import from_device_cupy
+
+            return from_device_cupy(result, kind)
+        return self.to_host(result).astype(out_dtype, copy=False)
+
     def on(self, arr):
         return arr.device
 
@@ -250,6 +267,30 @@ class _DeviceEngine:
 
 _HOST = _HostEngine()
 _DEVICE = _DeviceEngine()
+
+
+def engine_for_dataset(backend, dataset):
+    """The engine a ``gaussian_kde`` keeps its data on, from ``backend`` and the dataset's type."""
+    return _DEVICE if resolve_backend(backend, _namespace.array_kind(dataset)) == "cuda" else _HOST
+
+
+def engine_for_points(fitted, kind, backend):
+    """The engine that evaluates points of ``kind``: GPU points on the GPU (they are never copied
+    to the host silently), host points on the dataset's engine ``fitted``."""
+    if not kind.on_gpu:
+        return fitted
+    if backend == "cpu":
+        raise TypeError(
+            f"backend='cpu' was asked for, but the points are a {kind.namespace} array on "
+            "the GPU; GPU arrays are never copied to the host silently. Move the points to "
+            "the host yourself (cupy.asnumpy, .cpu()) or use backend='auto'"
+        )
+    return _DEVICE
+
+
+def runs_on_host(kde):
+    """True when ``kde``'s dataset and engine are on the host (the integrals run only there)."""
+    return getattr(kde, "_engine", _HOST) is _HOST and not _namespace.array_kind(kde.dataset).on_gpu
 
 
 def _centre(engine, data, weights):
