@@ -23,6 +23,20 @@ _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 _RULES = ("scott", "silverman", "isj", "cv")
 _EUCLIDEAN = ("euclidean", "l2")
 
+def _squared_bandwidth(h):
+    """h² (float or per-feature array) as the bandwidth matrix's diagonal; refuses an h whose
+    square leaves float64's normal range (h beyond about 1.3e154 overflows, below about 1.5e-154
+    underflows), where the matrix would be inf or lose its digits."""
+    with np.errstate(over="ignore", under="ignore"):
+        squared = np.float64(h) ** 2 if np.ndim(h) == 0 else np.asarray(h, dtype=np.float64) ** 2
+    if not (np.all(np.isfinite(squared)) and np.all(squared >= np.finfo(np.float64).tiny)):
+        raise ValueError(
+            f"bandwidth {h!r} is outside the range whose square float64 holds (about 1.5e-154 to "
+            "1.3e154); rescale the data"
+        )
+    return float(squared) if np.ndim(h) == 0 else squared
+
+
 class KernelDensity(BaseEstimator):
     """Kernel density estimation, exact and fast; a superset of scikit-learn's ``KernelDensity``.
 
@@ -249,7 +263,7 @@ class KernelDensity(BaseEstimator):
         if isinstance(bw, numbers.Real):
             if not (np.isfinite(bw) and bw > 0):
                 raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(bw), np.eye(d) * float(bw) ** 2
+            return float(bw), np.eye(d) * _squared_bandwidth(bw)
         try:
             arr = np.array(to_host_numpy(bw), dtype=np.float64)
         except (TypeError, ValueError):
@@ -257,13 +271,13 @@ class KernelDensity(BaseEstimator):
         if arr.ndim == 0:
             if not (np.isfinite(arr) and arr > 0):
                 raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(arr), np.eye(d) * float(arr) ** 2
+            return float(arr), np.eye(d) * _squared_bandwidth(arr)
         if not np.all(np.isfinite(arr)):
             raise ValueError("bandwidth array must be finite")
         if arr.shape == (d,):
             if not np.all(arr > 0):
                 raise ValueError("per-feature bandwidths must all be positive")
-            return arr, np.diag(arr**2)
+            return arr, np.diag(_squared_bandwidth(arr))
         if arr.shape == (d, d):
             if not np.allclose(arr, arr.T, rtol=1e-10, atol=0):
                 raise ValueError("the bandwidth matrix must be symmetric")
@@ -288,7 +302,7 @@ class KernelDensity(BaseEstimator):
         if isinstance(bw, numbers.Real) and not isinstance(bw, bool):
             if not (np.isfinite(bw) and bw > 0):
                 raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(bw), np.eye(d) * float(bw) ** 2
+            return float(bw), np.eye(d) * _squared_bandwidth(bw)
         raise ValueError(
             f"metric={self.metric!r} takes a scalar bandwidth: a positive float, 'scott' or "
             f"'silverman'; got {bw!r} (per-feature and matrix bandwidths, 'isj' and 'cv' are for the "

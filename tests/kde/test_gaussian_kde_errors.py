@@ -145,7 +145,6 @@ def _error_cases():
     rng = np.random.default_rng(20)
     x2 = rng.standard_normal((2, 40))
     x1 = rng.standard_normal(10)
-    a = rng.standard_normal(40)
     return {
         "empty": lambda K: K([]),
         "one element": lambda K: K([1.0]),

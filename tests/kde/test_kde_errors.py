@@ -258,3 +258,18 @@ def test_bandwidth_none_is_a_type_error():
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(TypeError, match="bandwidth must be a positive number, a \\(d,\\) or \\(d, d\\) array"):
         KernelDensity(bandwidth=None).fit(X)
+
+
+@pytest.mark.parametrize("bandwidth", [1e155, 1e-155, np.array(1e200), [1.0, 1e160], [1e-170, 1.0]],
+                         ids=["huge", "tiny", "0d-huge", "per-feature-huge", "per-feature-tiny"])
+def test_bandwidth_whose_square_leaves_float64_is_refused(bandwidth):
+    X = np.random.default_rng(3).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="outside the range whose square float64 holds"):
+        KernelDensity(bandwidth=bandwidth).fit(X)
+
+
+@pytest.mark.parametrize("metric", ["manhattan"])
+def test_metric_bandwidth_whose_square_overflows_is_refused(metric):
+    X = np.random.default_rng(4).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="outside the range whose square float64 holds"):
+        KernelDensity(metric=metric, bandwidth=1e200).fit(X)
