@@ -177,6 +177,19 @@ def _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, 
 
 
 @njit(inline="always")
+def lse_push(best, total, term):
+    """One term into a running log-sum-exp: ``best`` is the largest term so far, ``total`` the sum
+    of exp(term − best); the log-sum is best + log(total) (−inf while best is −inf). Never
+    overflows or underflows to a wrong result, whatever the terms' range. The one definition of
+    the underflow-safe log-sum-exp of the KDE sums (here and in ``_kde_cv_cpu``)."""
+    if term == -math.inf:
+        return best, total
+    if term > best:
+        return term, total * math.exp(best - term) + 1.0
+    return best, total + math.exp(term - best)
+
+
+@njit(inline="always")
 def _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, skip):
     """log Σ_j exp(log w_j + log k(r_j)) with a running maximum, in float64 (underflow-proof).
 
@@ -193,14 +206,7 @@ def _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, skip):
             r2 += a * a
         if adaptive:
             r2 *= inv_scale2[j]
-        term = log_weights[j] + _log_profile(code, r2)
-        if term == -math.inf:
-            continue
-        if term > best:
-            total = total * math.exp(best - term) + 1.0
-            best = term
-        else:
-            total += math.exp(term - best)
+        best, total = lse_push(best, total, log_weights[j] + _log_profile(code, r2))
     if best == -math.inf:
         for k in range(d):
             if math.isnan(q_row[k]):

@@ -34,7 +34,7 @@ import numpy as np
 from numba import literally, njit, prange
 
 from .._backend._fastexp import FASTMATH
-from ._kde_cpu import CONSTANTS, _log_profile, _profile
+from ._kde_cpu import CONSTANTS, _log_profile, _profile, lse_push
 from ._kernels import EXPONENTIAL, GAUSSIAN, KERNEL_CODES
 
 TILE = 512
@@ -85,14 +85,7 @@ def _loo_logsum_slow(x_row, train_t, log_weights, code, inv_f2, skip):
         for k in range(d):
             a = train_t[k, j] - x_row[k]
             r2 += a * a
-        term = log_weights[j] + _log_profile(code, r2 * inv_f2)
-        if term == -math.inf:
-            continue
-        if term > best:
-            total = total * math.exp(best - term) + 1.0
-            best = term
-        else:
-            total += math.exp(term - best)
+        best, total = lse_push(best, total, log_weights[j] + _log_profile(code, r2 * inv_f2))
     if best == -math.inf:
         return -math.inf
     return best + math.log(total)

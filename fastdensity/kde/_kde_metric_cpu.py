@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
-from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, make_kernel_marker
+from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, lse_push, make_kernel_marker
 from ._kernels import COMPACT_KERNELS, EXPONENTIAL, GAUSSIAN
 
 # The metric codes; aliases are resolved by ``_kde.py`` before a code is looked up.
@@ -261,14 +261,7 @@ def _slow_logsum(q, train_t, log_weights, inv_scale, adaptive, code, metric, inv
             t = buf[jj] * inv_h
             if adaptive:
                 t *= inv_scale[j0 + jj]
-            term = log_weights[j0 + jj] + _log_profile(code, t * t)
-            if term == -math.inf:
-                continue
-            if term > best:
-                total = total * math.exp(best - term) + 1.0
-                best = term
-            else:
-                total += math.exp(term - best)
+            best, total = lse_push(best, total, log_weights[j0 + jj] + _log_profile(code, t * t))
     if best == -math.inf:
         return -math.inf
     return best + math.log(total)
