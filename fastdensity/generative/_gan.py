@@ -1,47 +1,28 @@
-"""``GAN``: a generative adversarial network (MLP, DCGAN or SN-DCGAN) trained by the shared :class:`Trainer`."""
+"""``GAN``: a generative adversarial network (MLP, DCGAN or SN-DCGAN) trained by the shared :class:`Trainer`.
+
+The estimator shell: the constructor, ``fit`` and the public methods. The checks and defaults of the
+parameters are in ``_gan_params.py``, sampling (rejection sampling included) and ``discriminate`` in
+``_gan_sampling.py``, one training step in ``_gan_task.py``, the file format in ``_serialize.py``.
+"""
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._gan_augment import parse_policy
 from ._gan_conv import ConvDiscriminator, ConvGenerator
-from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, pack_samples
-from ._gan_ratio import fit_ratio_classifier
+from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from ._gan_params import _IMAGE_ARCHITECTURES, resolve_params
+from ._gan_sampling import discriminator_outputs, draw_samples, fit_rejection
 from ._gan_task import _GANTask
-from ._seeds import seed63, seed_from
 from ._serialize import load_gan, save_gan
 from ._trainer import Trainer
 
 __all__ = ["GAN"]
-
-_ARCHITECTURES = ("mlp", "dcgan", "conv")
-_LOSSES = ("non_saturating", "wgan_gp", "hinge")
-_IMAGE_ARCHITECTURES = ("dcgan", "conv")
-# The defaults of architecture="conv", chosen by the ablation on the shipped digits
-# (bench/generative_gan_digits.py; bench/results/gan-digits-cpu-2026-12-03.txt).
-_CONV_DEFAULTS = {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.999, "augment": (),
-                  "learning_rate": 7e-4, "d_learning_rate": 2.8e-3, "batch_size": 64, "latent_dim": 64,
-                  "base_channels": 8, "betas": (0.5, 0.999), "decay_fraction": 0.3}
-_DEFAULT_DECAY_FRACTION = 0.6  # "mlp" and "dcgan": measured on the ring benchmark
-_DEFAULT_STEPS = 8000
-_SAMPLE_BATCH = 4096
-# Rejection sampling: draws per batch (small vectors are cheap; images are not), draws that set ℓ* at
-# fit, and the Adam step size of the density-ratio classifier (measured on the grid benchmark for "mlp").
-_REJECTION_BATCH = {"mlp": 65536, "dcgan": 4096, "conv": 4096}
-_MAX_LOGIT_DRAWS = 10 * _SAMPLE_BATCH
-_RATIO_LEARNING_RATE = {"mlp": 5e-3, "dcgan": 2e-4, "conv": 2e-4}
-
-
-def _seed_from(random_state):
-    """The GAN's 63-bit seed (weights, references): salted, so not the Trainer's stream for the same int."""
-    return seed_from(random_state, salt=0x6A4)
 
 
 class GAN(BaseEstimator):
@@ -91,7 +72,7 @@ class GAN(BaseEstimator):
     d_learning_rate : float or None, default None
         Adam step size of the discriminator, for two time-scale updates (TTUR, Heusel et al.
         2017). None: ``learning_rate`` (the "conv" default when neither is given is in
-        ``_CONV_DEFAULTS``).
+        ``_CONV_DEFAULTS``, ``_gan_params.py``).
     betas : tuple of float or None, default None
         Adam's β₁, β₂. None: (0.5, 0.999) for "non_saturating", (0.5, 0.9) for "wgan_gp" (as
         Gulrajani et al.).
@@ -253,117 +234,7 @@ class GAN(BaseEstimator):
     # ----------------------------------------------------------------------------- validation
     def _resolved(self):
         """Validated parameters with the None defaults filled in."""
-        def positive_int(name, value, allow_none=False):
-            if value is None and allow_none:
-                return None
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}; got {value!r}")
-            return int(value)
-
-        def positive_float(name, value, allow_zero=False):
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or value < 0 or (value == 0 and not allow_zero):
-                bound = ">= 0" if allow_zero else "> 0"
-                raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
-            return float(value)
-
-        if self.architecture not in _ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {_ARCHITECTURES}; got {self.architecture!r}")
-        conv = self.architecture == "conv"
-        loss = (_CONV_DEFAULTS["loss"] if conv else "non_saturating") if self.loss is None else self.loss
-        if loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES} or None; got {self.loss!r}")
-        wgan = loss == "wgan_gp"
-        if self.learning_rate is None:
-            lr = 1e-4 if wgan else _CONV_DEFAULTS["learning_rate"] if conv else 5e-4 if self.architecture == "mlp" \
-                else 2e-4
-        else:
-            lr = positive_float("learning_rate", self.learning_rate)
-        if self.d_learning_rate is None:
-            d_lr = _CONV_DEFAULTS["d_learning_rate"] if conv and not wgan and self.learning_rate is None else lr
-        else:
-            d_lr = positive_float("d_learning_rate", self.d_learning_rate)
-        p = {
-            "loss": loss,
-            "latent_dim": positive_int("latent_dim", self.latent_dim, allow_none=True)
-            or (2 if self.architecture == "mlp" else _CONV_DEFAULTS["latent_dim"] if conv else 64),
-            "base_channels": positive_int("base_channels", self.base_channels, allow_none=True)
-            or (_CONV_DEFAULTS["base_channels"] if conv else 64),
-            "pack": positive_int("pack", self.pack),
-            "n_critic": positive_int("n_critic", self.n_critic, allow_none=True) or (5 if wgan else 1),
-            "gp_weight": (10.0 if wgan else 0.0) if self.gp_weight is None
-            else positive_float("gp_weight", self.gp_weight, allow_zero=True),
-            "r1_weight": positive_float("r1_weight", self.r1_weight, allow_zero=True),
-            "learning_rate": lr,
-            "d_learning_rate": d_lr,
-            "batch_size": positive_int("batch_size", self.batch_size, allow_none=True)
-            or (_CONV_DEFAULTS["batch_size"] if conv else 512),
-        }
-        ema = (_CONV_DEFAULTS["ema_decay"] if conv else 0.0) if self.ema_decay is None else self.ema_decay
-        if not isinstance(ema, numbers.Real) or isinstance(ema, bool) or not 0 <= ema < 1:
-            raise ValueError(f"ema_decay must be None or a number in [0, 1) (0: no average); got {self.ema_decay!r}")
-        p["ema_decay"] = float(ema)
-        if self.augment is None:
-            p["augment"] = _CONV_DEFAULTS["augment"] if conv else ()
-        else:
-            p["augment"] = parse_policy(self.augment)
-            if p["augment"] and self.architecture not in _IMAGE_ARCHITECTURES:
-                raise ValueError(f"augment needs an image architecture {_IMAGE_ARCHITECTURES}; got "
-                                 f"architecture={self.architecture!r} with augment={self.augment!r}")
-        sn = (_CONV_DEFAULTS["spectral_norm"] if conv else False) if self.spectral_norm is None else self.spectral_norm
-        def widths(name, value):
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                value = (value,)
-            try:
-                value = tuple(positive_int(name, h) for h in value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a positive int or a sequence of positive ints; got {value!r}") \
-                    from None
-            if not value:
-                raise ValueError(f"{name} must hold at least one layer width; got ()")
-            return value
-
-        p["hidden"] = widths("hidden", self.hidden)
-        p["ratio_hidden"] = p["hidden"] if self.ratio_hidden is None else widths("ratio_hidden", self.ratio_hidden)
-        if not isinstance(sn, (bool, np.bool_)):
-            raise TypeError(f"spectral_norm must be None, True or False; got {self.spectral_norm!r}")
-        p["spectral_norm"] = bool(sn)
-        if not isinstance(self.rejection_sampling, (bool, np.bool_)):
-            raise TypeError(f"rejection_sampling must be True or False; got {self.rejection_sampling!r}")
-        rs = self.ratio_steps
-        if isinstance(rs, bool) or not isinstance(rs, numbers.Integral) or rs < 0:
-            raise ValueError(f"ratio_steps must be a non-negative int; got {rs!r}")
-        p["ratio_steps"] = int(rs)
-        if self.rejection_sampling and rs == 0 and loss != "non_saturating":
-            raise ValueError("rejection_sampling=True with ratio_steps=0 needs loss='non_saturating' (a WGAN "
-                             "critic's or a hinge discriminator's values are not log density ratios); use "
-                             "ratio_steps > 0")
-        if self.rejection_sampling and rs == 0 and p["pack"] > 1:
-            raise ValueError("rejection_sampling=True with ratio_steps=0 needs pack=1 (a packed discriminator "
-                             "judges packs, not samples); use ratio_steps > 0")
-        default_betas = (0.5, 0.9) if wgan else _CONV_DEFAULTS["betas"] if conv else (0.5, 0.999)
-        betas = default_betas if self.betas is None else self.betas
-        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-                or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
-            raise ValueError(f"betas must be a pair of numbers in [0, 1); got {betas!r}")
-        p["betas"] = (float(betas[0]), float(betas[1]))
-        d = self.decay_fraction
-        if d is None:
-            d = _CONV_DEFAULTS["decay_fraction"] if conv else _DEFAULT_DECAY_FRACTION
-        if not isinstance(d, numbers.Real) or isinstance(d, bool) or not 0 <= d < 1:
-            raise ValueError(f"decay_fraction must be a number in [0, 1); got {d!r}")
-        p["decay_fraction"] = float(d)
-        if p["batch_size"] % p["pack"]:
-            raise ValueError(f"batch_size ({p['batch_size']}) must be a multiple of pack ({p['pack']})")
-        if self.n_steps is not None and self.max_epochs is not None:
-            raise ValueError(f"give n_steps or max_epochs, not both; got n_steps={self.n_steps!r}, "
-                             f"max_epochs={self.max_epochs!r}")
-        p["n_steps"] = positive_int("n_steps", self.n_steps, allow_none=True)
-        p["max_epochs"] = positive_int("max_epochs", self.max_epochs, allow_none=True)
-        if p["n_steps"] is None and p["max_epochs"] is None:
-            p["n_steps"] = _DEFAULT_STEPS
-        p["seed"] = _seed_from(self.random_state)
-        return p
+        return resolve_params(self)
 
     def _to_tensor(self, X, *, fitting):
         """X as a float32 tensor (n, *sample_shape) for the networks, and its kind (numpy/torch, dtype)."""
@@ -458,7 +329,7 @@ class GAN(BaseEstimator):
         for name in ("ratio_classifier_", "max_logit_", "acceptance_rate_"):
             self.__dict__.pop(name, None)  # from an earlier fit
         if self.rejection_sampling:
-            self._fit_rejection(T, p)
+            fit_rejection(self, T, p)
         return self
 
     def _networks(self, p, shape):
@@ -474,27 +345,6 @@ class GAN(BaseEstimator):
             D = self._discriminator(shape, p, p["hidden"], p["pack"], p["spectral_norm"])
         return G, D
 
-    def _fit_rejection(self, T, p):
-        """The density-ratio classifier, ℓ* and the acceptance rate of rejection sampling."""
-        seed = seed63([p["seed"], 0x4A7])
-        self.ratio_classifier_ = None
-        if p["ratio_steps"]:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                classifier = self._discriminator(tuple(T.shape[1:]), p, p["ratio_hidden"], 1, False)
-            self.ratio_classifier_ = fit_ratio_classifier(
-                classifier.to(self.device_), self._sampler(), T, latent_dim=p["latent_dim"],
-                n_steps=p["ratio_steps"], batch_size=2 * p["batch_size"],
-                learning_rate=_RATIO_LEARNING_RATE[self.architecture], seed=seed, device=self.device_)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        with torch.no_grad():
-            logits = torch.cat([self._log_ratio(self._generate(_SAMPLE_BATCH, gen)).double()
-                                for _ in range(_MAX_LOGIT_DRAWS // _SAMPLE_BATCH)])
-        if not bool(torch.isfinite(logits).all()):
-            raise FloatingPointError("the density-ratio classifier of rejection sampling gives non-finite logits")
-        self.max_logit_ = float(logits.max())
-        self.acceptance_rate_ = float(torch.exp(logits - self.max_logit_).mean())
-
     def _discriminator(self, shape, p, hidden, pack, spectral_norm):
         """A fresh discriminator of this architecture for samples of network-space ``shape`` (``hidden``:
         "mlp" only)."""
@@ -504,69 +354,14 @@ class GAN(BaseEstimator):
             return ConvDiscriminator(shape, p["base_channels"], pack, spectral_norm)
         return DCGANDiscriminator(shape, p["base_channels"], pack, spectral_norm)
 
-    def _log_ratio(self, T):
-        """ℓ(x) of rejection sampling, for samples in network space."""
-        if self.ratio_classifier_ is None:
-            return self._logits(T)
-        return self.ratio_classifier_(T)
-
     # -------------------------------------------------------------------------------- sampling
-    def _sampler(self):
-        """The generator that samples: the EMA of the weights when there is one, else the trained one."""
-        return self.generator_ema_ if getattr(self, "generator_ema_", None) is not None else self.generator_
-
-    def _generate(self, n, gen):
-        """n generated samples in network space (standardised for "mlp", [-1, 1] for "conv"), noise
-        from ``gen``."""
-        return self._sampler()(torch.randn(n, self.latent_dim_, generator=gen).to(self.device_))
-
-    def _logits(self, T):
-        """Discriminator outputs of samples in network space (single samples packed with ``reference_``)."""
-        if self.pack_ > 1:
-            ref = self.reference_.unsqueeze(0).expand(T.shape[0], *self.reference_.shape)
-            T = pack_samples(torch.cat([T.unsqueeze(1), ref], dim=1).reshape(-1, *T.shape[1:]), self.pack_)
-        return self.discriminator_(T)
-
     def sample(self, n_samples=1, random_state=None):
         """Draw ``n_samples`` samples: G(z) with z ~ N(0, I) from a ``torch.Generator`` seeded by
         ``random_state`` (None: fresh entropy), or by discriminator rejection sampling when
         ``rejection_sampling=True``. Returns an array (NumPy in at ``fit`` → NumPy out) of shape
         (n_samples, *sample_shape_), in the units of the training data."""
         check_is_fitted(self, "generator_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}")
-        if self.rejection_sampling and not hasattr(self, "max_logit_"):
-            raise ValueError("rejection_sampling=True was set after fit; fit again with it (fit trains the "
-                             "density-ratio classifier that rejection sampling needs)")
-        gen = torch.Generator(device="cpu").manual_seed(_seed_from(random_state))
-        self._sampler().eval()
-        self.discriminator_.eval()
-        out, have, drawn = [], 0, 0
-        batch = _REJECTION_BATCH[self.architecture] if self.rejection_sampling else _SAMPLE_BATCH
-        with torch.no_grad():
-            while have < n_samples:
-                if self.rejection_sampling and drawn > 100 * n_samples / self.acceptance_rate_ + 10 * batch:
-                    raise RuntimeError(
-                        f"rejection sampling kept {have} of {drawn} draws, far below the rate of "
-                        f"{self.acceptance_rate_:.2g} estimated at fit; sample with rejection_sampling=False, or refit")
-                m = batch if self.rejection_sampling else min(batch, n_samples - have)
-                x = self._generate(m, gen)
-                drawn += m
-                if self.rejection_sampling:
-                    # ℓ* stays at its value from fit: a draw above it is kept (probability clipped at 1).
-                    # Azadi et al. raise ℓ* instead, but one draw from a mode that the generator
-                    # almost never reaches can raise it so far that hardly anything is kept again.
-                    logits = self._log_ratio(x)
-                    u = torch.rand(m, generator=gen).to(self.device_)
-                    x = x[torch.log(u) < logits - self.max_logit_]
-                out.append(x)
-                have += x.shape[0]
-        T = torch.cat(out)[:n_samples]
-        if self.architecture == "mlp":
-            T = T * self.data_scale_ + self.data_mean_
-        elif self.architecture == "conv":
-            T = ((T + 1.0) / 2.0).clamp(0.0, 1.0)
-        return self._output(T.reshape(n_samples, *self.sample_shape_))
+        return draw_samples(self, n_samples, random_state)
 
     def discriminate(self, X):
         """The discriminator's output for each sample of ``X``: a logit (non-saturating loss) or a
@@ -577,15 +372,7 @@ class GAN(BaseEstimator):
         ``reference_``), so that scores of different samples are comparable. Returns shape (n,).
         """
         check_is_fitted(self, "generator_")
-        T, _, _ = self._to_tensor(X, fitting=False)
-        T = T.to(self.device_)
-        if self.architecture == "mlp":
-            T = (T - self.data_mean_) / self.data_scale_
-        elif self.architecture == "conv":
-            T = 2.0 * T - 1.0
-        self.discriminator_.eval()
-        with torch.no_grad():
-            return self._output(torch.cat([self._logits(batch) for batch in T.split(_SAMPLE_BATCH)]))
+        return discriminator_outputs(self, X)
 
     # -------------------------------------------------------------------------------------- files
     def save(self, path):

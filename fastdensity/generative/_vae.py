@@ -1,41 +1,28 @@
 """``VAE``: a variational autoencoder with the estimator shape, importance-weighted likelihoods and
-ex-post density estimation in latent space."""
+ex-post density estimation in latent space.
+
+The checks of the parameters are in ``_vae_params.py``, the chunked IWAE and ELBO loops in
+``_vae_score.py``, the network and its training step in ``_vae_model.py``.
+"""
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from . import _losses as L
 from ._data import as_float_tensor, check_n_samples, resolve_device, to_caller
 from ._seeds import seed_from, seed_pair
 from ._serialize import load_vae, save_vae
 from ._trainer import Trainer
-from ._vae_model import VAEModel, VAETask, n_log_weight_chunk
+from ._vae_model import VAEModel, VAETask
+from ._vae_params import _positive_int, validate_params
+from ._vae_score import elbo_per_sample, iwae_log_likelihood
 
 __all__ = ["VAE"]
-
-_ARCHITECTURES = ("mlp", "conv")
-_LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
-_ACTIVATIONS = ("relu", "elu", "tanh", "gelu")
-_MONITORS = ("iwae", "elbo")
-_DEFAULT_HIDDEN = {"mlp": (256, 256), "conv": (32, 64)}
-_ROWS_PER_CHUNK = 256
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
 class VAE(BaseEstimator):
@@ -140,37 +127,7 @@ class VAE(BaseEstimator):
 
     # -- parameters and data --------------------------------------------------------------------
     def _validate_params(self):
-        _positive_int("latent_dim", self.latent_dim)
-        _choice("architecture", self.architecture, _ARCHITECTURES)
-        _choice("likelihood", self.likelihood, _LIKELIHOODS)
-        _choice("activation", self.activation, _ACTIVATIONS)
-        _choice("monitor", self.monitor, _MONITORS)
-        hidden = _DEFAULT_HIDDEN[self.architecture] if self.hidden is None else self.hidden
-        if isinstance(hidden, numbers.Integral):
-            hidden = (hidden,)
-        if (not isinstance(hidden, (tuple, list)) or len(hidden) == 0
-                or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden)):
-            raise ValueError(f"hidden must be a non-empty tuple of positive ints (or None); got {self.hidden!r}")
-        for name in ("beta", "learning_rate", "weight_decay", "min_logvar"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number; got {value!r}")
-        if self.beta < 0 or self.weight_decay < 0:
-            raise ValueError(f"beta and weight_decay must be >= 0; got beta={self.beta!r}, "
-                             f"weight_decay={self.weight_decay!r}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}")
-        if isinstance(self.n_categories, bool) or not isinstance(self.n_categories, numbers.Integral) \
-                or self.n_categories < 2:
-            raise ValueError(f"n_categories must be an int >= 2; got {self.n_categories!r}")
-        for name in ("max_epochs", "batch_size", "eval_importance"):
-            _positive_int(name, getattr(self, name))
-        if isinstance(self.kl_warmup_epochs, bool) or not isinstance(self.kl_warmup_epochs, numbers.Integral) \
-                or self.kl_warmup_epochs < 0:
-            raise ValueError(f"kl_warmup_epochs must be an int >= 0; got {self.kl_warmup_epochs!r}")
-        if self.patience is not None:
-            _positive_int("patience", self.patience)
-        return tuple(int(h) for h in hidden)
+        return validate_params(self)
 
     def _model_shape(self, sample_shape):
         if self.architecture == "conv":
@@ -289,15 +246,7 @@ class VAE(BaseEstimator):
         _positive_int("n_importance", n_importance)
         t, kind = self._input(X)
         gen = self._generator(random_state)
-        out = []
-        with torch.no_grad():
-            for i in range(0, t.shape[0], _ROWS_PER_CHUNK):
-                rows = t[i:i + _ROWS_PER_CHUNK]
-                chunk = n_log_weight_chunk(self.model_, rows.shape[0])
-                log_w = torch.cat([self.model_.log_weights(rows, min(chunk, n_importance - k), gen)
-                                   for k in range(0, n_importance, chunk)])
-                out.append(L.logmeanexp(log_w, dim=0))
-        return to_caller(torch.cat(out), kind)
+        return to_caller(iwae_log_likelihood(self.model_, t, n_importance, gen), kind)
 
     def score(self, X, n_importance=1000, random_state=None):
         """Mean of :meth:`score_samples` (nats per sample), as a float."""
@@ -311,18 +260,7 @@ class VAE(BaseEstimator):
         _positive_int("n_samples", n_samples)
         t, kind = self._input(X)
         gen = self._generator(random_state)
-        out = []
-        with torch.no_grad():
-            for i in range(0, t.shape[0], _ROWS_PER_CHUNK):
-                rows = t[i:i + _ROWS_PER_CHUNK]
-                mean, logvar = self.model_.encode(rows)
-                total = torch.zeros(rows.shape[0], dtype=torch.float64, device=rows.device)
-                for _ in range(n_samples):
-                    eps = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
-                    params = self.model_.decode(self.model_.reparameterize(mean, logvar, eps))
-                    total += self.model_.log_likelihood(params, rows).double()
-                out.append(total / n_samples - L.gaussian_kl(mean.double(), logvar.double()))
-        return to_caller(torch.cat(out), kind)
+        return to_caller(elbo_per_sample(self.model_, t, n_samples, gen), kind)
 
     # -- codes and images -----------------------------------------------------------------------
     def encode(self, X, return_logvar=False):

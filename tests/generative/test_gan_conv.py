@@ -80,7 +80,7 @@ def test_conv_samples_come_from_the_ema_generator():
 
 
 def _seed(random_state):
-    from fastdensity.generative._gan import _seed_from
+    from fastdensity.generative._gan_params import _seed_from
 
     return _seed_from(random_state)
 

@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 
 from fastdensity.datasets import load_digits  # noqa: E402
 from fastdensity.generative import VAE  # noqa: E402
-from fastdensity.generative import _vae as vae_module  # noqa: E402
+from fastdensity.generative import _vae_score  # noqa: E402
 from fastdensity import GaussianMixture, KernelDensity  # noqa: E402
 
 SMALL = {"hidden": (64,), "latent_dim": 4, "batch_size": 64}
@@ -77,8 +77,8 @@ def test_iwae_converges_to_exact_log_likelihood_in_one_dimension(digits):
 def test_score_samples_chunking_does_not_bias(trained, digits, monkeypatch):
     Xte = digits[2][:50]
     whole = trained.score_samples(Xte, n_importance=400, random_state=3)
-    monkeypatch.setattr(vae_module, "_ROWS_PER_CHUNK", 7)
-    monkeypatch.setattr(vae_module, "n_log_weight_chunk", lambda model, n: 33)
+    monkeypatch.setattr(_vae_score, "_ROWS_PER_CHUNK", 7)
+    monkeypatch.setattr(_vae_score, "n_log_weight_chunk", lambda model, n: 33)
     chunked = trained.score_samples(Xte, n_importance=400, random_state=3)
     # other chunks draw other samples: equal up to Monte Carlo noise, with no bias
     assert abs(whole.mean() - chunked.mean()) < 0.05 and np.corrcoef(whole, chunked)[0, 1] > 0.99
