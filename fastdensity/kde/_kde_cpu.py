@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH, fast_exp_neg
+from .._backend._numba_drivers import serial_and_parallel
 from ._kernels import (BIWEIGHT, EPANECHNIKOV, EXPONENTIAL, GAUSSIAN, KERNEL_CODES, LINEAR, TOPHAT,
                        TRIWEIGHT)
 
@@ -255,8 +256,8 @@ def _query_logsum_buffered(q_row, train_t, weights, log_weights, log_weight_shif
     return out
 
 
-# The parallel drivers are thin: parfor compilation is slow on a large body, so the per-query
-# work lives in the serial functions above.
+# The drivers are thin (each compiled serial and parallel from one body, see _numba_drivers):
+# parfor compilation is slow on a large body, so the per-query work lives in the functions above.
 #
 # The kernel arrives as ``kernel_marker``, a tuple whose length is the kernel code + 1: its type
 # differs per kernel, so Numba compiles one version per kernel (only those a call needs) in which
@@ -268,17 +269,15 @@ def make_kernel_marker(kernel: str) -> tuple:
     return (0,) * (KERNEL_CODES[kernel] + 1)
 
 
-@njit(parallel=True, cache=True)
-def kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, kernel_marker, tiny, out, dims, c):
+def _kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
+                         adaptive, kernel_marker, tiny, out, dims, c):
     for i in prange(queries.shape[0]):
         out[i] = _query_logsum_unrolled(queries[i], train_t, weights, log_weights, log_weight_shift,
                                         inv_scale2, adaptive, kernel_marker, tiny, dims, c)
 
 
-@njit(parallel=True, cache=True)
-def kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                        adaptive, kernel_marker, tiny, out, c):
+def _kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
+                         adaptive, kernel_marker, tiny, out, c):
     n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
     for b in prange(n_blocks):
         r2buf = np.empty(TILE, dtype=train_t.dtype)
@@ -290,23 +289,8 @@ def kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift
 # Serial twins for small problems: waking the OpenMP team costs more than the work below about a
 # million pairs (measured: 3–9 ms for 500 pairs on a loaded machine, against microseconds serially).
 SERIAL_BELOW_PAIRS = 1 << 20
-
-
-@njit(cache=True)
-def kde_logsum_unrolled_serial(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                               adaptive, kernel_marker, tiny, out, dims, c):
-    for i in range(queries.shape[0]):
-        out[i] = _query_logsum_unrolled(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                        inv_scale2, adaptive, kernel_marker, tiny, dims, c)
-
-
-@njit(cache=True)
-def kde_logsum_buffered_serial(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                               adaptive, kernel_marker, tiny, out, c):
-    r2buf = np.empty(TILE, dtype=train_t.dtype)
-    for i in range(queries.shape[0]):
-        out[i] = _query_logsum_buffered(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                        inv_scale2, adaptive, kernel_marker, tiny, r2buf, c)
+kde_logsum_unrolled_serial, kde_logsum_unrolled = serial_and_parallel(_kde_logsum_unrolled)
+kde_logsum_buffered_serial, kde_logsum_buffered = serial_and_parallel(_kde_logsum_buffered)
 
 
 def _prepare_weights(log_weights, n, dtype):

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
+from .._backend._numba_drivers import serial_and_parallel
 from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, lse_push, make_kernel_marker
 from ._kernels import COMPACT_KERNELS, EXPONENTIAL, GAUSSIAN
 
@@ -300,10 +301,9 @@ def _query_logsum(q, train_t, weights, log_weights, log_weight_shift, inv_scale,
                         mat, buf, buf2)
 
 
-@njit(parallel=True, cache=True)
-def kde_logsum_metric_parallel(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
-                               adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c,
-                               prune, lo, hi, smin):
+def _kde_logsum_metric(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
+                       adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c,
+                       prune, lo, hi, smin):
     n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
     for b in prange(n_blocks):
         buf = np.empty(TILE)
@@ -314,20 +314,9 @@ def kde_logsum_metric_parallel(queries, train_t, weights, log_weights, log_weigh
                                    tiny, buf, buf2, c, prune, lo, hi, smin)
 
 
-@njit(cache=True)
-def kde_logsum_metric_serial(queries, train_t, weights, log_weights, log_weight_shift, inv_scale,
-                             adaptive, kernel_marker, metric, inv_h, p, vec, mat, tiny, out, c,
-                             prune, lo, hi, smin):
-    buf = np.empty(TILE)
-    buf2 = np.empty(TILE)
-    for i in range(queries.shape[0]):
-        out[i] = _query_logsum(queries[i], train_t, weights, log_weights, log_weight_shift,
-                               inv_scale, adaptive, kernel_marker, metric, inv_h, p, vec, mat,
-                               tiny, buf, buf2, c, prune, lo, hi, smin)
-
-
 # As ``_kde_cpu``: below about a million pairs, waking the thread team costs more than the work.
 SERIAL_BELOW_PAIRS = 1 << 20
+kde_logsum_metric_serial, kde_logsum_metric_parallel = serial_and_parallel(_kde_logsum_metric)
 
 
 def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, inv_scales=None, *,

@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
+from .._backend._numba_drivers import serial_and_parallel
 from ._kmeans_plusplus_cpu import kmeans_plusplus
 from ._mixture_cpu import _as_rows, _weights
 from ._mixture_cpu_blocks import BLOCK, CHUNK, PARALLEL_MIN_CHUNKS, _load_block
@@ -68,8 +69,7 @@ def _lloyd_chunk(X, w, C, labels, r0, r1, dmin, changed, wsum, dsum):
     changed[0] += n_changed
 
 
-@njit(parallel=True, cache=True)
-def _lloyd_pass_parallel(X, w, C, labels, dmin, changed_p, wsum_p, dsum_p):
+def _lloyd_pass(X, w, C, labels, dmin, changed_p, wsum_p, dsum_p):
     n = X.shape[0]
     for ch in prange((n + CHUNK - 1) // CHUNK):
         r0 = np.int64(ch) * CHUNK
@@ -77,12 +77,7 @@ def _lloyd_pass_parallel(X, w, C, labels, dmin, changed_p, wsum_p, dsum_p):
                      wsum_p[np.int64(ch)], dsum_p[np.int64(ch)])
 
 
-@njit(cache=True)
-def _lloyd_pass_serial(X, w, C, labels, dmin, changed_p, wsum_p, dsum_p):
-    n = X.shape[0]
-    for ch in range((n + CHUNK - 1) // CHUNK):
-        r0 = ch * CHUNK
-        _lloyd_chunk(X, w, C, labels, r0, min(n, r0 + CHUNK), dmin, changed_p[ch], wsum_p[ch], dsum_p[ch])
+_lloyd_pass_serial, _lloyd_pass_parallel = serial_and_parallel(_lloyd_pass)
 
 
 def lloyd_step(X, w, centres, labels):

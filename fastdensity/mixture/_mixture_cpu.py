@@ -25,7 +25,7 @@ the rows gives the same numbers).
 
 The parallel driver is thin (a ``prange`` over chunks); the per-block work lives in serial
 ``@njit(cache=True)`` functions, and inputs of fewer than ``PARALLEL_MIN_CHUNKS`` chunks run
-the same chunks on the calling thread. The products with the precision factors and the
+the same chunks on the calling thread (the serial twin, compiled from the same body). The products with the precision factors and the
 second moments are 4 × 4 register tiles vectorised over the rows of a block (the feature
 dimension is zero-padded to a multiple of 4); only the lower triangle of Sxx is accumulated.
 The exp is ``fast_exp_neg`` (vectorisable, arguments ≤ 0). All arithmetic is float64.
@@ -46,16 +46,16 @@ the same blocks is in ``_kmeans_plusplus_cpu``, Lloyd's k-means in ``_kmeans_cpu
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from .._backend._numba_drivers import serial_and_parallel
 from ._mixture_cpu_blocks import (
     CHUNK, LOG_2PI, MODE_ESTEP, MODE_LABELS, MODE_LOG_PROB, MODE_NORM, MODE_RESP, PARALLEL_MIN_CHUNKS, _DIAG,
     _FULL, _TIED, _chunk,
 )
 
 
-@njit(parallel=True, cache=True)
-def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p, labels, resp):
+def _gmm_pass_chunks(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p, labels, resp):
     n = X.shape[0]
     n_chunks = (n + CHUNK - 1) // CHUNK
     last = nk_p.shape[0] - 1  # one partial buffer per chunk (E-step) or a placeholder
@@ -67,15 +67,7 @@ def _gmm_pass_parallel(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_ou
                nk_p[p], sx_p[p], sxx_p[p], labels, resp)
 
 
-@njit(cache=True)
-def _gmm_pass_serial(X, w, means, U, shift, muU, cst, family, mode, lpn, lp_out, nk_p, sx_p, sxx_p, labels, resp):
-    n = X.shape[0]
-    last = nk_p.shape[0] - 1
-    for ch in range((n + CHUNK - 1) // CHUNK):
-        r0 = ch * CHUNK
-        p = min(ch, last)
-        _chunk(X, w, means, U, shift, muU, cst, family, mode, r0, min(n, r0 + CHUNK), lpn, lp_out,
-               nk_p[p], sx_p[p], sxx_p[p], labels, resp)
+_gmm_pass_serial, _gmm_pass_parallel = serial_and_parallel(_gmm_pass_chunks)
 
 
 # ------------------------------------------------------------------------------- drivers
