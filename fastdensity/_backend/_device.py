@@ -50,20 +50,3 @@ def check_device_X(estimator, X, *, reset):
             "features as input."
         )
     return X
-
-
-def check_device_weights(sample_weight, n):
-    """Non-negative finite float64 weights (n,) with a positive sum, on the device."""
-    cp = require_cupy("backend='cuda'")
-    w = cp.asarray(sample_weight, dtype=cp.float64)
-    if w.ndim == 0:
-        w = cp.full(n, float(w))
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n},)!")
-    if not bool(cp.isfinite(w).all()):
-        raise ValueError("sample_weight must be finite")
-    if bool((w < 0).any()):
-        raise ValueError("Negative values in data passed to `sample_weight`")
-    if not float(w.sum()) > 0:
-        raise ValueError("sample_weight must have a positive sum; all weights are zero")
-    return w

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ._cuda import require_cupy
 from ._namespace import SUPPORTED_CUDA, SUPPORTED_NOW, ArrayKind
+from ._validation import Options, check_parameter
 
 BACKENDS = ("auto", "cpu", "cuda")
 
@@ -44,9 +45,7 @@ OPS: dict[str, dict[str, str]] = {
 
 def validate_backend(backend) -> str:
     """Check the ``backend`` parameter of an estimator and return it."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    return backend
+    return check_parameter("backend", backend, Options(BACKENDS))
 
 
 def resolve_backend(backend: str, kind: ArrayKind) -> str:

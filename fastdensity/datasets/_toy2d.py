@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._backend._validation import Integer, Real, check_parameter
+
 # --------------------------------------------------------------------------------------------
 # 2-D Gaussian mixtures for mode-collapse benchmarks (ring of 8, 5×5 grid)
 # --------------------------------------------------------------------------------------------
@@ -104,14 +106,11 @@ def make_grid(n_samples: int, std: float = 0.05, random_state=None, return_cente
 
 
 def _check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return check_parameter(name, value, Integer(1))
 
 
 def _check_positive_float(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+    return check_parameter(name, value, Real(0, low_open=True))
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import torch
+
+from .._backend._validation import Integer, check_parameter
 
 __all__ = ["InputKind", "as_float_tensor", "check_n_samples", "resolve_device", "to_caller"]
 
@@ -73,6 +74,4 @@ def resolve_device(device, data=None):
 
 
 def check_n_samples(n_samples, name="n_samples"):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-        raise ValueError(f"{name} must be a positive int; got {n_samples!r}")
-    return int(n_samples)
+    return check_parameter(name, n_samples, Integer(1))

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._gan_conv import ConvDiscriminator, ConvGenerator
 from ._gan_networks import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ._gan_params import _IMAGE_ARCHITECTURES, resolve_params
+from ._gan_params import _IMAGE_ARCHITECTURES, CONSTRAINTS, resolve_params
 from ._gan_sampling import discriminator_outputs, draw_samples, fit_rejection
 from ._gan_task import _GANTask
 from ._serialize import load_gan, save_gan
@@ -232,6 +232,8 @@ class GAN(BaseEstimator):
         self.ratio_hidden = ratio_hidden
 
     # ----------------------------------------------------------------------------- validation
+    _constraints = CONSTRAINTS
+
     def _resolved(self):
         """Validated parameters with the None defaults filled in."""
         return resolve_params(self)

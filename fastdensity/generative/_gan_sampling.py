@@ -4,10 +4,10 @@ discriminator rejection sampling (Azadi et al. 2019; ℓ* and the acceptance rat
 
 from __future__ import annotations
 
-import numbers
 
 import torch
 
+from .._backend._validation import Integer, check_parameter
 from ._gan_networks import pack_samples
 from ._gan_params import _seed_from
 from ._gan_ratio import fit_ratio_classifier
@@ -73,8 +73,7 @@ def discriminator_logits(gan, T):
 
 def draw_samples(gan, n_samples, random_state):
     """``GAN.sample`` of a fitted ``gan``: ``n_samples`` samples in the units and type of the training data."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int; got {n_samples!r}")
+    n_samples = check_parameter("n_samples", n_samples, Integer(1))
     if gan.rejection_sampling and not hasattr(gan, "max_logit_"):
         raise ValueError("rejection_sampling=True was set after fit; fit again with it (fit trains the "
                          "density-ratio classifier that rejection sampling needs)")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .._backend._validation import Integer, check_parameter
 from ._checkpoint import _CHECKPOINT_FORMAT, CHECKPOINT_NAME, _atomic_torch_save, load_checkpoint
 from ._seeds import seed_pair
 
@@ -107,12 +107,8 @@ class TrainingHistory(dict):
         return f"TrainingHistory(epochs={self.n_epochs}, keys=[{keys}], best_epoch={self.best_epoch})"
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive int{extra}; got {value!r}")
+_COUNTS = {"max_epochs": Integer(1), "batch_size": Integer(1), "patience": Integer(1, none=True),
+           "checkpoint_every": Integer(1)}
 
 
 def _progress_enabled(progress) -> bool:
@@ -243,10 +239,8 @@ class Trainer:
 
     # -- validation ---------------------------------------------------------------------------
     def _validate(self, task, X_train, X_val):
-        _check_positive_int("max_epochs", self.max_epochs)
-        _check_positive_int("batch_size", self.batch_size)
-        _check_positive_int("patience", self.patience, allow_none=True)
-        _check_positive_int("checkpoint_every", self.checkpoint_every)
+        for name, rule in _COUNTS.items():
+            check_parameter(name, getattr(self, name), rule)
         if not isinstance(self.monitor, str):
             raise TypeError(f"monitor must be a history key such as 'val_loss'; got {self.monitor!r}")
         if self.resume and self.checkpoint_dir is None:

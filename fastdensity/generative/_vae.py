@@ -19,7 +19,8 @@ from ._seeds import seed_from, seed_pair
 from ._serialize import load_vae, save_vae
 from ._trainer import Trainer
 from ._vae_model import VAEModel, VAETask
-from ._vae_params import _positive_int, validate_params
+from .._backend._validation import Integer, check_parameter
+from ._vae_params import CONSTRAINTS, validate_params
 from ._vae_score import elbo_per_sample, iwae_log_likelihood
 
 __all__ = ["VAE"]
@@ -126,6 +127,8 @@ class VAE(BaseEstimator):
         self.progress = progress
 
     # -- parameters and data --------------------------------------------------------------------
+    _constraints = CONSTRAINTS
+
     def _validate_params(self):
         return validate_params(self)
 
@@ -243,7 +246,7 @@ class VAE(BaseEstimator):
             K, the number of importance samples per data point.
         random_state : int, numpy Generator or None
         """
-        _positive_int("n_importance", n_importance)
+        check_parameter("n_importance", n_importance, Integer(1))
         t, kind = self._input(X)
         gen = self._generator(random_state)
         return to_caller(iwae_log_likelihood(self.model_, t, n_importance, gen), kind)
@@ -257,7 +260,7 @@ class VAE(BaseEstimator):
 
         The expectation is averaged over ``n_samples`` draws of z.
         """
-        _positive_int("n_samples", n_samples)
+        check_parameter("n_samples", n_samples, Integer(1))
         t, kind = self._input(X)
         gen = self._generator(random_state)
         return to_caller(elbo_per_sample(self.model_, t, n_samples, gen), kind)
@@ -292,7 +295,7 @@ class VAE(BaseEstimator):
         ``x0`` and ``x1`` are single samples (shape ``sample_shape_``, or with a leading 1). Returns
         (steps, *sample_shape_), starting at x0's reconstruction and ending at x1's.
         """
-        _positive_int("steps", steps)
+        check_parameter("steps", steps, Integer(1))
         check_is_fitted(self, "model_")
         pair = []
         for name, x in (("x0", x0), ("x1", x1)):

@@ -22,6 +22,7 @@ from scipy.fft import dct
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import brentq
 
+from .._backend._validation import check_sample_weight
 from ._kernels import check_kernel, kernel_coordinate_variance, log_kernel_norm
 
 RULES = ("scott", "silverman", "isj")
@@ -56,16 +57,7 @@ def _as_2d(X, name="X"):
 
 def _check_weights(weights, n):
     """float64 (n,) non-negative finite weights with a positive sum, or None for equal weights."""
-    if weights is None:
-        return None
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"weights must have shape ({n},); got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("weights must be finite and non-negative")
-    if not np.sum(w) > 0:
-        raise ValueError("weights must have a positive sum; all weights are zero")
-    return w
+    return check_sample_weight(weights, n, xp=np, name="weights")
 
 
 # ------------------------------------------------------------------------ rules of thumb

@@ -4,9 +4,9 @@ non-euclidean metrics) on NumPy data."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight
 
 from .._backend import from_host_numpy, get_op, threads, to_host_numpy
+from .._backend._validation import check_sample_weight
 from . import _bandwidth
 from ._kernels import log_kernel_norm, sample_unit_metric
 from ._weights import equal_weights
@@ -31,13 +31,7 @@ class CPUEngine:
 
     def fit_bandwidth(self, est, X, sample_weight):
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                to_host_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
-            )
-            if not np.all(np.isfinite(sample_weight)):
-                raise ValueError("sample_weight must be finite")
-            if not np.sum(sample_weight) > 0:
-                raise ValueError("sample_weight must have a positive sum; all weights are zero")
+            sample_weight = check_sample_weight(to_host_numpy(sample_weight), X.shape[0], xp=np)
         # Equal weights are no weights: the same bandwidth, densities and draws to the last bit.
         weights = np.ones(X.shape[0]) if equal_weights(sample_weight) else sample_weight
         bandwidth_used, H = est._bandwidth_matrix(X, weights)

@@ -9,6 +9,8 @@ import numpy as np
 
 from .._backend import get_op
 from .._backend._convert import from_device_cupy
+from .._backend._cuda import require_cupy
+from .._backend._validation import check_sample_weight
 
 
 class CUDAEngine:
@@ -38,11 +40,11 @@ class CUDAEngine:
         """The data stay on the device: the rules reduce them there to a (d, d) covariance and
         "cv" to (n, g) leave-one-out sums; "isj" (1-D only) bins the column on the host."""
         from .._backend._convert import to_device_cupy
-        from .._backend._device import check_device_weights
         from . import _kde_device
 
         n, d = X.shape
-        weights = None if sample_weight is None else check_device_weights(to_device_cupy(sample_weight), n)
+        weights = (None if sample_weight is None
+                   else check_sample_weight(to_device_cupy(sample_weight), n, xp=require_cupy()))
         bw = est.bandwidth
         if isinstance(bw, str) and bw in ("scott", "silverman"):
             H = _kde_device.rule_bandwidth_matrix(X, weights, bw, est.kernel)

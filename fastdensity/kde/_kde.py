@@ -11,17 +11,34 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, to_host_numpy
 from .._backend._convert import float64_total
-from .._backend._dispatch import validate_backend
+from .._backend._dispatch import BACKENDS
+from .._backend._threads import resolve_n_jobs
+from .._backend._validation import Boolean, Check, Integer, Options, Real, CheckedLater, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
 from . import _bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
-from ._kernels import KERNELS, check_kernel, kernel_coordinate_variance
+from ._kernels import KERNELS, kernel_coordinate_variance
 from ._weights import equal_weights
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 _RULES = ("scott", "silverman", "isj", "cv")
 _EUCLIDEAN = ("euclidean", "l2")
+
+def _check_metric_name(metric):
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string; got {metric!r}")
+    if metric not in VALID_METRICS:
+        why = " (a Python distance function per pair is not supported)" if metric == "pyfunc" else ""
+        raise ValueError(f"metric must be one of {VALID_METRICS}; got {metric!r}{why}")
+    return metric
+
+
+def _check_metric_params(params):
+    if not isinstance(params, dict):
+        raise TypeError(f"metric_params must be a dict or None; got {type(params).__name__}")
+    return params
+
 
 def _squared_bandwidth(h):
     """h² (float or per-feature array) as the bandwidth matrix's diagonal; refuses an h whose
@@ -169,38 +186,31 @@ class KernelDensity(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------------------- validation
+    _constraints = {
+        "bandwidth": CheckedLater("_bandwidth_matrix"),
+        "algorithm": Options(_ALGORITHMS),
+        "kernel": Options(KERNELS),
+        "metric": Check(_check_metric_name),
+        "atol": Real(0),
+        "rtol": Real(0),
+        "breadth_first": Boolean(),
+        "leaf_size": Integer(1),
+        "metric_params": Check(_check_metric_params, none=True),
+        "adaptive": Boolean(),
+        "backend": Options(BACKENDS),
+        "n_jobs": Check(resolve_n_jobs),
+    }
+
     def _validate_params(self):
-        check_kernel(self.kernel)
-        if not isinstance(self.algorithm, str) or self.algorithm not in _ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
-        if not isinstance(self.metric, str):
-            raise TypeError(f"metric must be a string; got {self.metric!r}")
-        if self.metric not in VALID_METRICS:
-            why = (" (a Python distance function per pair is not supported)" if self.metric == "pyfunc"
-                   else "")
-            raise ValueError(f"metric must be one of {VALID_METRICS}; got {self.metric!r}{why}")
-        params = self.metric_params
-        if params is not None and not isinstance(params, dict):
-            raise TypeError(f"metric_params must be a dict or None; got {type(self.metric_params).__name__}")
+        validate_parameters(self)
         name = METRIC_ALIASES.get(self.metric, self.metric)
         allowed = METRIC_PARAMS.get(name, ())
-        unknown = sorted(set(params or {}) - set(allowed))
+        unknown = sorted(set(self.metric_params or {}) - set(allowed))
         if unknown:
             raise ValueError(
                 f"metric_params {unknown} are not parameters of metric={self.metric!r}; it takes "
                 f"{list(allowed) if allowed else 'none'}"
             )
-        for name in ("atol", "rtol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-                raise ValueError(f"{name} must be a non-negative number; got {value!r}")
-        if not isinstance(self.breadth_first, (bool, np.bool_)):
-            raise TypeError(f"breadth_first must be a bool; got {self.breadth_first!r}")
-        if isinstance(self.leaf_size, bool) or not isinstance(self.leaf_size, numbers.Integral) or self.leaf_size < 1:
-            raise ValueError(f"leaf_size must be an integer >= 1; got {self.leaf_size!r}")
-        if not isinstance(self.adaptive, (bool, np.bool_)):
-            raise TypeError(f"adaptive must be a bool; got {self.adaptive!r}")
-        validate_backend(self.backend)
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -388,8 +398,7 @@ class KernelDensity(BaseEstimator):
         the same ``random_state``.
         """
         check_is_fitted(self, "training_data_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
-            raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
+        n_samples = check_parameter("n_samples", n_samples, Integer(0))
         metric, p, vec, mat = self._metric_spec(self.n_features_in_)
         if metric not in SAMPLEABLE_METRICS:
             raise NotImplementedError(

@@ -21,6 +21,8 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.special import betaln
 
+from .._backend._validation import Options, check_parameter
+
 KERNELS = (
     "gaussian",
     "tophat",
@@ -247,6 +249,4 @@ def sample_unit_metric(kernel, d, size, gen, metric, p, vec, mat):
 
 
 def check_kernel(kernel) -> str:
-    if not isinstance(kernel, str) or kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
-    return kernel
+    return check_parameter("kernel", kernel, Options(KERNELS))

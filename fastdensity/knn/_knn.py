@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -12,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, common_kind, resolve_n_jobs, threads
 from .._backend._convert import float64_total
-from .._backend._dispatch import validate_backend
+from .._backend._dispatch import BACKENDS
+from .._backend._validation import Check, Integer, Options, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
 from ._engine import engine_for
 
@@ -136,16 +136,15 @@ class KNNDensity(BaseEstimator):
         self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------------------- validation
+    _constraints = {
+        "n_neighbors": Integer(1),
+        "algorithm": Options(_ALGORITHMS),
+        "backend": Options(BACKENDS),
+        "n_jobs": Check(resolve_n_jobs),
+    }
+
     def _validate_params(self):
-        k = self.n_neighbors
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"n_neighbors must be an integer; got {k!r}")
-        if k < 1:
-            raise ValueError(f"n_neighbors must be >= 1; got {k!r}")
-        if not isinstance(self.algorithm, str) or self.algorithm not in _ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {_ALGORITHMS}; got {self.algorithm!r}")
-        validate_backend(self.backend)
-        resolve_n_jobs(self.n_jobs)
+        validate_parameters(self)
 
     def _choose_algorithm(self, n, d):
         if self.algorithm != "auto":
@@ -196,10 +195,7 @@ class KNNDensity(BaseEstimator):
 
     def _check_k(self, k, loo):
         n = self.n_samples_fit_
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"n_neighbors must be an integer; got {k!r}")
-        if k < 1:
-            raise ValueError(f"n_neighbors must be >= 1; got {k!r}")
+        k = check_parameter("n_neighbors", k, Integer(1))
         limit = n - 1 if loo else n
         if k > limit:
             if loo:

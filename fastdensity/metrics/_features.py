@@ -21,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 
+from .._backend._validation import Integer, check_parameter
+
 __all__ = [
     "DigitsClassifier",
     "InceptionV3Features",
@@ -196,8 +198,7 @@ def _prepare_batch(batch, expects, torch):
 
 def _run(images, extractor, role, batch_size, device):
     torch = _import_torch()
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    batch_size = check_parameter("batch_size", batch_size, Integer(1))
     fn, owner, expects = _resolve(extractor, role)
     is_torch = isinstance(images, torch.Tensor)
     if is_torch:

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from .._backend._namespace import array_kind, common_kind
+from .._backend._validation import Integer, check_parameter
 
 __all__ = ["FeatureStatistics", "fid", "frechet_distance"]
 
@@ -134,10 +135,9 @@ class FeatureStatistics:
         n = features.shape[0] if hasattr(features, "shape") else len(features)
         if batch_size is None:
             return stats.update(features)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
-        for start in range(0, max(n, 1), int(batch_size)):
-            stats.update(features[start:start + int(batch_size)])
+        batch_size = check_parameter("batch_size", batch_size, Integer(1))
+        for start in range(0, max(n, 1), batch_size):
+            stats.update(features[start:start + batch_size])
         return stats
 
     def update(self, batch):

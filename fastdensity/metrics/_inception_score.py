@@ -8,12 +8,12 @@ equal) and the number of classes (confident, balanced predictions).
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._backend._namespace import array_kind
+from .._backend._validation import Integer, check_parameter
 from ._fid import _xp, check_features
 
 __all__ = ["InceptionScoreResult", "inception_score"]
@@ -56,8 +56,7 @@ def inception_score(class_probabilities, splits=10):
     P = check_features(class_probabilities, "class_probabilities", min_samples=1, kind=kind)
     xp = _xp(kind)
     n = P.shape[0]
-    if isinstance(splits, bool) or not isinstance(splits, numbers.Integral) or not 1 <= splits <= n:
-        raise ValueError(f"splits must be an integer between 1 and the number of rows ({n}); got {splits!r}")
+    splits = check_parameter("splits", splits, Integer(1, n))  # at most one split per row
     if float(P.min()) < 0.0:
         raise ValueError(f"class_probabilities must be non-negative; smallest entry {float(P.min()):.3g}")
     sums = P.sum(1)

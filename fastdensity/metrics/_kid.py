@@ -14,12 +14,12 @@ from one distribution, so it can come out slightly negative.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._backend._namespace import common_kind
+from .._backend._validation import Integer, Real, check_parameter
 from ._fid import _as_float64, check_features
 
 __all__ = ["KIDResult", "kid", "polynomial_mmd2"]
@@ -72,21 +72,14 @@ def _mmd2(X, Y, degree, gamma, coef0):
 
 
 def _check_kernel(degree, gamma, coef0, d):
-    if isinstance(degree, bool) or not isinstance(degree, numbers.Integral) or degree < 1:
-        raise ValueError(f"degree must be a positive integer; got {degree!r}")
-    if gamma is None:
-        gamma = 1.0 / d
-    elif isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not (np.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma must be a positive number or None (1 / n_features); got {gamma!r}")
-    if isinstance(coef0, bool) or not isinstance(coef0, numbers.Real) or not np.isfinite(coef0):
-        raise ValueError(f"coef0 must be a finite number; got {coef0!r}")
-    return int(degree), float(gamma), float(coef0)
+    degree = check_parameter("degree", degree, Integer(1))
+    gamma = check_parameter("gamma", gamma, Real(0, low_open=True, none=True))
+    coef0 = check_parameter("coef0", coef0, Real())
+    return degree, 1.0 / d if gamma is None else gamma, coef0
 
 
 def _check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    return check_parameter(name, value, Integer(minimum))
 
 
 def kid(features_real, features_fake, subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1,

@@ -27,7 +27,6 @@ and exactly representable data (e.g. integers) decide identically.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numba
 import numpy as np
@@ -37,6 +36,7 @@ from .._backend._convert import to_host_numpy
 from .._backend._dispatch import get_op, resolve_backend
 from .._backend._namespace import common_kind
 from .._backend._threads import resolve_n_jobs, threads
+from .._backend._validation import Integer, Options, check_parameter
 from ..knn._knn import _auto_algorithm
 from ..knn._knn_cpu import knn_distances, knn_index
 from ..knn._sched import next_task
@@ -152,12 +152,9 @@ def ball_counts(queries, centres, radii, batch_size=256):
 
 
 def _check_params(nearest_k, batch_size, algorithm):
-    if isinstance(nearest_k, bool) or not isinstance(nearest_k, numbers.Integral) or nearest_k < 1:
-        raise ValueError(f"nearest_k must be a positive integer; got {nearest_k!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if algorithm not in ("auto", "brute", "kd_tree"):
-        raise ValueError(f"algorithm must be one of ('auto', 'brute', 'kd_tree'); got {algorithm!r}")
+    nearest_k = check_parameter("nearest_k", nearest_k, Integer(1))
+    batch_size = check_parameter("batch_size", batch_size, Integer(1))
+    check_parameter("algorithm", algorithm, Options(("auto", "brute", "kd_tree")))
     return int(nearest_k), int(batch_size)
 
 

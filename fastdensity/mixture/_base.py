@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import numbers
 import warnings
 from time import perf_counter
 
@@ -25,42 +24,21 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend._dispatch import validate_backend
+from .._backend._validation import Integer, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
 from ._arrays import dispatch_on, host, space_of, to_caller
 from ._engine import engine_for
 
 logger = logging.getLogger("fastdensity.mixture")
 
-_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def check_int(name, value, low):
-    if not _is_int(value) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
-
-
-def check_real(name, value, low=0.0, high=None, low_open=False, high_open=False):
-    ok = _is_real(value) and np.isfinite(value)
-    if ok:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        upper = "inf" if high is None else high
-        raise ValueError(f"{name} must be a real number in {left}{low}, {upper}{right}; got {value!r}")
-    return float(value)
+def check_verbose(verbose):
+    """``verbose``: a bool or a non-negative integer (scikit-learn's mixtures take both)."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return check_parameter("verbose", verbose, Integer(0))
 
 
 def _finite_check_quietly():
@@ -86,23 +64,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
     returns the sufficient statistics, the M-step from them and the scoring."""
 
     # ------------------------------------------------------------------------- validation
-    def _validate_base_params(self):
-        check_int("n_components", self.n_components, 1)
-        check_real("tol", self.tol)
-        check_real("reg_covar", self.reg_covar)
-        check_int("max_iter", self.max_iter, 0)
-        check_int("n_init", self.n_init, 1)
-        if not isinstance(self.init_params, str) or self.init_params not in _INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {_INIT_PARAMS}; got {self.init_params!r}")
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise TypeError(f"warm_start must be a bool; got {self.warm_start!r}")
-        if not (isinstance(self.verbose, (bool, np.bool_)) or _is_int(self.verbose)) or self.verbose < 0:
-            raise ValueError(f"verbose must be a non-negative integer or a bool; got {self.verbose!r}")
-        check_int("verbose_interval", self.verbose_interval, 1)
-        check_real("learning_decay", self.learning_decay, 0.5, 1.0, low_open=True)
-        check_real("learning_offset", self.learning_offset)
-        validate_backend(self.backend)
-        check_random_state(self.random_state)  # raises ValueError on anything invalid
+    def _check_params(self):
+        """Every constructor parameter, by the subclass's ``_constraints`` table."""
+        validate_parameters(self)
 
     def _check_data(self, X, *, reset, min_samples=1):
         """(validated X, its engine): NumPy float64/float32 (C order) for the CPU, a CuPy array

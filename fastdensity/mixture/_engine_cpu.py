@@ -5,9 +5,9 @@ interface."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight
 
 from .._backend import threads, to_host_numpy
+from .._backend._validation import check_sample_weight
 from ._arrays import host
 from ._gaussian_params import _op, stats_from_labels, stats_from_resp
 
@@ -47,12 +47,7 @@ class CPUEngine:
     def check_weights(self, est, sample_weight, X):
         if sample_weight is None:
             return None
-        w = _check_sample_weight(to_host_numpy(host(sample_weight)), X, dtype=np.float64, ensure_non_negative=True)
-        if not np.all(np.isfinite(w)):
-            raise ValueError("sample_weight must be finite")
-        if not np.sum(w) > 0:
-            raise ValueError("sample_weight must have a positive sum; all weights are zero")
-        return w
+        return check_sample_weight(to_host_numpy(host(sample_weight)), X.shape[0], xp=np)
 
     def n_positive(self, w, n):
         return n if w is None else int(np.count_nonzero(w))

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 
 from .._backend import OPS, get_op
+from .._backend._cuda import require_cupy
+from .._backend._validation import check_sample_weight
 from ._gaussian_params import Stats
 from ._posterior import clean_log_prob
 
@@ -45,9 +47,8 @@ class CUDAEngine:
         if sample_weight is None:
             return None
         from .._backend._convert import to_device_cupy
-        from .._backend._device import check_device_weights
 
-        return check_device_weights(to_device_cupy(sample_weight), X.shape[0])
+        return check_sample_weight(to_device_cupy(sample_weight), X.shape[0], xp=require_cupy())
 
     def n_positive(self, w, n):
         return n if w is None else int((w > 0).sum())

@@ -6,7 +6,6 @@ and accurate precision factors. The parameter mathematics (M-step, precision fac
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -14,8 +13,11 @@ from scipy.linalg import solve_triangular
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend._dispatch import BACKENDS
+from .._backend._threads import resolve_n_jobs
+from .._backend._validation import Boolean, Check, Integer, Options, Real, CheckedLater, check_parameter
 from ._arrays import host64, publish, space_of, to_caller
-from ._base import BaseMixture
+from ._base import INIT_PARAMS, BaseMixture, check_verbose
 from ._engine import engine_for
 from ._gaussian_params import (COVARIANCE_TYPES, Stats, _check_means, _check_precisions, _check_weights,
                                compute_precision_cholesky, covariances_from_precision_cholesky,
@@ -187,10 +189,26 @@ class GaussianMixture(BaseMixture):
         self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------------- validation
-    def _check_params(self):
-        self._validate_base_params()
-        if not isinstance(self.covariance_type, str) or self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; got {self.covariance_type!r}")
+    _constraints = {
+        "n_components": Integer(1),
+        "covariance_type": Options(COVARIANCE_TYPES),
+        "tol": Real(0),
+        "reg_covar": Real(0),
+        "max_iter": Integer(0),
+        "n_init": Integer(1),
+        "init_params": Options(INIT_PARAMS),
+        "weights_init": CheckedLater("_check_initial_parameters"),
+        "means_init": CheckedLater("_check_initial_parameters"),
+        "precisions_init": CheckedLater("_check_initial_parameters"),
+        "random_state": Check(check_random_state),
+        "warm_start": Boolean(),
+        "verbose": Check(check_verbose),
+        "verbose_interval": Integer(1),
+        "learning_decay": Real(0.5, 1.0, low_open=True),
+        "learning_offset": Real(0),
+        "backend": Options(BACKENDS),
+        "n_jobs": Check(resolve_n_jobs),
+    }
 
     def _check_initial_parameters(self, X):
         """Validated copies of weights_init, means_init and precisions_init (the parameters
@@ -367,8 +385,7 @@ class GaussianMixture(BaseMixture):
         ``self.random_state`` (scikit-learn's behaviour: an int gives the same draw each call).
         """
         check_is_fitted(self, "means_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least one sample.")
+        n_samples = check_parameter("n_samples", n_samples, Integer(1))
         rng = check_random_state(self.random_state if random_state is None else random_state)
         weights, means, prec_chol = self._engine_parameters()
         counts = rng.multinomial(int(n_samples), weights / weights.sum())

@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .._backend._validation import Integer, check_parameter
 from ._gaussian_mixture import GaussianMixture
 from ._gaussian_params import COVARIANCE_TYPES
 
@@ -25,10 +26,7 @@ def _as_component_counts(n_components):
         raise TypeError(f"n_components must be an int or an iterable of ints; got {n_components!r}") from None
     if not counts:
         raise ValueError("n_components must not be empty")
-    for k in counts:
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"n_components must contain integers >= 1; got {k!r}")
-    return [int(k) for k in counts]
+    return [check_parameter("n_components", k, Integer(1)) for k in counts]
 
 
 def _as_covariance_types(covariance_types):

@@ -3,7 +3,8 @@ sampling and (for univariate distributions) support checks, ``cdf``/``ppf`` and 
 
 A concrete estimator supplies four hooks and holds no validation of its own data:
 
-* ``_validate_params()``: check the constructor parameters (called first in ``fit``);
+* ``_constraints``: the table of its constructor parameters (``_backend._validation``),
+  checked first in ``fit``;
 * ``_fit(X, w)``: set the fitted ``_`` attributes and ``n_parameters_`` from float64 data
   ``X`` ((n,) for univariate distributions, (n, d) otherwise) and positive float64 weights
   ``w`` (n,) (unit weights without ``sample_weight``; rows of zero weight were dropped before
@@ -14,14 +15,14 @@ A concrete estimator supplies four hooks and holds no validation of its own data
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import common_kind, from_host_numpy, to_host_numpy
+from .._backend._validation import Integer, check_parameter, check_sample_weight, validate_parameters
 
 
 def check_weights(sample_weight, X):
@@ -31,14 +32,7 @@ def check_weights(sample_weight, X):
     """
     if sample_weight is None:
         return np.ones(X.shape[0])
-    sample_weight = _check_sample_weight(
-        to_host_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
-    )
-    if not np.all(np.isfinite(sample_weight)):
-        raise ValueError("sample_weight must be finite")
-    if not np.sum(sample_weight) > 0:
-        raise ValueError("sample_weight must have a positive sum; all weights are zero")
-    return sample_weight
+    return check_sample_weight(to_host_numpy(sample_weight), X.shape[0], xp=np)
 
 
 def generator_from(random_state):
@@ -48,18 +42,6 @@ def generator_from(random_state):
     rng = check_random_state(random_state)
     # A Generator seeded from the legacy RandomState keeps scikit-learn's random_state semantics.
     return np.random.default_rng(rng.randint(0, 2**63 - 1, dtype=np.int64))
-
-
-def check_n_samples(n_samples):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
-        raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
-    return int(n_samples)
-
-
-def check_nonnegative_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative finite number; got {value!r}")
-    return float(value)
 
 
 def _ndim(X):
@@ -80,8 +62,10 @@ class ParametricDensity(BaseEstimator):
     _univariate = False
 
     # ------------------------------------------------------------------------- validation
+    _constraints = {}  # a distribution without parameters of its own
+
     def _validate_params(self):
-        """Check the constructor parameters; subclasses override."""
+        validate_parameters(self)
 
     def _check_input(self, X, *, reset):
         """(float NumPy X of shape (n, d), the caller's array kind)."""
@@ -211,7 +195,7 @@ class ParametricDensity(BaseEstimator):
             distributions (Poisson, Bernoulli, Categorical): int64.
         """
         check_is_fitted(self, "n_parameters_")
-        n_samples = check_n_samples(n_samples)
+        n_samples = check_parameter("n_samples", n_samples, Integer(0))
         draws = np.asarray(self._sample(n_samples, generator_from(random_state)))
         draws = draws.reshape(n_samples, -1)
         if draws.dtype.kind == "f":

@@ -13,13 +13,13 @@ data leave the support; ``score_samples`` returns ``-inf`` for such points inste
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 from scipy import stats
 from scipy.special import betaln, gammaln, xlog1py, xlogy
 
-from ._base import UnivariateDensity, check_nonnegative_float
+from .._backend._validation import Integer, Real
+from ._base import UnivariateDensity
 from ._mle import beta_shapes_mle, gamma_shape_mle, gamma_statistic
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -377,11 +377,7 @@ class Categorical(UnivariateDensity):
         self.n_categories = n_categories
         self.alpha = alpha
 
-    def _validate_params(self):
-        k = self.n_categories
-        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
-            raise ValueError(f"n_categories must be a positive integer or None; got {k!r}")
-        check_nonnegative_float("alpha", self.alpha)
+    _constraints = {"n_categories": Integer(1, none=True), "alpha": Real(0)}
 
     @staticmethod
     def _labels(x, k):

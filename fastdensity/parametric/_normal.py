@@ -13,7 +13,8 @@ import numpy as np
 from scipy import stats
 from scipy.linalg import qr, solve_triangular
 
-from ._base import ParametricDensity, UnivariateDensity, check_nonnegative_float
+from .._backend._validation import Options, Real
+from ._base import ParametricDensity, UnivariateDensity
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _COVARIANCE_TYPES = ("full", "diag", "spherical")
@@ -85,8 +86,7 @@ class Normal(UnivariateDensity):
     def __init__(self, *, reg_covar=0.0):
         self.reg_covar = reg_covar
 
-    def _validate_params(self):
-        check_nonnegative_float("reg_covar", self.reg_covar)
+    _constraints = {"reg_covar": Real(0)}
 
     def _fit(self, x, w):
         w = w / np.sum(w)
@@ -165,10 +165,7 @@ class MultivariateNormal(ParametricDensity):
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
 
-    def _validate_params(self):
-        if not isinstance(self.covariance_type, str) or self.covariance_type not in _COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {_COVARIANCE_TYPES}; got {self.covariance_type!r}")
-        check_nonnegative_float("reg_covar", self.reg_covar)
+    _constraints = {"covariance_type": Options(_COVARIANCE_TYPES), "reg_covar": Real(0)}
 
     def _fit(self, X, w):
         n, d = X.shape

@@ -230,7 +230,7 @@ def test_progress_bar_silent_when_not_a_tty(capsys):
     [
         ({"max_epochs": 0}, "max_epochs must be a positive int"),
         ({"batch_size": 2.5}, "batch_size must be a positive int"),
-        ({"patience": 0}, "patience must be a positive int or None"),
+        ({"patience": 0}, "patience must be a positive integer or None; got 0"),
         ({"random_state": -1}, "random_state must be None"),
         ({"progress": "yes"}, "progress must be None"),
         ({"resume": True}, "resume=True needs checkpoint_dir"),

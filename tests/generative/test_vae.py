@@ -223,13 +223,13 @@ def test_latent_density_on_other_data_and_errors(trained, digits):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"likelihood": "poisson"}, "likelihood must be one of 'bernoulli', 'gaussian', 'categorical'; got 'poisson'"),
-        ({"architecture": "resnet"}, "architecture must be one of 'mlp', 'conv'"),
+        ({"likelihood": "poisson"}, r"likelihood must be one of \('bernoulli', 'gaussian', 'categorical'\); got 'poisson'"),
+        ({"architecture": "resnet"}, r"architecture must be one of \('mlp', 'conv'\)"),
         ({"latent_dim": 0}, "latent_dim must be a positive int"),
         ({"hidden": (64, -1)}, "hidden must be a non-empty tuple of positive ints"),
-        ({"beta": -1.0}, "beta and weight_decay must be >= 0"),
-        ({"learning_rate": 0}, "learning_rate must be > 0"),
-        ({"n_categories": 1}, "n_categories must be an int >= 2"),
+        ({"beta": -1.0}, "beta must be a non-negative finite number; got -1.0"),
+        ({"learning_rate": 0}, "learning_rate must be a positive finite number; got 0"),
+        ({"n_categories": 1}, "n_categories must be an integer >= 2; got 1"),
         ({"patience": 0}, "patience must be a positive int"),
         ({"architecture": "conv", "hidden": (8, 8, 8, 8)}, "halves the image 4 times"),
         ({"random_state": "a"}, "random_state must be None"),

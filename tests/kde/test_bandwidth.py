@@ -111,9 +111,9 @@ def test_rule_and_weight_validation():
         rule_bandwidth_matrix(X, None, "normal_reference", "gaussian")
     with pytest.raises(ValueError, match="kernel must be one of"):
         rule_bandwidth_matrix(X, None, "scott", "box")
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="Negative values in data passed to `weights`"):
         rule_bandwidth_matrix(X, -np.ones(20), "scott", "gaussian")
-    with pytest.raises(ValueError, match=r"weights must have shape \(20,\)"):
+    with pytest.raises(ValueError, match=r"weights.shape == \(3,\), expected \(20,\)"):
         rule_bandwidth_matrix(X, np.ones(3), "scott", "gaussian")
     with pytest.raises(ValueError, match="NaN or infinite"):
         rule_bandwidth_matrix(np.full((20, 2), np.nan), None, "scott", "gaussian")

@@ -199,9 +199,9 @@ def test_euclidean_aliases_are_accepted(X):
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"metric": 3}, TypeError, "metric must be a string"),
     ({"metric_params": [1]}, TypeError, "metric_params must be a dict or None"),
-    ({"atol": -1}, ValueError, "atol must be a non-negative number"),
-    ({"rtol": np.nan}, ValueError, "rtol must be a non-negative number"),
-    ({"leaf_size": 0}, ValueError, "leaf_size must be an integer >= 1"),
+    ({"atol": -1}, ValueError, "atol must be a non-negative finite number"),
+    ({"rtol": np.nan}, ValueError, "rtol must be a non-negative finite number"),
+    ({"leaf_size": 0}, ValueError, "leaf_size must be a positive integer"),
     ({"breadth_first": 1}, TypeError, "breadth_first must be a bool"),
     ({"adaptive": "yes"}, TypeError, "adaptive must be a bool"),
     ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),

@@ -142,8 +142,8 @@ def test_torch_tensors_in_and_out():
 @pytest.mark.parametrize(
     "params, match, error",
     [
-        ({"n_neighbors": 0}, "n_neighbors must be >= 1", ValueError),
-        ({"n_neighbors": 2.5}, "n_neighbors must be an integer", TypeError),
+        ({"n_neighbors": 0}, "n_neighbors must be a positive integer; got 0", ValueError),
+        ({"n_neighbors": 2.5}, "n_neighbors must be a positive integer; got 2.5", TypeError),
         ({"algorithm": "ball_tree"}, r"algorithm must be one of \('auto', 'brute', 'kd_tree'\)", ValueError),
         ({"backend": "gpu"}, "backend must be one of", ValueError),
         ({"n_jobs": 0}, "n_jobs must not be 0", ValueError),

@@ -50,7 +50,7 @@ def test_validation():
         inception_score(np.array([[1.2, -0.2], [0.5, 0.5]]), splits=1)
     with pytest.raises(ValueError, match="not logits"):
         inception_score(np.array([[2.0, 1.0], [0.5, 0.5]]), splits=1)
-    with pytest.raises(ValueError, match="splits must be an integer between 1"):
+    with pytest.raises(ValueError, match=r"splits must be an integer in \[1, 5\]; got 6"):
         inception_score(np.full((5, 2), 0.5), splits=6)
     with pytest.raises(ValueError, match="contains NaN"):
         inception_score(np.array([[np.nan, 1.0]]), splits=1)

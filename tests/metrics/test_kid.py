@@ -81,11 +81,11 @@ def test_errors():
     X = np.zeros((10, 3))
     with pytest.raises(ValueError, match="subset_size = 11 is larger than the feature sets"):
         kid(X, X, subset_size=11)
-    with pytest.raises(ValueError, match="subsets must be an integer >= 1"):
+    with pytest.raises(ValueError, match="subsets must be a positive integer"):
         kid(X, X, subsets=0, subset_size=5)
     with pytest.raises(ValueError, match="degree must be a positive integer"):
         kid(X, X, subset_size=5, degree=0)
-    with pytest.raises(ValueError, match="gamma must be a positive number"):
+    with pytest.raises(ValueError, match="gamma must be a positive finite number or None"):
         kid(X, X, subset_size=5, gamma=-1.0)
     with pytest.raises(ValueError, match="they must match"):
         kid(X, np.zeros((10, 4)), subset_size=5)

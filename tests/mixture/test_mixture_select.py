@@ -61,7 +61,7 @@ def test_bad_arguments():
         select_n_components(X, criterion="icl")
     with pytest.raises(ValueError, match="covariance_types must contain"):
         select_n_components(X, covariance_types=["full", "banded"])
-    with pytest.raises(ValueError, match="n_components must contain integers >= 1"):
+    with pytest.raises(ValueError, match="n_components must be a positive integer; got 0"):
         select_n_components(X, n_components=[0, 1])
     with pytest.raises(ValueError, match="n_components must not be empty"):
         select_n_components(X, n_components=[])
