@@ -5,9 +5,10 @@ density sums run on the tiled Numba engine (``_kde_cpu.kde_logsum``) or, for CuP
 the CUDA engine (``_kde_cuda.kde_logsum``, kernels/kde.cu), in log space. What differs is listed in
 the class docstring.
 
-The numbers are prepared the same way on both engines (``_prepare`` and ``_log_density`` in
-``_gaussian_kde_engines.py``, written once against the array namespace): the training set is whitened once per bandwidth with scipy's own
-triangular solve (so that its coordinates are scipy's, bit for bit, on the CPU), cached, and each
+What it refuses (dataset, weights, degenerate covariances) and scipy's messages are in
+``_gaussian_kde_checks.py``. The numbers are prepared the same way on both engines (``_prepare``
+and ``_log_density`` in ``_gaussian_kde_engines.py``, written once against the array namespace):
+the training set is whitened once per bandwidth with scipy's own triangular solve (so that its coordinates are scipy's, bit for bit, on the CPU), cached, and each
 call whitens only its points. On the CPU every BLAS/LAPACK call of this module runs on one thread:
 OpenBLAS's idle worker threads spin for a while after a parallel call and took a core from the Numba
 kernel that followed (measured: 1.3x slower evaluation at d = 1 on two cores).
@@ -23,46 +24,15 @@ from scipy.stats import multivariate_normal
 
 from .._backend import _namespace, to_host_numpy
 from .._backend._dispatch import validate_backend
+from ._gaussian_kde_checks import (
+    HOST_ONLY, SCIPY_BW, check_dataset, check_enough_points, check_weights, cholesky_or_explain,
+)
 from ._gaussian_kde_engines import (
-    _HOST, _SCIPY_NOT_FINITE, _as_real_array, _check_finite, _check_random_state, _log_density,
-    _one_blas_thread, _output_dtype, _prepare, _sum_cov_cholesky, _vecdot, engine_for_dataset, engine_for_points,
-    runs_on_host,
+    _HOST, _as_real_array, _check_finite, _check_random_state, _log_density, _output_dtype, _prepare,
+    _sum_cov_cholesky, _vecdot, engine_for_dataset, engine_for_points, runs_on_host,
 )
 
 __all__ = ["gaussian_kde"]
-
-# A dimension whose variance left after regressing it on the preceding dimensions is below this
-# fraction of its own variance (1 - R² < 1e-13, about 450 float64 ulps) is collinear with them to
-# working precision: the Cholesky factorisation of such a covariance succeeds or fails by rounding.
-_SINGULAR_RTOL = 1e-13
-
-# scipy's messages (users match on them); ours add the specifics and the remedies after them.
-_SCIPY_D_GT_N = (
-    "Number of dimensions is greater than number of samples. This results in a singular data "
-    "covariance matrix, which cannot be treated using the algorithms implemented in "
-    "`gaussian_kde`. Note that `gaussian_kde` interprets each *column* of `dataset` to be a "
-    "point; consider transposing the input to `dataset`."
-)
-_SCIPY_SINGULAR = (
-    "The data appears to lie in a lower-dimensional subspace of the space in which it is "
-    "expressed. This has resulted in a singular data covariance matrix, which cannot be treated "
-    "using the algorithms implemented in `gaussian_kde`. Consider performing principal component "
-    "analysis / dimensionality reduction and using `gaussian_kde` with the transformed data."
-)
-_SCIPY_FEW = "`dataset` input should have multiple elements."
-_SCIPY_BW = "`bw_method` should be 'scott', 'silverman', a scalar or a callable."
-_DEGENERATE_REMEDY = (
-    "gaussian_kde needs data that span all d dimensions: drop the constant or collinear "
-    "dimensions (or project the data onto its principal components), add a little jitter "
-    "to the data, or pass more points than dimensions."
-)
-_HOST_ONLY = (
-    "gaussian_kde.{method} has no GPU implementation, and this kde's dataset is on the GPU (a "
-    "CuPy array); GPU arrays are never copied to the host silently. Build a kde from host data "
-    "for it: gaussian_kde(cupy.asnumpy(kde.dataset), bw_method=kde.factor, "
-    "weights=cupy.asnumpy(kde.weights)) (backend='cpu'). On the GPU: evaluate, pdf, logpdf, "
-    "__call__, resample, marginal, set_bandwidth."
-)
 
 
 class gaussian_kde:
@@ -172,52 +142,13 @@ class gaussian_kde:
         engine = engine_for_dataset(backend, dataset)
         self._engine = engine
         self._dataset_kind = _namespace.array_kind(dataset)
-        xp = engine.xp
-        data = engine.asarray(dataset, "dataset")
-        if data.ndim > 2:
-            raise ValueError(
-                f"`dataset` must be 1-D (n,) or 2-D (d, n) with one point per column; "
-                f"got an array of shape {data.shape}"
-            )
-        data = xp.atleast_2d(data)
-        if not data.size > 1:
-            raise ValueError(
-                f"{_SCIPY_FEW} Got {data.size} value(s) (shape {data.shape}); pass at least two points"
-            )
-        _check_finite(xp, data, "dataset")
-        self.dataset = data
+        self.dataset = check_dataset(engine, dataset)
         self.d, self.n = self.dataset.shape
 
         if weights is not None:
-            w = xp.atleast_1d(engine.asarray(weights, "weights")).astype(xp.float64)
-            if w.ndim != 1:
-                raise ValueError(f"`weights` input should be one-dimensional. Got shape {w.shape}")
-            if len(w) != self.n:
-                raise ValueError(
-                    f"`weights` input should be of length n. Got length {len(w)} for n = {self.n} "
-                    "data points (one weight per column of `dataset`)"
-                )
-            if not bool(xp.isfinite(w).all()):
-                raise ValueError("`weights` contains NaN or infinite values")
-            if bool((w < 0).any()):
-                raise ValueError("`weights` must be non-negative; got negative entries")
-            total = xp.sum(w)
-            if not float(total) > 0:
-                raise ValueError("`weights` are all zero; at least two must be positive")
-            if int(xp.count_nonzero(w)) < 2:
-                raise ValueError(
-                    "`weights` has only one positive entry; a kernel covariance needs at least "
-                    "two points with positive weight"
-                )
-            w /= total
-            self._weights = w
-            self._neff = 1 / engine.inv_neff(w)
+            self._weights, self._neff = check_weights(engine, weights, self.n)
 
-        if self.d > self.n:
-            raise np.linalg.LinAlgError(
-                f"{_SCIPY_D_GT_N} Here d = {self.d} dimensions and n = {self.n} points. "
-                f"{_DEGENERATE_REMEDY}"
-            )
+        check_enough_points(self.d, self.n)
         self.set_bandwidth(bw_method=bw_method)
 
     # ------------------------------------------------------------------ bandwidth
@@ -254,7 +185,7 @@ class gaussian_kde:
             self._bw_method = bw_method
             self.covariance_factor = lambda: self._bw_method(self)
         else:
-            raise ValueError(f"{_SCIPY_BW} Got {bw_method!r}")
+            raise ValueError(f"{SCIPY_BW} Got {bw_method!r}")
         try:
             self._compute_covariance()
         except BaseException:
@@ -279,47 +210,12 @@ class gaussian_kde:
             raise ValueError(f"the bandwidth factor must be a positive finite number; got {factor!r}")
         if not hasattr(self, "_data_cho_cov"):
             cov = self._data_cov()
-            self._data_cho_cov = self._cholesky_or_explain(cov)
+            self._data_cho_cov = cholesky_or_explain(self._engine, self.dataset, self.weights, cov)
             self._data_covariance = cov
         self.factor = factor
         self.covariance = self._data_covariance * factor**2
         self.cho_cov = (self._data_cho_cov * factor).astype(np.float64)
         self.log_det = 2 * np.log(np.diag(self.cho_cov * np.sqrt(2 * np.pi))).sum()
-
-    def _cholesky_or_explain(self, cov):
-        """Lower Cholesky factor of the data covariance, or an error that says what is wrong."""
-        if not np.all(np.isfinite(cov)):
-            raise ValueError(
-                f"{_SCIPY_NOT_FINITE}: the data covariance overflowed (values too large for "
-                "float64); rescale the data"
-            )
-        var = np.diag(cov)
-        # Exactly constant over the points that carry weight (np.cov may round such a
-        # dimension's variance to a tiny positive number), or zero variance.
-        used = self.dataset[:, self.weights > 0]
-        flat = self._engine.to_host((used == used[:, :1]).all(axis=1))
-        constant = np.flatnonzero(flat | (var <= 0))
-        if constant.size:
-            raise np.linalg.LinAlgError(
-                f"{_SCIPY_SINGULAR} Here dimension(s) {constant.tolist()} of `dataset` are constant "
-                f"(zero weighted variance). {_DEGENERATE_REMEDY}"
-            )
-        try:
-            with _one_blas_thread():
-                chol = linalg.cholesky(cov, lower=True)
-            bad = np.flatnonzero(np.diag(chol) ** 2 < _SINGULAR_RTOL * var)
-            first = int(bad[0]) if bad.size else -1
-        except np.linalg.LinAlgError:
-            (potrf,) = linalg.get_lapack_funcs(("potrf",), (cov,))
-            _, info = potrf(cov, lower=True)
-            first = max(int(info) - 1, 0)
-            chol = None
-        if first >= 0:
-            raise np.linalg.LinAlgError(
-                f"{_SCIPY_SINGULAR} Here dimension {first} of `dataset` is (to working precision) "
-                f"a linear function of dimensions {list(range(first))}. {_DEGENERATE_REMEDY}"
-            )
-        return chol
 
     @property
     def inv_cov(self):
@@ -420,7 +316,7 @@ class gaussian_kde:
     def _require_host(self, method, *others):
         for kde in (self,) + others:
             if not runs_on_host(kde):
-                raise NotImplementedError(_HOST_ONLY.format(method=method))
+                raise NotImplementedError(HOST_ONLY.format(method=method))
 
     def integrate_gaussian(self, mean, cov):
         """∫ kde(x) N(x; mean, cov) dx. Raises ValueError if mean or cov have the wrong dimension."""
