@@ -1,4 +1,5 @@
-"""Choosing bandwidths: rules of thumb, improved Sheather–Jones and likelihood cross-validation.
+"""Choosing bandwidths: rules of thumb and likelihood cross-validation (improved Sheather–Jones is
+``_bandwidth_isj.py``); the bandwidth matrix's Cholesky factor, whitening and Abramson's factors.
 
 Conventions. A rule gives the *kernel's covariance* C (for "scott"/"silverman": the weighted data
 covariance times the rule's factor squared, as ``scipy.stats.gaussian_kde`` does). The estimator
@@ -18,11 +19,10 @@ import math
 import warnings
 
 import numpy as np
-from scipy.fft import dct
 from scipy.linalg import cholesky, solve_triangular
-from scipy.optimize import brentq
 
 from .._backend._validation import check_sample_weight
+from ._bandwidth_isj import isj_bandwidth
 from ._kernels import check_kernel, kernel_coordinate_variance, log_kernel_norm
 
 RULES = ("scott", "silverman", "isj")
@@ -30,11 +30,6 @@ RULES = ("scott", "silverman", "isj")
 # Smallest eigenvalue of the correlation matrix below which the covariance counts as singular
 # (exactly collinear columns give ~1e-16 after rounding; real, strongly correlated data ≫ 1e-12).
 _SINGULAR_TOL = 1e-12
-
-ISJ_GRID_SIZE = 2**14
-ISJ_PADDING = 0.1  # the binning grid spans the data range padded by this fraction on each side
-_ISJ_ELL = 7  # the number of plug-in stages of Botev et al. (ℓ = 7 is their recommendation)
-_ISJ_T_MAX = 0.1  # the largest t (in units of the padded range squared) searched for a root
 
 DEFAULT_CV_FACTORS = np.geomspace(0.05, 3.0, 41)
 
@@ -208,143 +203,6 @@ def scalar_rule_bandwidth(X, weights, rule, kernel="gaussian") -> float:
     neff = float(n) if w is None else effective_n(w)
     factor = scott_factor(neff, d) if rule == "scott" else silverman_factor(neff, d)
     return float(factor * math.sqrt(variance / kernel_coordinate_variance(kernel, d)))
-
-
-# ----------------------------------------------------------------- improved Sheather–Jones
-
-
-def _linear_binning(u, w, m):
-    """Weights of the points u ∈ (0, 1) shared linearly between the two nearest of the m cell
-    centres (k + ½)/m; returns (m,) summing to Σw."""
-    pos = u * m - 0.5
-    left = np.clip(np.floor(pos).astype(np.int64), 0, m - 2)
-    frac = pos - left
-    hist = np.bincount(left, weights=w * (1.0 - frac), minlength=m)
-    hist += np.bincount(left + 1, weights=w * frac, minlength=m)
-    return hist
-
-
-def _roughness(s, t, k2_powers, c2):
-    """‖f_t^(s)‖²: the squared L² norm of the s-th derivative of the binned density on [0, 1]
-    smoothed by a Gaussian of variance t (heat kernel with reflecting boundaries).
-
-    With f(u) = 1 + Σ_k c_k cos(kπu) (c_k the DCT-II coefficients), smoothing multiplies c_k by
-    exp(−k²π²t/2), differentiating s times by (kπ)^s, and ∫₀¹ cos² = ½ (Parseval).
-    """
-    k2 = k2_powers[1]
-    return 0.5 * math.pi ** (2 * s) * float(np.sum(k2_powers[s] * c2 * np.exp(-(math.pi**2) * t * k2)))
-
-
-def _isj_residual(t, neff, k2_powers, c2):
-    """t − ξγ^[ℓ](t): the fixed-point equation of Botev et al. (2010), eq. (29)–(30).
-
-    Starting from ‖f^(ℓ)‖² at time t, each stage s = ℓ−1, …, 2 picks the time t_s that is optimal
-    for estimating ‖f^(s)‖² given ‖f^(s+1)‖² (their eq. (29)); the last stage gives the AMISE
-    optimal time (2 n √π ‖f''‖²)^(−2/5).
-    """
-    # A roughness that underflows to 0 means an unbounded optimal time: "t is far too small".
-    # That is signalled by −1 (t ≤ 0.1 here), finite so that Brent's method stays well defined.
-    r = _roughness(_ISJ_ELL, t, k2_powers, c2)
-    for s in range(_ISJ_ELL - 1, 1, -1):
-        if not r > 0:
-            return -1.0
-        double_factorial = float(np.prod(np.arange(1, 2 * s, 2, dtype=np.float64)))
-        gain = (1.0 + 0.5 ** (s + 0.5)) / 3.0
-        t_s = (2.0 * gain * double_factorial / (math.sqrt(2.0 * math.pi) * neff * r)) ** (2.0 / (3 + 2 * s))
-        r = _roughness(s, t_s, k2_powers, c2)
-    if not r > 0:
-        return -1.0
-    return t - (2.0 * neff * math.sqrt(math.pi) * r) ** (-0.4)
-
-
-def isj_bandwidth(x, weights=None) -> float:
-    """Improved Sheather–Jones bandwidth (Botev, Grotowski & Kroese 2010, Ann. Stat. 38(5)) of
-    1-D data: the standard deviation of the Gaussian kernel.
-
-    The (weighted) data are binned linearly on 2**14 cells spanning the data range padded by 10%
-    on each side, transformed by a DCT, and the fixed-point equation t = ξγ^[7](t) is solved by
-    Brent's method for its smallest root above one cell width squared (searching up to t = 0.1
-    of the padded range squared). n in the equations is the effective sample size 1/Σw² (the
-    number of points for equal weights; Botev's code uses the number of distinct values).
-
-    Raises ValueError for multi-dimensional data, fewer than 2 distinct values, or when the
-    equation has no root in the searched range (suggesting "scott").
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:
-        if x.shape[1] != 1:
-            raise ValueError(
-                f'bandwidth rule "isj" is for 1-D data only; got {x.shape[1]} features. '
-                'Use "scott", "silverman" or "cv"'
-            )
-        x = x[:, 0]
-    if x.ndim != 1:
-        raise ValueError(f"isj_bandwidth takes 1-D data; got shape {x.shape}")
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError("isj_bandwidth: the data are empty")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("isj_bandwidth: the data contain NaN or infinite values")
-    w = _check_weights(weights, n)
-    if w is None:
-        w = np.full(n, 1.0 / n)
-        neff = float(n)
-    else:
-        keep = w > 0
-        x, w = x[keep], w[keep] / np.sum(w)
-        neff = 1.0 / float(np.sum(w * w))
-    lo, hi = float(np.min(x)), float(np.max(x))
-    if not hi > lo:
-        raise ValueError(
-            'the "isj" bandwidth needs at least 2 distinct data values (with positive weight); '
-            'use "scott" or pass a float bandwidth'
-        )
-    span = (hi - lo) * (1.0 + 2.0 * ISJ_PADDING)
-    u = (x - (lo - ISJ_PADDING * (hi - lo))) / span
-    m = ISJ_GRID_SIZE
-    hist = _linear_binning(u, w, m)
-    c = dct(hist, type=2)[1:]  # c_k = 2 Σ_j p_j cos(kπ u_j), k ≥ 1
-    c2 = c * c
-    k2 = np.arange(1, m, dtype=np.float64) ** 2
-    k2_powers = {s: k2**s for s in range(1, _ISJ_ELL + 1)}
-
-    def residual(t):
-        return _isj_residual(t, neff, k2_powers, c2)
-
-    # Scan upwards from one cell width squared for the first sign change, then refine by Brent.
-    t_lo = (1.0 / m) ** 2
-    r_lo = residual(t_lo)
-    if r_lo >= 0:
-        raise ValueError(
-            'the "isj" fixed-point equation has its root below the binning resolution (the data '
-            'look discrete, or a few extreme outliers stretch the range); use "scott" or pass a float bandwidth'
-        )
-    t_hi = t_lo
-    while True:
-        t_hi = min(2.0 * t_lo, _ISJ_T_MAX)
-        r_hi = residual(t_hi)
-        if r_hi >= 0:
-            break
-        if t_hi >= _ISJ_T_MAX:
-            raise ValueError(
-                'the "isj" fixed-point equation has no root in the searched range (too few data, '
-                'or no structure to estimate); use "scott" or pass a float bandwidth'
-            )
-        t_lo = t_hi
-    t_star = brentq(residual, t_lo, t_hi, xtol=1e-14 * t_hi, rtol=1e-12, maxiter=200)
-    bandwidth = math.sqrt(t_star) * span
-    # On rounded or discrete data (many ties) the equation has a root that puts a spike on each
-    # distinct value: a bandwidth below the typical spacing of the distinct values is that root,
-    # not a density estimate (Old Faithful's eruption times, recorded to the second, do this).
-    distinct = np.unique(x)
-    spacing = float(np.median(np.diff(distinct)))
-    if bandwidth < spacing:
-        raise ValueError(
-            f'the "isj" bandwidth ({bandwidth:.3g}) is below the median spacing of the distinct data '
-            f"values ({spacing:.3g}): the data look rounded or discrete and ISJ resolves the rounding "
-            'grid instead of the density; use "scott", "silverman", "cv" or pass a float bandwidth'
-        )
-    return bandwidth
 
 
 # ------------------------------------------------------------- likelihood cross-validation

@@ -16,6 +16,7 @@ from .._backend._threads import resolve_n_jobs
 from .._backend._validation import Boolean, Check, Integer, Options, Real, CheckedLater, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
 from . import _bandwidth
+from ._bandwidth_isj import isj_bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
 from ._kernels import KERNELS, kernel_coordinate_variance
@@ -257,7 +258,7 @@ class KernelDensity(BaseEstimator):
                         f'bandwidth="isj" is for 1-D data; X has {d} features. Use "scott", '
                         '"silverman" or "cv"'
                     )
-                sigma = _bandwidth.isj_bandwidth(X64[:, 0], weights)
+                sigma = isj_bandwidth(X64[:, 0], weights)
                 H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
             else:  # cv
                 H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)

@@ -14,12 +14,12 @@ from scipy.special import logsumexp
 from fastdensity.kde._bandwidth import (
     cv_bandwidth_factor,
     effective_n,
-    isj_bandwidth,
     rule_bandwidth_matrix,
     scott_factor,
     silverman_factor,
     weighted_covariance,
 )
+from fastdensity.kde._bandwidth_isj import isj_bandwidth
 from fastdensity.kde._kde_cv_cpu import TILE, kde_loo_logsum_grid
 from fastdensity.kde._kernels import KERNELS, kernel_coordinate_variance, kernel_profile_log, log_kernel_norm
 
