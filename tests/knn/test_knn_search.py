@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastdensity
-from fastdensity.knn._knn_cpu import BLAS_TILE, knn_distances, knn_index
+from fastdensity.knn._knn_cpu import knn_distances, knn_index
+from fastdensity.knn._knn_screen import BLAS_TILE
 
 
 def numpy_knn(Q, X, k, exclude_self=False):
