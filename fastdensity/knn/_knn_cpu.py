@@ -206,7 +206,10 @@ def _brute(queries, index, k, exclude_self):
     m, d = queries.shape
     out_d = np.empty((m, k))
     out_i = np.empty((m, k), dtype=np.int64)
-    qs = (queries.astype(np.float64) - index.center) * index.inv_scale
+    # Queries near ±1.8e308 against small-scale data overflow here to inf; that is "far outside"
+    # and takes the exact fallback below, so no warning.
+    with np.errstate(over="ignore"):
+        qs = (queries.astype(np.float64) - index.center) * index.inv_scale
     qmax = float(np.max(np.abs(qs)))
     if qmax > 2.0**40:  # queries far outside the data: screen on a wider common scale (rare)
         if qmax / index.inv_scale > _SCALE_MAX:

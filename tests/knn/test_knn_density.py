@@ -174,3 +174,16 @@ def test_bad_calls():
         est.score_samples(np.array([[np.nan, 0.0]]))
     with pytest.raises(NotImplementedError, match="backend='cuda' is not available"):
         KNNDensity(backend="cuda").fit(X)
+
+
+@pytest.mark.parametrize("scale", [1e-10, 0.1])
+def test_queries_near_the_float64_limit_against_small_scale_data_warn_nothing(scale):
+    # (q - centre) * inv_scale overflowed to inf with a RuntimeWarning before the exact fallback
+    X = np.random.default_rng(0).normal(size=(50, 2)) * scale
+    Q = np.array([[np.finfo(np.float64).max, 0.0], [0.0, -np.finfo(np.float64).max], [0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        brute = KNNDensity(n_neighbors=5, algorithm="brute").fit(X).score_samples(Q)
+    tree = KNNDensity(n_neighbors=5, algorithm="kd_tree").fit(X).score_samples(Q)
+    np.testing.assert_array_equal(brute[:2], [-np.inf, -np.inf])
+    np.testing.assert_allclose(brute, tree, rtol=1e-12)
