@@ -52,6 +52,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .._backend._validation import Integer, check_parameter
 from ._kdtree_build import build_order
 from ._kdtree_cpu import KDTree
 from ._knn_screen import BLAS_TILE, NARROW_D, TILE, TILE_NARROW, _margin_coef, knn_blas, knn_panels
@@ -160,9 +161,7 @@ def knn_index(train, algorithm="brute"):
 
 def check_k(k, n, m, exclude_self):
     """``k`` as an int, checked against n training points and m queries (every backend's checks)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer; got {k!r}")
-    k = int(k)
+    k = check_parameter("k", k, Integer())
     available = n - 1 if exclude_self else n
     if not 1 <= k <= available:
         what = "n_samples - 1 (leave-one-out)" if exclude_self else "n_samples"
