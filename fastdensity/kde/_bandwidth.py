@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 
+from .._backend._columns import column_extremes
 from .._backend._validation import check_sample_weight
 from ._bandwidth_isj import isj_bandwidth
 from ._kernels import check_kernel, kernel_coordinate_variance, log_kernel_norm
@@ -136,7 +137,8 @@ def _check_support(X, w):
 def _check_covariance(cov, support):
     """Raise a ValueError that says what to do if ``cov`` is singular."""
     d = support.shape[1]
-    constant = np.flatnonzero(np.ptp(support, axis=0) == 0)
+    low, high = column_extremes(support)
+    constant = np.flatnonzero(high == low)
     if constant.size:
         raise ValueError(
             f"feature(s) {constant.tolist()} are constant, so the data covariance is singular; "

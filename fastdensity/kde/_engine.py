@@ -7,9 +7,10 @@ the same sequence for every backend:
 - ``scope(X, n_jobs)``: the context the work runs in (the thread count on the CPU, the array's
   device on a GPU);
 - ``check_metric(est, metric, fitting)``: refuses a metric the engine does not run;
-- ``fit_bandwidth(est, X, sample_weight) -> (sample_weight_, bandwidth_, H, pilot_weights)``: the
-  checked weights, the bandwidth (rules of thumb, "cv" and "isj" computed where the data are) and
-  the weights Abramson's adaptive factors are taken with;
+- ``fit_bandwidth(est, X, sample_weight) -> (sample_weight_, bandwidth_, H, pilot_weights, chol)``:
+  the checked weights, the bandwidth (rules of thumb, "cv" and "isj" computed where the data are),
+  the weights Abramson's adaptive factors are taken with, and H's Cholesky factor if the engine
+  already computed it (else None: the estimator factors H once, on first use);
 - ``state(est, dtype, device)``: the fitted state the sums run on (whitened training data
   (d, n) in ``dtype``, log weights, inverse adaptive scales, log normaliser), built once per dtype
   and device and cached in the estimator (``est._engine_cache``);

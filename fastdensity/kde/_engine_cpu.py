@@ -41,7 +41,7 @@ class CPUEngine:
                 "the training data divided by the bandwidth overflow float64 (data near "
                 "1.8e308 with a bandwidth below 1); rescale the data or pass a larger bandwidth"
             )
-        return sample_weight, bandwidth_used, H, weights
+        return sample_weight, bandwidth_used, H, weights, chol
 
     def state(self, est, dtype, device=None, whiten=True):
         """(chol, training data (d, n) in ``dtype``, log weights, inverse scales, log-norm).

@@ -58,7 +58,7 @@ class CUDAEngine:
         else:  # numbers, arrays and invalid values: only the number of features is read
             bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)
         pilot_weights = self.xp.ones(n) if weights is None else weights
-        return weights, bandwidth_used, H, pilot_weights
+        return weights, bandwidth_used, H, pilot_weights, None
 
     def state(self, est, dtype, device):
         """The CPU engine's state as CuPy arrays on GPU ``device`` (an id)."""

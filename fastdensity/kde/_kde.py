@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import sys
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -10,11 +12,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, to_host_numpy
+from .._backend._columns import column_extremes
 from .._backend._convert import float64_total
 from .._backend._dispatch import BACKENDS
-from .._backend._threads import resolve_n_jobs
-from .._backend._validation import Boolean, Check, Integer, Options, Real, CheckedLater, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
+from .._backend._threads import resolve_n_jobs
+from .._backend._validation import (
+    Boolean, Check, CheckedLater, Integer, Options, Real, check_parameter, validate_parameters,
+)
 from . import _bandwidth
 from ._bandwidth_isj import isj_bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
@@ -45,14 +50,19 @@ def _squared_bandwidth(h):
     """h² (float or per-feature array) as the bandwidth matrix's diagonal; refuses an h whose
     square leaves float64's normal range (h beyond about 1.3e154 overflows, below about 1.5e-154
     underflows), where the matrix would be inf or lose its digits."""
-    with np.errstate(over="ignore", under="ignore"):
-        squared = np.float64(h) ** 2 if np.ndim(h) == 0 else np.asarray(h, dtype=np.float64) ** 2
-    if not (np.all(np.isfinite(squared)) and np.all(squared >= np.finfo(np.float64).tiny)):
+    if np.ndim(h) == 0:  # Python floats: no errstate needed (a product overflows to inf quietly)
+        squared = float(h) * float(h)
+        ok = math.isfinite(squared) and squared >= sys.float_info.min
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            squared = np.asarray(h, dtype=np.float64) ** 2
+        ok = bool(np.all(np.isfinite(squared)) and np.all(squared >= np.finfo(np.float64).tiny))
+    if not ok:
         raise ValueError(
             f"bandwidth {h!r} is outside the range whose square float64 holds (about 1.5e-154 to "
             "1.3e154); rescale the data"
         )
-    return float(squared) if np.ndim(h) == 0 else squared
+    return squared
 
 
 class KernelDensity(BaseEstimator):
@@ -225,14 +235,16 @@ class KernelDensity(BaseEstimator):
         engine = engine_for(X)
         engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=True)
         with engine.scope(X, self.n_jobs):
-            sample_weight, bandwidth_used, H, pilot_weights = engine.fit_bandwidth(self, X, sample_weight)
+            sample_weight, bandwidth_used, H, pilot_weights, chol = engine.fit_bandwidth(self, X, sample_weight)
             self.training_data_ = X
             self.sample_weight_ = sample_weight
             self.bandwidth_ = bandwidth_used
             self.bandwidth_matrix_ = H
             self.adaptive_factors_ = None
             self._clear_cache()
-            self._bandwidth_cholesky()  # factored once here, read by the state and by sample
+            if chol is not None:  # the engine factored H already (its overflow check needs L)
+                self._cache()["chol"] = chol
+            self._bandwidth_cholesky()  # factored once per fit, read by the state and by sample
             if self.adaptive:  # Abramson's factors from the fixed-bandwidth pilot
                 pilot = engine.log_density(self, X)
                 self.adaptive_factors_ = _bandwidth.abramson_from_pilot(pilot, pilot_weights, xp=engine.xp)
@@ -347,8 +359,7 @@ class KernelDensity(BaseEstimator):
         if "centre" not in cache:
             from .._backend._device import to_host
 
-            X = self.training_data_
-            low, high = (np.asarray(to_host(a), dtype=np.float64) for a in (X.min(axis=0), X.max(axis=0)))
+            low, high = (np.asarray(to_host(a), dtype=np.float64) for a in column_extremes(self.training_data_))
             cache["centre"] = low / 2 + high / 2
         return cache["centre"]
 
