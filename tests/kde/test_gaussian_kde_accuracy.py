@@ -134,7 +134,7 @@ def test_agrees_with_scipy_to_5e_14(d, weighted):
     data's bulk to its tails (density down to ~1e-12 of its peak). In the bulk that is 5e-14; in
     the tails the kernel exponents -|z|²/2 are large and each library rounds them to a few ulps
     of their size, so the allowance grows with the exponent (``_exponent_allowance``). The bulk
-    bound alone held on one Intel CPU and missed by 1 % on an AMD EPYC with the same code."""
+    bound alone held on earlier machines and missed by 1 % on another (AMD EPYC, same code)."""
     rng = np.random.default_rng(27 + d)
     n = 3000
     x = _correlated_sample(rng, d, n, offset=np.linspace(-2.0, 3.0, d)[:, None])
