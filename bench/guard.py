@@ -1,6 +1,6 @@
 """The throughput guard: fastdensity's hot public calls against a committed baseline.
 
-    python bench/guard.py                       # compare with bench/baselines/cpu.json; exit 1 on a regression
+    python bench/guard.py                       # compare with this CPU kind's baseline in bench/baselines/; exit 1 on a regression
     python bench/guard.py --update              # 5 runs, each op's median into the baseline (commit it, saying why)
     python bench/guard.py --plant kde_gaussian_f64_d2=0.25   # show that a +25 % slowdown is caught
     python bench/guard.py --json run.json --repeats 9 --threshold 0.12 --ops knn_d2,prdc
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_BASELINE = ROOT / "bench" / "baselines" / "cpu.json"
+BASELINES = ROOT / "bench" / "baselines"
 # A baseline from one run inherits its luck: on the idle 2-core machine the single-run baseline of
 # kde_gaussian_f64_d8 sat 6 % above the median of six runs, of kde_epanechnikov_f64_d2 4 %, so
 # unchanged runs came within 1.3 points of the limit (bench/README.md, "Files"). Start it on an idle
@@ -40,14 +40,20 @@ def main(argv=None) -> int:
     # One thread and the process's CPU time: another process on the machine takes cores away from
     # the guard, not CPU time from its calls (bench/README.md, "Choosing the threshold").
     add_arguments(parser, threads=1, clock="cpu")
-    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE",
-                        help=f"baseline JSON (default: {DEFAULT_BASELINE.relative_to(ROOT)})")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="FILE",
+                        help=f"baseline JSON (default: the one in {BASELINES.relative_to(ROOT)}/ measured on this "
+                             "kind of CPU, else cpu.json)")
     parser.add_argument("--update", action="store_true", help="measure and rewrite the baseline instead of comparing")
     parser.add_argument("--runs", type=int, default=UPDATE_RUNS, metavar="N",
                         help=f"with --update: separate runs whose per-op medians make the baseline (default {UPDATE_RUNS})")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs: expected a positive integer; got {args.runs}")
+    if args.baseline is None:
+        from fastdensity._bench._compare import baseline_for
+        from fastdensity._bench._runner import machine_description
+
+        args.baseline = baseline_for(machine_description(), BASELINES, for_update=args.update)
     try:
         return measure_and_report(args, sys.stdout, sys.stderr, baseline_path=args.baseline, update=args.update,
                                   runs=args.runs if args.update else 1)

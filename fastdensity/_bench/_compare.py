@@ -50,10 +50,34 @@ def other_cpu(result: dict, baseline: dict) -> str | None:
     with other vector units (AVX2 against AVX-512) or another cache design moves by more than any
     threshold, so such a comparison gives no verdict."""
     here, there = result.get("machine", {}), baseline.get("machine", {})
-    for key, what in (("cpu", "CPU model"), ("vector_isa", "vector extensions")):
+    for key, what in (("cpu", "CPU model"), ("cpu_family", "CPU family"), ("cpu_model", "CPU model number"),
+                      ("vector_isa", "vector extensions")):
         if key in here and key in there and here[key] != there[key]:
             return f"{what} {there[key]!r} in the baseline, {here[key]!r} here"
     return None
+
+
+def baseline_for(machine: dict, directory, *, for_update: bool = False) -> Path:
+    """The baseline in ``directory`` for this kind of machine: the ``cpu*.json`` measured on a CPU
+    of this name, family, model number and vector extensions; else (comparing) the legacy
+    ``cpu.json``, recorded before family and model were and compared on name and extensions
+    alone; ``for_update`` without such a file: a new ``cpu-family<F>-model<M>.json``, so that
+    another machine's baseline is never overwritten."""
+    directory = Path(directory)
+    legacy = directory / "cpu.json"
+    keys = ("cpu", "cpu_family", "cpu_model", "vector_isa")
+    if any(machine.get(k) is None for k in keys):  # not an x86 Linux /proc/cpuinfo
+        return legacy
+    for path in sorted(directory.glob("cpu*.json")):
+        try:
+            there = read_json(path).get("machine", {})
+        except (OSError, ValueError):
+            continue
+        if all(there.get(k) == machine[k] for k in keys):
+            return path
+    if for_update or not legacy.exists():
+        return directory / f"cpu-family{machine['cpu_family']}-model{machine['cpu_model']}.json"
+    return legacy
 
 
 def op_threshold(name: str, result: dict, baseline: dict, threshold: float) -> float:

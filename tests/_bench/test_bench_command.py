@@ -152,10 +152,51 @@ def test_guard_refuses_to_write_a_planted_baseline(tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
-def test_committed_baseline_is_readable_and_covers_every_op():
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "bench" / "baselines").glob("cpu*.json")))
+def test_committed_baselines_are_readable_and_cover_every_op(name):
     from fastdensity._bench import read_json
     from fastdensity._bench._ops_cpu import CPU_OPS
 
-    baseline = read_json(ROOT / "bench" / "baselines" / "cpu.json")
+    baseline = read_json(ROOT / "bench" / "baselines" / name)
     assert baseline["mode"] == "full" and baseline["threads"] == 1 and baseline["clock"] == "cpu"
     assert list(baseline["ops"]) == list(CPU_OPS)
+    if name != "cpu.json":  # the legacy file predates the family/model fields
+        machine = baseline["machine"]
+        assert name == f"cpu-family{machine['cpu_family']}-model{machine['cpu_model']}.json"
+
+
+def _machine(family, model, cpu="AMD EPYC", isa=("avx2", "avx512f")):
+    return {"cpu": cpu, "cpu_family": family, "cpu_model": model, "vector_isa": list(isa)}
+
+
+def _write_baseline(path, machine):
+    from fastdensity._bench._compare import write_json
+
+    write_json(path, {"schema": 1, "machine": machine, "ops": {}})
+
+
+def test_the_guard_picks_the_baseline_of_this_kind_of_cpu(tmp_path):
+    from fastdensity._bench._compare import baseline_for
+
+    legacy = {k: v for k, v in _machine("25", "17").items() if k not in ("cpu_family", "cpu_model")}
+    _write_baseline(tmp_path / "cpu.json", legacy)
+    _write_baseline(tmp_path / "cpu-family26-model2.json", _machine("26", "2"))
+    assert baseline_for(_machine("26", "2"), tmp_path) == tmp_path / "cpu-family26-model2.json"
+    # no file of its own: the legacy one (compared on name and extensions, as before)
+    assert baseline_for(_machine("25", "17"), tmp_path) == tmp_path / "cpu.json"
+    # --update never overwrites another machine's baseline
+    assert baseline_for(_machine("25", "17"), tmp_path, for_update=True) == tmp_path / "cpu-family25-model17.json"
+    assert baseline_for(_machine("26", "2"), tmp_path, for_update=True) == tmp_path / "cpu-family26-model2.json"
+    # same family and model but other vector extensions: not this machine's file
+    other_isa = _machine("26", "2", isa=("avx2",))
+    assert baseline_for(other_isa, tmp_path) == tmp_path / "cpu.json"
+    # without /proc/cpuinfo's family and model (another OS or architecture): the legacy name
+    assert baseline_for({"cpu": "arm64"}, tmp_path) == tmp_path / "cpu.json"
+
+
+def test_another_family_under_the_same_cpu_name_gives_no_verdict():
+    from fastdensity._bench._compare import other_cpu
+
+    why = other_cpu({"machine": _machine("26", "2")}, {"machine": _machine("25", "17")})
+    assert why == "CPU family '25' in the baseline, '26' here"
+    assert other_cpu({"machine": _machine("26", "2")}, {"machine": _machine("26", "2")}) is None
