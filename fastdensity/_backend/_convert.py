@@ -97,6 +97,10 @@ def float64_total(values) -> float:
     """The float64 sum of ``values`` (any supported array type) as a Python float, summed where the
     values are: a GPU result is reduced on its device and only the scalar comes back."""
     kind = array_kind(values)
+    if kind.namespace == "dask":  # reduced on the workers
+        from ._dask import dask_total
+
+        return dask_total(values)
     if kind.namespace == "torch":
         return float(values.double().sum())
     if kind.namespace == "cupy":

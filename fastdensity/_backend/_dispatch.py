@@ -15,6 +15,10 @@ from ._namespace import SUPPORTED_CUDA, SUPPORTED_NOW, ArrayKind
 from ._validation import Options, check_parameter
 
 BACKENDS = ("auto", "cpu", "cuda")
+_DASK_QUERIES = (
+    " (A fitted estimator takes dask arrays of queries in score_samples, score, predict and "
+    "predict_proba; fitting on a dask array is not supported: pass X.compute() if it fits in memory)"
+)
 
 # op name -> {backend: "module:function"}
 OPS: dict[str, dict[str, str]] = {
@@ -68,11 +72,11 @@ def resolve_backend(backend: str, kind: ArrayKind) -> str:
                 "yourself (.cpu(), cupy.asnumpy) or use backend='auto'"
             )
         if kind.namespace == "dask":
-            raise TypeError(f"Dask arrays are not supported yet; supported: {SUPPORTED_NOW}")
+            raise TypeError(f"Dask arrays are not supported yet; supported: {SUPPORTED_NOW}.{_DASK_QUERIES}")
         return "cpu"
     # backend == "cuda"
     if kind.namespace == "dask":
-        raise TypeError(f"Dask arrays are not supported yet; supported with backend='cuda': {SUPPORTED_CUDA}")
+        raise TypeError(f"Dask arrays are not supported yet; supported with backend='cuda': {SUPPORTED_CUDA}.{_DASK_QUERIES}")
     if kind.on_gpu:
         require_cupy(f"the data is a {kind.namespace} array on the GPU, but backend='cuda'")
     else:

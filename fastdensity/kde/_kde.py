@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import array_kind, to_host_numpy
 from .._backend._columns import column_extremes
 from .._backend._convert import float64_total
+from .._backend._dask import rows_accept_dask
 from .._backend._dispatch import BACKENDS
 from .._backend._estimator_input import check_estimator_X
 from .._backend._threads import resolve_n_jobs
@@ -371,6 +372,7 @@ class KernelDensity(BaseEstimator):
         return cache["chol"]
 
     # ---------------------------------------------------------------------------- scoring
+    @rows_accept_dask
     def score_samples(self, X):
         """Log density of each row of ``X`` (m, d); float32 in → float32 out, else float64.
 

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, common_kind, resolve_n_jobs, threads
 from .._backend._convert import float64_total
+from .._backend._dask import rows_accept_dask
 from .._backend._dispatch import BACKENDS
 from .._backend._validation import Check, Integer, Options, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
@@ -235,6 +236,7 @@ class KNNDensity(BaseEstimator):
         return kind if on_gpu and kind is not None else common_kind(None)
 
     # ---------------------------------------------------------------------------- scoring
+    @rows_accept_dask
     def score_samples(self, X=None):
         """Log density log p̂(x) of each row of ``X`` (m, d); float32 in → float32 out.
 

@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._backend._dask import rows_accept_dask, total_log_likelihood_accepts_dask
 from .._backend._validation import Integer, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
 from ._arrays import dispatch_on, host, space_of, to_caller
@@ -250,6 +251,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = [lower_bound]
 
     # ----------------------------------------------------------------------- prediction
+    @rows_accept_dask
     def score_samples(self, X):
         """Log-likelihood of each row of X under the mixture: (n_samples,), float32 for float32
         input (computed in float64), else float64."""
@@ -266,6 +268,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         total, n = self._total_log_likelihood(X, sample_weight)
         return total / n
 
+    @total_log_likelihood_accepts_dask
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w log p(x), Σ w) over the rows of X (w = 1 without weights)."""
         check_is_fitted(self, "means_")
@@ -277,6 +280,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 return float(log_p.sum()), float(X.shape[0])
             return float((w * log_p).sum()), float(w.sum())
 
+    @rows_accept_dask
     def predict(self, X):
         """The most probable component of each row of X: (n_samples,) int64."""
         check_is_fitted(self, "means_")
@@ -285,6 +289,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         with engine.scope(X, self.n_jobs):
             return to_caller(self._predict(engine, engine.compute_array(X)), space)
 
+    @rows_accept_dask
     def predict_proba(self, X):
         """Posterior probability of each component for each row: (n_samples, n_components), in X's
         float dtype. A row so far from every component that all its log-densities underflow gets

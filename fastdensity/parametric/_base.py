@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import common_kind, from_host_numpy, to_host_numpy
+from .._backend._dask import rows_accept_dask, total_log_likelihood_accepts_dask
 from .._backend._validation import Integer, check_parameter, check_sample_weight, validate_parameters
 
 
@@ -124,6 +125,7 @@ class ParametricDensity(BaseEstimator):
         return self
 
     # ---------------------------------------------------------------------------- scoring
+    @rows_accept_dask
     def score_samples(self, X):
         """Log density (log probability for discrete distributions) of each row of ``X``.
 
@@ -145,6 +147,7 @@ class ParametricDensity(BaseEstimator):
             log_density = log_density.astype(np.float32)
         return from_host_numpy(log_density, kind)
 
+    @total_log_likelihood_accepts_dask
     def _total_log_likelihood(self, X, sample_weight):
         """(Σ w_i log p(x_i), Σ w_i) in float64; unit weights when ``sample_weight`` is None."""
         log_density = np.asarray(to_host_numpy(self.score_samples(X)), dtype=np.float64)

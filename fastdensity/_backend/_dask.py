@@ -1,0 +1,134 @@
+"""Dask arrays of queries: the row-wise methods of a fitted estimator run per row chunk.
+
+A fitted estimator scores, predicts or assigns each row on its own, so a dask array of queries
+is one task per row chunk running the estimator's own method on that chunk (a NumPy or a CuPy
+block, which then runs on the CPU or the GPU engine as any other array of its type). The fitted
+estimator enters the task graph once, as one key that every chunk task depends on: a distributed
+scheduler sends it to each worker once (and workers share it between their threads), never with
+every task. Results are lazy dask arrays with the queries' row chunks; totals (``score``,
+``aic``, ``bic``) are reduced on the workers, and only the scalars come back.
+
+Checks made before any task is built: the array is 2-D, its number of features is known and is
+the fit's, and its row chunk sizes are known.
+
+Fitting on a dask array is not here (the training set would have to stay sharded): ``fit``
+refuses dask arrays with the backend layer's message.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+import warnings
+
+import numpy as np
+
+from ._namespace import _is_dask_array
+
+
+def _shipped(estimator):
+    """The fitted estimator as one graph key: a named ``Delayed`` (named, so that dask does not
+    tokenize, i.e. pickle and hash, the whole fitted state to name it)."""
+    import dask
+
+    name = f"fastdensity-{type(estimator).__name__}-{uuid.uuid4().hex}"
+    return dask.delayed(estimator, name=name, pure=False, traverse=False)
+
+
+def _check_queries(estimator, X, method_name):
+    """The dask array X as the chunk tasks take it (one column chunk), or a ValueError before any
+    work: X must be 2-D with the fit's number of features and known row chunk sizes."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    where = f"{type(estimator).__name__}.{method_name}"
+    if X.ndim != 2:
+        raise ValueError(f"{where}: a dask array of queries must be 2-D (rows, features); got {X.ndim}-D shape {X.shape}")
+    n_features = X.shape[1]
+    expected = getattr(estimator, "n_features_in_", None)
+    if not np.isfinite(n_features):
+        raise ValueError(f"{where}: the dask array's number of features is unknown (shape {X.shape}); call X.compute_chunk_sizes() first")
+    if expected is not None and n_features != expected:
+        raise ValueError(f"{where}: X has {n_features} features, but {type(estimator).__name__} was fitted with {expected} features")
+    if any(not np.isfinite(c) for c in X.chunks[0]):
+        raise ValueError(
+            f"{where}: the dask array's row chunk sizes are unknown (shape {X.shape}, e.g. after boolean "
+            "indexing); call X.compute_chunk_sizes() first"
+        )
+    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+
+
+def _run_on_block(block, estimator, method_name, args, kwargs):
+    return getattr(estimator, method_name)(block, *args, **kwargs)
+
+
+def _block_of_one_row(X):
+    """A one-row block of X's chunk type (NumPy or CuPy) and dtype, for the result's metadata."""
+    return np.zeros_like(X._meta, shape=(1, X.shape[1]))
+
+
+def rows_accept_dask(method):
+    """Decorate a row-wise method ``method(self, X, *args, **kwargs)`` (``score_samples``,
+    ``predict``, ``predict_proba``): a dask array X gives a lazy dask array with X's row chunks
+    (1-D results, or 2-D with one column chunk); anything else calls ``method`` unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(self, X=None, *args, **kwargs):
+        if not _is_dask_array(X):
+            return method(self, X, *args, **kwargs) if X is not None else method(self, *args, **kwargs)
+        import dask.array as da
+
+        X = _check_queries(self, X, method.__name__)
+        # The result's dtype, dimensions and chunk type from one row (computed here, cheap; its
+        # warnings, e.g. a zero row at distance 0 from training points, are not the caller's).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = method(self, _block_of_one_row(X), *args, **kwargs)
+        chunks = (X.chunks[0],) + tuple((s,) for s in meta.shape[1:])
+        return da.map_blocks(
+            _run_on_block, X, _shipped(self), method.__name__, args, kwargs,
+            chunks=chunks, drop_axis=[] if meta.ndim == 2 else [1],
+            dtype=meta.dtype, meta=meta[:0],
+        )
+
+    return wrapper
+
+
+def dask_total(values) -> float:
+    """The float64 sum of a dask array, reduced on the workers (a tree reduction)."""
+    return float(values.astype(np.float64).sum().compute())
+
+
+def total_log_likelihood_accepts_dask(method):
+    """Decorate ``_total_log_likelihood(self, X, sample_weight) -> (Σ w log p, Σ w)``: for a dask X
+    (and weights that are None, a NumPy array or a dask array of as many rows), one ``compute`` of
+    the lazy ``score_samples`` reduced on the workers; zero weights drop their rows (even where
+    log p is -inf), as on the host. Invalid weights (negative, non-finite, all zero) raise the
+    same ValueError as on the host, after that one compute."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, sample_weight=None):
+        if not _is_dask_array(X):
+            return method(self, X, sample_weight)
+        import dask
+        import dask.array as da
+
+        log_p = self.score_samples(X).astype(np.float64)
+        if sample_weight is None:
+            return dask_total(log_p), float(log_p.shape[0])
+        w = sample_weight if _is_dask_array(sample_weight) else np.asarray(sample_weight)
+        if w.shape != log_p.shape:
+            raise ValueError(f"sample_weight must have shape {log_p.shape}; got {w.shape}")
+        w = (w if _is_dask_array(w) else da.from_array(w, chunks=(log_p.chunks[0],)))
+        w = w.astype(np.float64).rechunk((log_p.chunks[0],))
+        kept = w > 0
+        total, w_sum, w_min, finite = dask.compute(
+            da.where(kept, w * log_p, 0.0).sum(), w.sum(), w.min(), da.isfinite(w).all()
+        )
+        if not finite or w_min < 0:
+            raise ValueError("sample_weight must be finite and non-negative")
+        if w_sum <= 0:
+            raise ValueError("sample_weight must have a positive sum")
+        return float(total), float(w_sum)
+
+    return wrapper
