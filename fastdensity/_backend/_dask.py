@@ -132,3 +132,32 @@ def total_log_likelihood_accepts_dask(method):
         return float(total), float(w_sum)
 
     return wrapper
+
+
+def tree_reduce(parts, combine, arity=2):
+    """One ``Delayed`` combining the ``Delayed`` ``parts`` by ``combine(a, b)`` in a balanced tree
+    (depth log₂ of the number of parts), not a chain: every level runs in parallel."""
+    import dask
+
+    if not parts:
+        raise ValueError("nothing to reduce: no parts")
+    level = list(parts)
+    while len(level) > 1:
+        level = [
+            dask.delayed(combine)(*level[i:i + arity]) if len(level[i:i + arity]) > 1 else level[i]
+            for i in range(0, len(level), arity)
+        ]
+    return level[0]
+
+
+def row_blocks(X, name):
+    """The non-empty row blocks of a 2-D dask array (one column chunk) as ``Delayed`` objects, after
+    the checks that need no computation: 2-D, a known number of columns, known row chunks."""
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got shape {X.shape}")
+    if not np.isfinite(X.shape[1]) or any(not np.isfinite(c) for c in X.chunks[0]):
+        raise ValueError(f"{name}: the dask array's chunk sizes are unknown (shape {X.shape}); call compute_chunk_sizes() first")
+    X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    blocks = X.to_delayed()[:, 0]
+    return [b for b, rows in zip(blocks, X.chunks[0]) if rows > 0]
+

@@ -131,6 +131,8 @@ class FeatureStatistics:
     def from_features(cls, features, batch_size=None):
         """Statistics of ``features`` (n, d), accumulated ``batch_size`` rows at a time (all at once
         when None)."""
+        if array_kind(features).namespace == "dask":
+            return _statistics_of_dask(cls, features)
         stats = cls()
         n = features.shape[0] if hasattr(features, "shape") else len(features)
         if batch_size is None:
@@ -182,6 +184,12 @@ class FeatureStatistics:
         self._merge(other.n, (other._shift - self._shift) + other._mean, other._scatter)
         self.n += other.n
         return self
+
+    def _merged_with(self, other):
+        """A new FeatureStatistics of both (neither is changed): the reduction step on dask."""
+        both = FeatureStatistics()
+        both.n, both._shift, both._mean, both._scatter, both._kind = self.n, self._shift, self._mean, self._scatter, self._kind
+        return both.merge(other)
 
     def _merge(self, m, mean_b, scatter_b):
         xp = _xp(self._kind)
@@ -332,11 +340,30 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
     return result
 
 
+def _statistics_of_dask(cls, features, name="features"):
+    """Statistics of a dask array: one FeatureStatistics per row block on the workers, merged in a
+    tree (Chan's pairwise update, so the result equals the in-memory one up to rounding); one
+    ``compute``, and only the (d,) mean and (d, d) scatter of each block travel."""
+    import dask
+
+    from .._backend._dask import row_blocks, tree_reduce
+
+    parts = [dask.delayed(cls().update)(block) for block in row_blocks(features, name)]
+    if not parts:
+        raise ValueError(f"{name} needs at least 1 sample; got 0")
+    return dask.compute(tree_reduce(parts, cls._merged_with))[0]
+
+
 def _statistics(x, name):
     if isinstance(x, FeatureStatistics):
         if x.n < 2:
             raise ValueError(f"{name} holds {x.n} samples; FID needs at least 2")
         return x.mean, x.cov
+    if array_kind(x).namespace == "dask":
+        stats = _statistics_of_dask(FeatureStatistics, x, name)
+        if stats.n < 2:
+            raise ValueError(f"{name} needs at least 2 samples; got {stats.n}")
+        return stats.mean, stats.cov
     stats = FeatureStatistics().update(check_features(x, name, min_samples=2))
     return stats.mean, stats.cov
 
@@ -351,7 +378,8 @@ def fid(features_real, features_fake):
         ``fastdensity.metrics.features``), at least 2 rows each, or precomputed
         :class:`FeatureStatistics` (so that a reference set's statistics are computed once).
         NumPy arrays, torch tensors (CPU or CUDA) or CuPy arrays; computed in float64 on their
-        device.
+        device. Dask arrays: each row block's statistics on the workers, tree-merged (one
+        ``compute``; only d + d² numbers per block travel).
 
     Returns
     -------
