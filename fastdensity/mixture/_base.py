@@ -74,7 +74,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         (float32/float64 kept) for GPU data or backend="cuda"; foreign array-API arrays come to
         the host through DLPack first (``_arrays.host``)."""
         with _finite_check_quietly():
-            X, _, _ = check_estimator_X(self, host(X), reset=reset, ensure_min_samples=min_samples)
+            X, _, _ = check_estimator_X(self, host(X), reset=reset, ensure_min_samples=min_samples, allow_dask=True)
         return X, engine_for(X)
 
     def _check_fit_data(self, X, sample_weight, *, reset, min_samples=2):

@@ -16,7 +16,8 @@ and runs the same sequence whatever the backend:
 - ``initial_stats(est, X, w, random_state)``: the initial sufficient statistics (``Stats``) of
   ``est.init_params``, with the same draws from ``random_state`` on every backend;
 - ``e_step(X, w, means, prec_chol, log_weights, cov_type, shift)``: the fused E-step,
-  (per-row log-likelihood in ``xp``, then R, Sx, Sxx as host float64 arrays);
+  (Σ w log p(x) over the rows as a float, then R, Sx, Sxx as host float64 arrays): only totals
+  leave the engine, so that a sharded engine (Dask) reduces where the rows are;
 - ``weighted_log_prob(...)`` (n, k) and ``log_prob_norm(...)`` (n,): float64 results in ``xp``,
   −inf (not NaN) for rows whose distances overflow.
 
@@ -58,7 +59,11 @@ class MixtureEngine(Protocol):
 
 
 def engine_for(array) -> MixtureEngine:
-    """The mixture engine for data held as ``array`` (validated: NumPy or CuPy)."""
+    """The mixture engine for data held as ``array`` (validated: NumPy, CuPy or, to fit, Dask)."""
+    if array_kind(array).namespace == "dask":
+        from ._engine_dask import DASK_ENGINE
+
+        return DASK_ENGINE
     if array_kind(array).namespace == "cupy":
         from ._engine_cuda import CUDA_ENGINE
 

@@ -72,7 +72,10 @@ class CPUEngine:
         return _seed_stats(X, w, np.asarray(indices), k, ct, shift)
 
     def e_step(self, X, w, means, prec_chol, log_weights, cov_type, shift):
-        return _op("gmm_estep")(X, w, means, prec_chol, log_weights, cov_type, shift=shift)
+        lpn, R, Sx, Sxx = _op("gmm_estep")(X, w, means, prec_chol, log_weights, cov_type, shift=shift)
+        with np.errstate(invalid="ignore"):  # inf · 0 weight: NaN, caught as a non-finite bound
+            total = float(lpn.sum()) if w is None else float((w * lpn).sum())
+        return total, R, Sx, Sxx
 
     def weighted_log_prob(self, X, means, prec_chol, cov_type, log_weights):
         return _op("gmm_log_prob")(X, means, prec_chol, cov_type, log_weights)

@@ -88,7 +88,8 @@ class CUDAEngine:
 
     def e_step(self, X, w, means, prec_chol, log_weights, cov_type, shift):
         lpn, R, Sx, Sxx = _cuda_op("gmm_estep")(X, w, means, prec_chol, log_weights, cov_type, shift=shift)
-        return (lpn,) + tuple(self.xp.asnumpy(a) for a in (R, Sx, Sxx))
+        total = float(lpn.sum()) if w is None else float((w * lpn).sum())  # reduced on the device
+        return (total,) + tuple(self.xp.asnumpy(a) for a in (R, Sx, Sxx))
 
     def weighted_log_prob(self, X, means, prec_chol, cov_type, log_weights):
         return _cuda_op("gmm_log_prob")(X, means, prec_chol, cov_type, log_weights)

@@ -26,7 +26,7 @@ from ._gaussian_params import (COVARIANCE_TYPES, Stats, _check_means, _check_pre
 from ._posterior import labels_from_log_prob, proba_from_log_prob
 
 _PARAMETERS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
-_FIT_STATE = ("_shift", "_eps_scale", "_weights_init", "_means_init", "_precisions_init")
+_FIT_STATE = ("_shift", "_eps_scale", "_weight_total", "_weights_init", "_means_init", "_precisions_init")
 
 
 class OnlineState(NamedTuple):
@@ -223,8 +223,8 @@ class GaussianMixture(BaseMixture):
 
     def _prepare_fit(self, engine, X, w):
         """Per-fit constants: the centre of the tied statistics and the mean sample weight."""
-        self._shift, total = engine.centre(X, w)
-        self._eps_scale = float(total / X.shape[0])
+        self._shift, self._weight_total = engine.centre(X, w)
+        self._eps_scale = float(self._weight_total / X.shape[0])
 
     # --------------------------------------------------------------------- initialisation
     def _initialize_parameters(self, engine, X, w, random_state):
@@ -251,10 +251,9 @@ class GaussianMixture(BaseMixture):
     # ------------------------------------------------------------------------------- EM
     def _e_step(self, engine, X, w):
         """The fused E-step on the engine: (mean log-likelihood, the M-step's statistics)."""
-        lpn, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                        self.covariance_type, self._shift)
-        with np.errstate(invalid="ignore"):
-            lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / w.sum())
+        total, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                          self.covariance_type, self._shift)
+        lower_bound = total / self._weight_total
         if not math.isfinite(lower_bound):  # a training row's squared distances overflowed
             with np.errstate(over="ignore", invalid="ignore"):
                 spread = np.max(np.maximum(host64(X.max(axis=0)) - self._shift, self._shift - host64(X.min(axis=0))))
@@ -322,9 +321,9 @@ class GaussianMixture(BaseMixture):
     def _online_step(self, engine, X, w, state, eta):
         total = float(X.shape[0] if w is None else w.sum())
         centre = engine.centre(X, w)[0] if state is None else state.centre
-        lpn, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
-                                        self.covariance_type, centre)
-        lower_bound = float(lpn.mean()) if w is None else float((w * lpn).sum() / total)
+        ll_total, R, Sx, Sxx = engine.e_step(X, w, self.means_, self.precisions_cholesky_, np.log(self.weights_),
+                                             self.covariance_type, centre)
+        lower_bound = ll_total / total
         # The batch's statistics about the fixed centre, per unit weight.
         a = self.means_ - centre
         s1 = Sx + R[:, None] * a

@@ -1,5 +1,5 @@
-"""Dask arrays of queries on a real ``distributed.LocalCluster`` with two worker processes: the
-results equal the in-memory ones, and a worker killed in the middle of a computation is survived (the scheduler reruns its tasks) with the same
+"""Dask arrays on a real ``distributed.LocalCluster`` with two worker processes: query results
+and a GaussianMixture fit equal the in-memory ones, and a worker killed in the middle of a computation is survived (the scheduler reruns its tasks) with the same
 result."""
 
 from __future__ import annotations
@@ -47,6 +47,26 @@ def test_results_equal_in_memory_on_worker_processes(client):
     np.testing.assert_allclose(got_score, gmm.score_samples(Q).sum(), rtol=RTOL)
     # score() reduces on the workers through the client that is current
     np.testing.assert_allclose(kde.score(lazy_Q), kde.score(Q), rtol=RTOL)
+
+
+def test_gmm_fit_on_worker_processes_equals_in_memory(client):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, _ = _data(6000, 10, 3, seed=3)
+    X[:2000] += 5.0
+    start = GaussianMixture(n_components=2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start.fit(X)
+        params = dict(n_components=2, max_iter=15, tol=0.0, weights_init=start.weights_,
+                      means_init=start.means_, precisions_init=start.precisions_)
+        in_memory = GaussianMixture(**params).fit(X)
+        on_cluster = GaussianMixture(**params).fit(da.from_array(X, chunks=(1000, 3)))
+    np.testing.assert_allclose(on_cluster.means_, in_memory.means_, rtol=1e-10)
+    np.testing.assert_allclose(on_cluster.covariances_, in_memory.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(on_cluster.lower_bound_, in_memory.lower_bound_, rtol=1e-10)
 
 
 def test_a_worker_killed_mid_computation_is_survived(client):
