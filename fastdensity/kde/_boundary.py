@@ -36,7 +36,10 @@ of f̂(x) already computed (N images): the bound uses the distance of g x from t
 data's bounding box in each feature, so f̂(g x) ≤ c_d |L|⁻¹ λ_min^-d k(δ / λ_max) with
 δ = max_i dist_i / √H_ii. Skipped images change f_R(x) by a relative 2⁻⁶⁰ at most; for the compact
 kernels the bound is exactly 0 when the image is out of reach. Interior queries, far from every
-face, cost one kernel sum, as without bounds.
+face, cost one kernel sum, as without bounds; a query within the kernel's reach of k faces costs
+up to 2^k. With ``adaptive=True`` the reach and the bound take the largest factor λ_max for every
+point, so a wide range of factors (a point far out in a tail) keeps more images than needed: still
+exact, but slower (measured: 25 times the unbounded cost for a 2-D case with λ from 0.57 to 6.8).
 """
 
 from __future__ import annotations

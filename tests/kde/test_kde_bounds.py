@@ -347,6 +347,8 @@ def test_emulated_gpu_path_matches_the_cpu(monkeypatch):
     H = np.array([[0.03, 0.01], [0.01, 0.05]])
     cpu = KernelDensity(bandwidth=H, adaptive=True, bounds=bounds).fit(X, sample_weight=w)
     dev = KernelDensity(bandwidth=H, adaptive=True, bounds=bounds).fit(cp.asarray(X), sample_weight=w)
+    assert isinstance(dev.training_data_, cp.ndarray) and isinstance(dev.adaptive_factors_, cp.ndarray)
+    np.testing.assert_allclose(dev.adaptive_factors_.get(), cpu.adaptive_factors_, rtol=1e-9)  # reflected pilot on the device
     Q = np.column_stack([rng.uniform(-0.1, 1.1, 200), rng.uniform(-0.1, 2.5, 200)])
     out = dev.score_samples(cp.asarray(Q))
     assert isinstance(out, cp.ndarray)
