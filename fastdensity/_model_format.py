@@ -216,12 +216,32 @@ def _kernel_density(c: _Checker):
         c.real("bandwidth_", positive=True)
     H = c.array("bandwidth_matrix_", (d, d))
     c.positive_definite("bandwidth_matrix_", H)
+    _kernel_density_bounds(c, d)
     bw_param = c.params.get("bandwidth")
     if isinstance(bw_param, np.ndarray):
         if bw_param.ndim == 2:
             c.positive_definite("bandwidth", c.array("bandwidth", (d, d), param=True))
         else:
             c.array("bandwidth", (d,), positive=True, param=True)
+
+
+def _kernel_density_bounds(c: _Checker, d: int):
+    """The ``bounds`` parameter (if any): valid, one entry per feature, the training data inside."""
+    bounds = c.params.get("bounds")
+    if bounds is None:
+        return
+    from .kde._bounds_spec import parse_bounds
+
+    try:
+        low, high = parse_bounds(bounds)
+    except (TypeError, ValueError) as exc:
+        c.fail("bounds", f"is not a valid bounds parameter ({exc})")
+    if low.size != d:
+        c.fail("bounds", f"must have one entry per feature ({d}); got {low.size}")
+    X = np.asarray(c.attrs["training_data_"], dtype=np.float64)
+    outside = ~np.all((X >= low) & (X <= high), axis=1)
+    if outside.any():
+        c.fail("bounds", f"must hold the training data; {int(outside.sum())} row(s) of training_data_ lie outside")
 
 
 def _knn_density(c: _Checker):

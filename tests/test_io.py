@@ -31,6 +31,7 @@ CASES = {
     "weighted": dict(params=dict(bandwidth="silverman", kernel="epanechnikov"), d=2, weighted=True),
     "adaptive": dict(params=dict(bandwidth="scott", adaptive=True), d=2, weighted=True),
     "cv-1d": dict(params=dict(bandwidth="cv", kernel="biweight"), d=1),
+    "bounded": dict(params=dict(bandwidth=0.4, bounds=[(-6.0, 6.0), (None, np.inf)]), d=2, weighted=True),
 }
 
 

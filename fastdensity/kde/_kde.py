@@ -21,7 +21,8 @@ from .._backend._threads import resolve_n_jobs
 from .._backend._validation import (
     Boolean, Check, CheckedLater, Integer, Options, Real, check_parameter, validate_parameters,
 )
-from . import _bandwidth
+from . import _bandwidth, _boundary
+from ._bounds_spec import BOUNDARY_METHODS, check_bounds_for_data, check_bounds_param
 from ._bandwidth_isj import isj_bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
@@ -151,6 +152,18 @@ class KernelDensity(BaseEstimator):
         (``pip install fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
+    bounds : sequence of d entries, array of shape (d, 2) or None, default=None
+        A box domain for bounded data: per feature None or ``(low, high)``, either end None or
+        ±inf for a one-sided bound (``(0, None)`` is [0, ∞)); low < high and the training data
+        inside, else ``ValueError``. Log density ``-inf`` outside the box; ``sample`` draws inside.
+        The bandwidth rules ignore the bounds. Euclidean metric only.
+    boundary : {"reflection"}, default="reflection"
+        "reflection": f̂ summed at x and at its mirror images in the faces (every repeated
+        reflection for two-sided features), which integrates to 1 over the box for every kernel,
+        weight and bandwidth (full, adaptive: the pilot is reflected too); ``sample`` folds f̂'s
+        draws into the box, exactly. Compact kernels are exact, the gaussian and exponential
+        leave out images of total mass below 2^-60; over 4096 images per query raise
+        ``ValueError`` in ``fit``. Details: ``fastdensity/kde/_boundary.py``.
 
     Attributes
     ----------
@@ -183,6 +196,8 @@ class KernelDensity(BaseEstimator):
         adaptive=False,
         backend="auto",
         n_jobs=None,
+        bounds=None,
+        boundary="reflection",
     ):
         self.bandwidth = bandwidth
         self.algorithm = algorithm
@@ -196,6 +211,8 @@ class KernelDensity(BaseEstimator):
         self.adaptive = adaptive
         self.backend = backend
         self.n_jobs = n_jobs
+        self.bounds = bounds
+        self.boundary = boundary
 
     # ----------------------------------------------------------------------------- validation
     _constraints = {
@@ -211,6 +228,8 @@ class KernelDensity(BaseEstimator):
         "adaptive": Boolean(),
         "backend": Options(BACKENDS),
         "n_jobs": Check(resolve_n_jobs),
+        "bounds": Check(check_bounds_param, none=True),  # per-feature count and data: in fit
+        "boundary": Options(BOUNDARY_METHODS),
     }
 
     def _validate_params(self):
@@ -232,6 +251,7 @@ class KernelDensity(BaseEstimator):
         """
         self._validate_params()
         X, kind, _ = _check_X(self, X, reset=True)
+        check_bounds_for_data(self, X)
         self._fit_kind = kind
         engine = engine_for(X)
         engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=True)
@@ -247,9 +267,11 @@ class KernelDensity(BaseEstimator):
                 self._cache()["chol"] = chol
             self._bandwidth_cholesky()  # factored once per fit, read by the state and by sample
             if self.adaptive:  # Abramson's factors from the fixed-bandwidth pilot
-                pilot = engine.log_density(self, X)
+                pilot = _boundary.log_density(self, engine, X)  # the reflected pilot with bounds
                 self.adaptive_factors_ = _bandwidth.abramson_from_pilot(pilot, pilot_weights, xp=engine.xp)
                 self._clear_cache()
+            if self.bounds is not None:
+                _boundary.reflection_plan(self)  # refuses a kernel too wide for the box
         return self
 
     def _bandwidth_matrix(self, X, weights):
@@ -377,14 +399,14 @@ class KernelDensity(BaseEstimator):
         """Log density of each row of ``X`` (m, d); float32 in → float32 out, else float64.
 
         Finite far from the data for the gaussian and exponential kernels; exactly ``-inf``
-        outside the support of compact kernels.
+        outside the support of compact kernels, and outside the ``bounds``.
         """
         check_is_fitted(self, "training_data_")
         X, kind, _ = _check_X(self, X, reset=False)
         engine = engine_for(X)
         engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=False)
         with engine.scope(X, self.n_jobs):
-            log_density = engine.log_density(self, X)
+            log_density = _boundary.log_density(self, engine, X)
             if X.dtype == np.float32:
                 log_density = log_density.astype(np.float32)
         return engine.to_caller(log_density, kind)
@@ -409,7 +431,8 @@ class KernelDensity(BaseEstimator):
         GPU, the draw happens there (CuPy's generator) and comes back as a CuPy array or a torch
         CUDA tensor, as the data passed to ``fit`` was; otherwise as a NumPy array. Equal
         ``sample_weight`` (every weight the same) draw exactly the points drawn without weights for
-        the same ``random_state``.
+        the same ``random_state``. With ``bounds`` the draws are folded into the box (exact draws
+        of the reflection estimator).
         """
         check_is_fitted(self, "training_data_")
         n_samples = check_parameter("n_samples", n_samples, Integer(0))
@@ -428,7 +451,7 @@ class KernelDensity(BaseEstimator):
         # A NumPy Generator seeded from the legacy RandomState keeps random_state semantics.
         seed = rng.randint(0, 2**63 - 1, dtype=np.int64)
         engine = engine_for(self.training_data_)
-        out = engine.sample(self, int(n_samples), int(seed))
+        out = _boundary.fold(self, engine, engine.sample(self, int(n_samples), int(seed)))
         # In the type of the data passed to fit when that was on a GPU (a CuPy array, a torch CUDA
         # tensor on its device); NumPy otherwise, host callers of backend="cuda" included.
         kind = getattr(self, "_fit_kind", None) or array_kind(self.training_data_)
