@@ -5,6 +5,7 @@
     fastdensity demo [--output-dir DIR] [--quick]
     fastdensity fit kde DATA -o MODEL [--bandwidth B] [--kernel K] [--adaptive] [--weights FILE]
     fastdensity fit gmm DATA -o MODEL [--n-components K] [--covariance-type T] [--n-init N] [--seed S]
+                          [--batch-size N] [--workers N | --scheduler ADDRESS]   (streamed, .npy)
     fastdensity fit knn DATA -o MODEL [--n-neighbors K] [--algorithm A]
     fastdensity fit normal DATA -o MODEL [--covariance-type T]
     fastdensity score MODEL DATA -o OUT [--batch-size N] [--progress | --no-progress]
@@ -40,6 +41,7 @@ from ._files import _one_line, _suffix, read_array, write_array
 PROG = "fastdensity"
 BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv")
 DEFAULT_BATCH_SIZE = 65536
+STREAM_BATCH_SIZE = 1_000_000  # rows per task of a streamed fit: 32 MB at 4 float64 features
 
 
 class UsageError(Exception):
@@ -144,6 +146,14 @@ def _add_gmm_options(parser):
     parser.add_argument("--n-init", type=positive_int, default=1, help="EM restarts (default: 1)")
     parser.add_argument("--max-iter", type=positive_int, default=100, help="EM iterations (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
+    stream = parser.add_argument_group("streaming (.npy DATA, needs fastdensity[dask])")
+    stream.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                        help="fit through Dask in batches of N rows read from the memory-mapped file: memory "
+                             f"bounded by the batches in flight (default with --workers/--scheduler: {STREAM_BATCH_SIZE})")
+    stream.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                        help="run the batches on a local Dask cluster of N worker processes")
+    stream.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the batches on an existing Dask scheduler (its workers must see DATA's path)")
 
 
 def _fit_gmm(args):
@@ -189,9 +199,10 @@ FIT_MODELS = {
 def _cmd_fit(args, stdout, stderr) -> int:
     from ..io import save
 
-    X = read_array(args.data, what="DATA")
+    streamed = any(getattr(args, name, None) is not None for name in ("batch_size", "workers", "scheduler"))
+    X = None if streamed else read_array(args.data, what="DATA")
     weights = None
-    if args.weights is not None:
+    if args.weights is not None and not streamed:
         weights = read_array(args.weights, what="weights file", mmap=False)
         if weights.shape[1] != 1:
             raise ValueError(f"weights file {args.weights!r} must hold one column; got shape {weights.shape}")
@@ -202,6 +213,17 @@ def _cmd_fit(args, stdout, stderr) -> int:
             )
     _, _, build = FIT_MODELS[args.model]
     estimator = build(args)
+    if streamed:
+        from ._streaming import fit_streamed
+
+        if args.workers is not None and args.scheduler is not None:
+            raise ValueError("give --workers (a new local cluster) or --scheduler (an existing one), not both")
+        n, d = fit_streamed(estimator, args.data, args.weights, args.batch_size or STREAM_BATCH_SIZE,
+                            address=args.scheduler, workers=args.workers)
+        save(estimator, args.output)
+        print(f"fitted {type(estimator).__name__} on {n} rows × {d} features in batches of "
+              f"{args.batch_size or STREAM_BATCH_SIZE}; wrote {args.output}", file=stdout)
+        return 0
     if weights is None:
         estimator.fit(X)
     elif "sample_weight" in inspect.signature(estimator.fit).parameters:
