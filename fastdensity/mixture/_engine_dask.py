@@ -70,9 +70,14 @@ def _block_positive(w):
     return int(np.count_nonzero(w > 0)), int(np.count_nonzero(~np.isfinite(w) | (w < 0)))
 
 
-def _nearest(x, centres):
-    d2 = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)[None, :]
-    return np.argmin(d2, axis=1).astype(np.int64)
+def _nearest(x, centres, rows=65536):
+    """The nearest centre of each row, in slices of ``rows`` (bounded temporaries: rows × k)."""
+    cc = (centres * centres).sum(axis=1)
+    labels = np.empty(x.shape[0], dtype=np.int64)
+    for start in range(0, x.shape[0], rows):
+        part = x[start:start + rows]
+        labels[start:start + rows] = np.argmin(cc[None, :] - 2.0 * part @ centres.T, axis=1)
+    return labels
 
 
 def _block_label_stats(x, w, centres, cov_type, shift):
@@ -140,7 +145,10 @@ class DaskEngine:
     def _sample(self, X, w, random_state):
         """(rows, their weights or None) of a uniform sample of at most SAMPLE_ROWS rows."""
         n = X.shape[0]
-        take = np.sort(random_state.choice(n, size=min(n, SAMPLE_ROWS), replace=False))
+        if n <= 4 * SAMPLE_ROWS:
+            take = np.sort(random_state.choice(n, size=min(n, SAMPLE_ROWS), replace=False))
+        else:  # not choice(replace=False): it permutes all n indices (400 MB at 5e7 rows)
+            take = np.unique(random_state.randint(0, n, size=SAMPLE_ROWS))
         rows = np.asarray(X[take].compute(), dtype=np.float64)
         return rows, None if w is None else np.asarray(w[take].compute(), dtype=np.float64)
 
