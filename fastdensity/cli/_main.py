@@ -38,7 +38,7 @@ from ._argtypes import data_path, output_path, positive_int, seed
 from ._files import _one_line, _suffix, read_array, write_array
 
 PROG = "fastdensity"
-BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv")
+BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin", "lscv", "lscv_diag", "mlcv", "mlcv_diag")
 DEFAULT_BATCH_SIZE = 65536
 
 
