@@ -33,10 +33,10 @@ def _scales(H) -> str:
     """√diag(H): one number in 1-D, two in 2-D, a range beyond."""
     s = np.sqrt(np.diag(np.atleast_2d(H)))
     if s.size == 1:
-        return f"{s[0]:.4g}"
+        return f"{s[0]:#.4g}"
     if s.size == 2:
-        return f"{s[0]:.3g}, {s[1]:.3g}"
-    return f"{s.min():.3g} .. {s.max():.3g}"
+        return f"{s[0]:#.3g}, {s[1]:#.3g}"
+    return f"{s.min():#.3g} .. {s.max():#.3g}"
 
 
 def _seconds(t) -> str:
@@ -115,8 +115,9 @@ class BandwidthTable:
         return str(self)
 
     def plot(self, ax=None):
-        """Horizontal bars of the held-out log-likelihood per method (the best one highlighted),
-        each labelled with its kernel scale and fit time. Needs matplotlib. Returns the Axes."""
+        """Horizontal bars of the held-out log-likelihood per scored method (the best highlighted,
+        failed methods left out), whiskers the sd over folds, each labelled with its kernel scale and
+        fit time. Needs matplotlib. Returns the Axes."""
         from ..plot import _pyplot
 
         plt = _pyplot()
@@ -135,7 +136,7 @@ class BandwidthTable:
         ax.set_yticklabels([f"{r['method']}  (h {_scales(r['bandwidth_matrix'])}, {_seconds(r['fit_seconds'])})"
                             for r in rows])
         ax.invert_yaxis()
-        ax.set_xlabel(f"mean held-out log-likelihood per point ({self.n_folds}-fold)")
+        ax.set_xlabel(f"mean held-out log-likelihood per point ({self.n_folds}-fold; whiskers: sd over folds)")
         ax.set_title(f"bandwidth rules, {self.kernel} kernel (n = {self.n_samples}, d = {self.n_features})")
         return ax
 
