@@ -194,7 +194,8 @@ def cv_bandwidth_matrix(X, weights=None, rule="lscv") -> np.ndarray:
     L = unpack(result.x)
     H = L @ L.T
     scale0 = float(np.max(np.diagonal(L0)))
-    if not (np.all(np.isfinite(H)) and np.min(np.linalg.eigvalsh(H)) > (1e-6 * scale0) ** 2 and np.isfinite(result.fun)):
+    usable = np.all(np.isfinite(H)) and np.isfinite(result.fun)
+    if not (usable and np.min(np.linalg.eigvalsh(H)) > (1e-6 * scale0) ** 2):
         raise ValueError(
             f'the "{rule}" criterion has no usable optimum on these data (duplicated points or a '
             'degenerate minimum); use "scott", "plugin" or "cv"'
