@@ -239,8 +239,9 @@ def test_demo_in_process_without_matplotlib(tmp_path, capsys, monkeypatch):
     assert main(["demo", "--quick", "--output-dir", str(tmp_path / "plots")]) == 0
     out = capsys.readouterr().out
     assert "skipped the plots" in out
-    for rule in ("scott", "silverman", "isj", "cv", "0.25"):
+    for rule in ("scott", "silverman", "isj", "sj", "plugin", "cv", "0.25"):
         assert f" {rule} " in out
+    assert "refused" not in out  # ISJ on the rounded eruption times: a bandwidth, not a refusal
     assert "pair evaluations/s" in out
     assert not (tmp_path / "plots").exists()
 

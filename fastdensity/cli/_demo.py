@@ -54,8 +54,8 @@ def _demo_cases(quick: bool):
     pca = PCA(n_components=n_components, svd_solver="full").fit(d_train)
     p_train, p_test = _standardise(pca.transform(d_train), pca.transform(d_test))
 
-    rules_1d = [("gaussian", rule, False) for rule in ("scott", "silverman", "isj", "cv", 0.25)]
-    rules_nd = [("gaussian", rule, False) for rule in ("scott", "silverman", "cv")]
+    rules_1d = [("gaussian", rule, False) for rule in ("scott", "silverman", "isj", "sj", "plugin", "cv", 0.25)]
+    rules_nd = [("gaussian", rule, False) for rule in ("scott", "silverman", "plugin", "cv")]
     if quick:
         cases = [
             (ERUPTIONS, e_train, e_test, rules_1d),

@@ -39,7 +39,7 @@ from ._argtypes import data_path, output_path, positive_int, seed
 from ._files import _one_line, _suffix, read_array, write_array
 
 PROG = "fastdensity"
-BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv")
+BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin", "lscv", "lscv_diag", "mlcv", "mlcv_diag")
 DEFAULT_BATCH_SIZE = 65536
 STREAM_BATCH_SIZE = 1_000_000  # rows per task of a streamed fit: 32 MB at 4 float64 features
 

@@ -1,7 +1,8 @@
 """Improved Sheather–Jones (Botev, Grotowski & Kroese 2010, "Kernel density estimation via
 diffusion"), the 1-D data-driven bandwidth ``bandwidth="isj"``: the data binned linearly on a fine
 grid, the roughness functionals from its DCT, and the fixed point of the ℓ-stage plug-in equation
-found by root bracketing. Pure NumPy/SciPy.
+found by root bracketing. Pure NumPy/SciPy. On rounded or tied data the root is searched for at
+bandwidths of at least the data's resolution, with ``_bandwidth_rounded``'s documented fallback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from scipy.fft import dct
 from scipy.optimize import brentq
 
 from .._backend._validation import check_sample_weight
+from ._bandwidth_rounded import resolution_fallback, tie_resolution
 
 __all__ = ["isj_bandwidth"]
 
@@ -76,8 +78,14 @@ def isj_bandwidth(x, weights=None) -> float:
     of the padded range squared). n in the equations is the effective sample size 1/Σw² (the
     number of points for equal weights; Botev's code uses the number of distinct values).
 
-    Raises ValueError for multi-dimensional data, fewer than 2 distinct values, or when the
-    equation has no root in the searched range (suggesting "scott").
+    Rounded or tied data (fewer distinct values than points, resolution δ the median spacing of
+    the distinct values): a first root below δ resolves the rounding grid, so the root is searched
+    for again from bandwidth δ upwards; where there is none, ``_bandwidth_rounded``'s documented
+    fallback max(Silverman's rule, δ) is returned with a ``UserWarning``.
+
+    Raises ValueError for multi-dimensional data, fewer than 2 distinct values, or, for data
+    without ties, when the equation has no root in the searched range or a root below the spacing
+    of the values (suggesting "scott").
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 2:
@@ -120,37 +128,74 @@ def isj_bandwidth(x, weights=None) -> float:
     def residual(t):
         return _isj_residual(t, neff, k2_powers, c2)
 
-    # Scan upwards from one cell width squared for the first sign change, then refine by Brent.
-    t_lo = (1.0 / m) ** 2
+    t_min = (1.0 / m) ** 2
+    resolution = tie_resolution(x)  # None for data without ties: the rule as before
+    try:
+        t_star = _scan_root(residual, t_min, skip_positive=False)
+    except _NoRoot as exc:
+        if resolution is None:
+            raise ValueError(_NO_ROOT_MESSAGES[exc.args[0]]) from None
+        t_star = None
+    bandwidth = None if t_star is None else math.sqrt(t_star) * span
+    if resolution is None:
+        # On rounded or discrete data the equation has a root that puts a spike on each distinct
+        # value: a bandwidth below the typical spacing of the distinct values is that root, not a
+        # density estimate. Data without ties get here only in extreme cases: refuse.
+        spacing = float(np.median(np.diff(np.unique(x))))
+        if bandwidth < spacing:
+            raise ValueError(
+                f'the "isj" bandwidth ({bandwidth:.3g}) is below the median spacing of the distinct '
+                f"data values ({spacing:.3g}): the data look rounded or discrete and ISJ resolves the "
+                'rounding grid instead of the density; use "scott", "silverman", "cv" or pass a float bandwidth'
+            )
+        return bandwidth
+    if bandwidth is not None and bandwidth >= resolution:
+        return bandwidth
+    # Tied (rounded) data whose first root resolves the rounding grid (Old Faithful's eruption
+    # times, to the second): the density's root is the first one at a bandwidth of at least the
+    # resolution δ; below δ the roughness estimates see the lattice's spikes (_bandwidth_rounded).
+    try:
+        t_star = _scan_root(residual, max(t_min, (resolution / span) ** 2), skip_positive=True)
+    except _NoRoot:
+        return resolution_fallback(x, w, resolution, "isj", "the fixed-point equation has no root above δ")
+    return math.sqrt(t_star) * span
+
+
+class _NoRoot(Exception):
+    """The fixed-point equation has no root in the scanned range; args[0] says why."""
+
+
+_NO_ROOT_MESSAGES = {
+    "below": 'the "isj" fixed-point equation has its root below the binning resolution (the data '
+             'look discrete, or a few extreme outliers stretch the range); use "scott" or pass a float bandwidth',
+    "none": 'the "isj" fixed-point equation has no root in the searched range (too few data, '
+            'or no structure to estimate); use "scott" or pass a float bandwidth',
+}
+
+
+def _scan_root(residual, t_start, skip_positive):
+    """The first root of ``residual`` (negative below it, ≥ 0 above) at t ≥ ``t_start``: scan upwards
+    by doubling t for a sign change, then refine by Brent's method. A residual ≥ 0 at ``t_start``
+    raises ``_NoRoot("below")``, or with ``skip_positive`` the scan first moves past it; none up to
+    t = 0.1 raises ``_NoRoot("none")``."""
+    if t_start >= _ISJ_T_MAX:
+        raise _NoRoot("none")
+    t_lo = t_start
     r_lo = residual(t_lo)
     if r_lo >= 0:
-        raise ValueError(
-            'the "isj" fixed-point equation has its root below the binning resolution (the data '
-            'look discrete, or a few extreme outliers stretch the range); use "scott" or pass a float bandwidth'
-        )
-    t_hi = t_lo
+        if not skip_positive:
+            raise _NoRoot("below")
+        while r_lo >= 0:
+            if t_lo >= _ISJ_T_MAX:
+                raise _NoRoot("none")
+            t_lo = min(2.0 * t_lo, _ISJ_T_MAX)
+            r_lo = residual(t_lo)
     while True:
         t_hi = min(2.0 * t_lo, _ISJ_T_MAX)
         r_hi = residual(t_hi)
         if r_hi >= 0:
             break
         if t_hi >= _ISJ_T_MAX:
-            raise ValueError(
-                'the "isj" fixed-point equation has no root in the searched range (too few data, '
-                'or no structure to estimate); use "scott" or pass a float bandwidth'
-            )
+            raise _NoRoot("none")
         t_lo = t_hi
-    t_star = brentq(residual, t_lo, t_hi, xtol=1e-14 * t_hi, rtol=1e-12, maxiter=200)
-    bandwidth = math.sqrt(t_star) * span
-    # On rounded or discrete data (many ties) the equation has a root that puts a spike on each
-    # distinct value: a bandwidth below the typical spacing of the distinct values is that root,
-    # not a density estimate (Old Faithful's eruption times, recorded to the second, do this).
-    distinct = np.unique(x)
-    spacing = float(np.median(np.diff(distinct)))
-    if bandwidth < spacing:
-        raise ValueError(
-            f'the "isj" bandwidth ({bandwidth:.3g}) is below the median spacing of the distinct data '
-            f"values ({spacing:.3g}): the data look rounded or discrete and ISJ resolves the rounding "
-            'grid instead of the density; use "scott", "silverman", "cv" or pass a float bandwidth'
-        )
-    return bandwidth
+    return brentq(residual, t_lo, t_hi, xtol=1e-14 * t_hi, rtol=1e-12, maxiter=200)

@@ -38,7 +38,8 @@ class CUDAEngine:
 
     def fit_bandwidth(self, est, X, sample_weight):
         """The data stay on the device: the rules reduce them there to a (d, d) covariance and
-        "cv" to (n, g) leave-one-out sums; "isj" (1-D only) bins the column on the host."""
+        "cv" to (n, g) leave-one-out sums; "isj" and "sj" (1-D only) bin the column on the host and
+        "plugin" and the cross-validated matrices ("lscv", "mlcv", …) sum their pairs there."""
         from .._backend._convert import to_device_cupy
         from . import _kde_device
 
@@ -52,8 +53,8 @@ class CUDAEngine:
         elif isinstance(bw, str) and bw == "cv":
             H = _kde_device.cv_bandwidth_matrix(X, weights, est.kernel)
             bandwidth_used = float(np.sqrt(H[0, 0])) if d == 1 else H
-        elif isinstance(bw, str) and bw == "isj":
-            column = np.empty((0, d)) if d != 1 else X.get().astype(np.float64)
+        elif isinstance(bw, str) and bw in ("isj", "sj", "plugin", "lscv", "lscv_diag", "mlcv", "mlcv_diag"):
+            column = X.get().astype(np.float64) if d == 1 or bw not in ("isj", "sj") else np.empty((0, d))
             bandwidth_used, H = est._bandwidth_matrix(column, None if weights is None else weights.get())
         else:  # numbers, arrays and invalid values: only the number of features is read
             bandwidth_used, H = est._bandwidth_matrix(np.empty((0, d)), None)

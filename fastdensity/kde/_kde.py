@@ -24,13 +24,16 @@ from .._backend._validation import (
 from . import _bandwidth, _boundary
 from ._bounds_spec import BOUNDARY_METHODS, check_bounds_for_data, check_bounds_param
 from ._bandwidth_isj import isj_bandwidth
+from ._bandwidth_lscv import CV_MATRIX_RULES, cv_bandwidth_matrix
+from ._bandwidth_plugin import plugin_bandwidth_matrix
+from ._bandwidth_sj import sj_bandwidth
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
 from ._kernels import KERNELS, kernel_coordinate_variance
 from ._weights import equal_weights
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
-_RULES = ("scott", "silverman", "isj", "cv")
+_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin") + CV_MATRIX_RULES
 _EUCLIDEAN = ("euclidean", "l2")
 
 def _check_metric_name(metric):
@@ -90,6 +93,16 @@ class KernelDensity(BaseEstimator):
           whatever the kernel. Unlike scikit-learn, whose rules ignore the data's scale
           (scikit-learn issues #25623, #26658).
         * "isj": improved Sheather–Jones (Botev, Grotowski & Kroese 2010), 1-D data only.
+        * "sj": Sheather–Jones solve-the-equation (1991), 1-D only: R's ``bw.SJ(x)`` (its binning,
+          pilots and root finder: R's value to its printed digits), with weights as an extension.
+          On rounded or tied data (a step δ, like Old Faithful's eruption times) "isj" and "sj"
+          take no root below δ and fall back to max(Silverman, δ) with a ``UserWarning``.
+        * "plugin": Duong & Hazelton's (2003) plug-in matrix (``ks::Hpi(x, pilot="samse")``,
+          exact O(n²) functionals); in 1-D Wand & Jones's two-stage plug-in (``ks::hpi``).
+        * "lscv", "lscv_diag" / "mlcv", "mlcv_diag": full or diagonal matrices minimising
+          least-squares cross-validation / maximising the leave-one-out likelihood (BFGS, O(n²)
+          per step). These, "plugin", "isj" and "sj" are the gaussian kernel's, converted to the
+          kernel as the rules are.
         * "cv": maximum leave-one-out likelihood over a grid of multiples (0.05 to 3) of the
           Scott bandwidth matrix, every candidate evaluated in one pass over the pairs.
     algorithm : {"auto", "exact", "kd_tree", "ball_tree"}, default="auto"
@@ -148,7 +161,8 @@ class KernelDensity(BaseEstimator):
         array type and device. Fitted on a GPU, the fitted arrays stay there (``training_data_`` is
         a CuPy array) and ``sample`` draws there; scoring data on the other device moves the fitted
         state once (cached). Every ``bandwidth`` works on the GPU: "cv" computes its leave-one-out
-        sums there; "isj" (1-D) bins the column on the host. The CUDA backend needs CuPy
+        sums there; "isj" and "sj" (1-D) bin the column on the host; "plugin" and the
+        cross-validated matrices ("lscv", "mlcv", …) sum pairs of a host copy. The CUDA backend needs CuPy
         (``pip install fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
         Threads for the engine (None or -1: all cores).
@@ -287,14 +301,17 @@ class KernelDensity(BaseEstimator):
             X64 = np.asarray(X, dtype=np.float64)
             if bw in ("scott", "silverman"):
                 H = _bandwidth.rule_bandwidth_matrix(X64, weights, bw, self.kernel)
-            elif bw == "isj":
+            elif bw in ("isj", "sj"):
                 if d != 1:
                     raise ValueError(
-                        f'bandwidth="isj" is for 1-D data; X has {d} features. Use "scott", '
+                        f'bandwidth="{bw}" is for 1-D data; X has {d} features. Use "scott", '
                         '"silverman" or "cv"'
                     )
-                sigma = isj_bandwidth(X64[:, 0], weights)
+                sigma = (isj_bandwidth if bw == "isj" else sj_bandwidth)(X64[:, 0], weights)
                 H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
+            elif bw == "plugin" or bw in CV_MATRIX_RULES:  # the gaussian kernel's covariance, converted
+                H = plugin_bandwidth_matrix(X64, weights) if bw == "plugin" else cv_bandwidth_matrix(X64, weights, bw)
+                H = H / kernel_coordinate_variance(self.kernel, d)
             else:  # cv
                 H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)
                 X_white = _bandwidth.whiten(_bandwidth.cholesky_bandwidth(H0), X64)
