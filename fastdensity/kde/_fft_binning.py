@@ -105,15 +105,18 @@ def _extremes_body(X, nblocks, low, high):
     for b in prange(nblocks):
         j0 = b * per
         j1 = min(n, j0 + per)
+        lo_b = low[b]
+        hi_b = high[b]
         for i in range(d):
-            lo_i = X[j0, i]
-            hi_i = lo_i
-            for j in range(j0 + 1, j1):
+            lo_b[i] = X[j0, i]
+            hi_b[i] = X[j0, i]
+        for j in range(j0 + 1, j1):  # row by row: one pass over the (n, d) array in memory order
+            for i in range(d):
                 v = X[j, i]
-                lo_i = min(lo_i, v)
-                hi_i = max(hi_i, v)
-            low[b, i] = lo_i
-            high[b, i] = hi_i
+                if v < lo_b[i]:
+                    lo_b[i] = v
+                if v > hi_b[i]:
+                    hi_b[i] = v
 
 
 _EXTREMES = serial_and_parallel(_extremes_body)

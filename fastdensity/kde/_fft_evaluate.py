@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, get_op
+from .._backend._validation import Options, check_parameter
 from ._engine import engine_for
 from ._fft_bound import NEGLIGIBLE, padding_radius, profile, support_radius
 from ._kernels import COMPACT_KERNELS
@@ -44,9 +45,13 @@ def plan_grid(est, grid_points, bounds):
                 padded=padded, A=A, log_cn=log_cn)
 
 
-def evaluate_grid(est, grid_points=None, bounds=None):
+BELOW_FLOOR = ("recompute", "-inf")
+
+
+def evaluate_grid(est, grid_points=None, bounds=None, below_floor="recompute"):
     """(coordinates, log density) of the binned FFT estimate; see ``KernelDensity.evaluate_grid``."""
     check_is_fitted(est, "training_data_")
+    check_parameter("below_floor", below_floor, Options(BELOW_FLOOR))
     plan = plan_grid(est, grid_points, bounds)
     X = est.training_data_
     engine = engine_for(X)
@@ -59,8 +64,8 @@ def evaluate_grid(est, grid_points=None, bounds=None):
         crop = tuple(slice(int(b), int(b) + n) for b, n in zip(plan["below"], plan["shape"]))
         values = values[crop]
         # the FFT's rounding floor, plus the kernel cut where k < 2^-60 (unit peak, Σ c ≤ 1)
-        floor = fft_rounding(plan["padded"], float(xp.sum(counts)), float(np.sum(window))) + NEGLIGIBLE
-        log_density = _honest_log(est, engine, xp, values, floor, counts, window, plan)
+        floor = fft_rounding(plan["padded"], xp, counts, window) + NEGLIGIBLE
+        log_density = _honest_log(est, engine, xp, values, floor, counts, window, plan, below_floor)
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     coords = tuple(xp.asarray(lo + step * np.arange(n), dtype=dtype)
                    for lo, step, n in zip(plan["lo"], plan["step"], plan["shape"]))
@@ -69,7 +74,7 @@ def evaluate_grid(est, grid_points=None, bounds=None):
     return tuple(engine.to_caller(c, kind) for c in coords), engine.to_caller(out, kind)
 
 
-def _honest_log(est, engine, xp, values, floor, counts, window, plan):
+def _honest_log(est, engine, xp, values, floor, counts, window, plan, below_floor):
     """log c_n f̃ at the nodes, f̃ the FFT result; where f̃ ≤ ``floor`` (rounding noise) the binned
     sum Σ_m c_m k(‖L⁻¹(g − m)‖) is redone directly in log space by the exact engine's sum over the
     occupied nodes of the extended grid. For a compact kernel, the nodes that no occupied node's
@@ -89,6 +94,9 @@ def _honest_log(est, engine, xp, values, floor, counts, window, plan):
         noisy = noisy & ~unreached
         if not bool(xp.any(noisy)):
             return out
+    if below_floor == "-inf":
+        out[noisy] = -np.inf
+        return out
     flat_counts = counts.reshape(-1)
     occupied = xp.nonzero(flat_counts > 0)[0]
     if occupied.shape[0] == 0:  # no training point within the kernel's reach: the exact engine

@@ -10,10 +10,12 @@ zero-padded grid of ``scipy.fft.next_fast_len(n_i + L_i)`` points per axis (L_i 
 half-width in nodes; n_i + L_i is the least size at which no wrap-around reaches a node) with
 real FFTs: ``scipy.fft`` on the host, ``cupyx.scipy.fft`` for CuPy arrays.
 
-The FFT's rounding floor: the computed convolution differs from the exact one by at most
-F = 16 u log2(N) Σ|c| Σ|K| (u = 2^-53, N the padded size; the normwise error model of the FFT,
-Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §24.1, ‖δy‖∞ ≤ ‖δy‖₂, with the
-constant taken generously). Values at or below F are rounding noise and are never logged.
+The FFT's rounding floor: the computed convolution y = c ⊛ K differs from the exact one by at
+most F = 16 u log2(N) (‖c‖₂‖K‖₁ + 3‖c‖₁‖K‖₂) everywhere (u = 2^-53, N the padded size). From the
+normwise error of each transform, ‖δX‖₂ ≤ γ‖X‖₂ with γ ≈ 7 u log2 N (Higham, *Accuracy and
+Stability of Numerical Algorithms*, 2nd ed., §24.1; the constant doubled here), Parseval
+(‖DFT a‖₂ = √N ‖a‖₂), ‖DFT a‖∞ ≤ ‖a‖₁, Young's ‖c ⊛ K‖₂ ≤ ‖c‖₁‖K‖₂ and ‖δy‖∞ ≤ ‖δy‖₂. Values at
+or below F are rounding noise and are never logged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import math
 import numbers
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from .._backend._columns import column_extremes
 from ._engine import engine_for
@@ -37,9 +38,12 @@ DEFAULT_GRID_POINTS = {1: 1024, 2: 256, 3: 64}
 ROUNDING = 2.0**-53
 
 
-def fft_rounding(padded, sum_a, sum_b):
-    """The rounding floor F of a convolution by FFT on a padded grid of shape ``padded``."""
-    return 16.0 * ROUNDING * math.log2(max(math.prod(padded), 2)) * sum_a * sum_b
+def fft_rounding(padded, xp, a, b):
+    """The rounding floor F of the convolution of ``a`` (in ``xp``) and ``b`` (NumPy) by FFT on a
+    padded grid of shape ``padded``: 16 u log2(N) (‖a‖₂‖b‖₁ + 3‖a‖₁‖b‖₂)."""
+    a1, a2 = float(xp.sum(xp.abs(a))), float(xp.sqrt(xp.sum(a * a)))
+    b1, b2 = float(np.sum(np.abs(b))), float(np.sqrt(np.sum(b * b)))
+    return 16.0 * ROUNDING * math.log2(max(math.prod(padded), 2)) * (a2 * b1 + 3.0 * a1 * b2)
 
 
 def check_grid_model(est, d, what):
@@ -96,11 +100,23 @@ def check_fft_size(padded, what):
         )
 
 
+def _lower_inverse(L):
+    """L⁻¹ of a small lower-triangular L by forward substitution (no LAPACK call: right after a
+    Numba parallel region, a BLAS thread pool's wake-up costs milliseconds on a busy machine)."""
+    d = L.shape[0]
+    A = np.zeros((d, d))
+    for j in range(d):
+        A[j, j] = 1.0 / L[j, j]
+        for i in range(j + 1, d):
+            A[i, j] = -sum(L[i, k] * A[k, j] for k in range(j, i)) / L[i, i]
+    return A
+
+
 def bandwidth_geometry(est):
     """(A = L⁻¹, diag(H), diag(H⁻¹), log c_n) of the fitted bandwidth, float64 on the host."""
     L = est._bandwidth_cholesky()
     d = L.shape[0]
-    A = solve_triangular(L, np.eye(d), lower=True)
+    A = _lower_inverse(L)
     H_diag = np.sum(L * L, axis=1)
     Hinv_diag = np.sum(A * A, axis=0)
     log_cn = log_kernel_norm(est.kernel, d) - float(np.sum(np.log(np.diag(L))))

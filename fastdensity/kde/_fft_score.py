@@ -119,15 +119,14 @@ def build_scoring_grid(est):
         window = cn * profile(kernel, r)
         beta = cn * (cell_bound(kernel, r, D, curvature) + cell_bound(kernel, r, 2 * D, curvature))
         density, bound = convolve(xp, counts, [window, beta], plan["padded"], plan["half"])
-        mass = float(xp.sum(counts))
         # Offsets outside the window lie beyond the edge radius (or beyond the grid): there K_H
         # and β are 0 for a compact kernel, and below their (decreasing) values at the edge else.
         edge = np.array(plan["edge"])
         cut = 0.0 if kernel in COMPACT_KERNELS else cn * float(
             profile(kernel, edge) + cell_bound(kernel, edge, D, curvature)
             + cell_bound(kernel, edge, 2 * D, curvature) + NEGLIGIBLE)
-        e0 = (fft_rounding(plan["padded"], mass, float(np.sum(window)))
-              + fft_rounding(plan["padded"], mass, float(np.sum(beta))) + cut)
+        e0 = (fft_rounding(plan["padded"], xp, counts, window)
+              + fft_rounding(plan["padded"], xp, counts, beta) + cut)
         fields = xp.stack([density.reshape(-1), xp.maximum(bound, 0.0).reshape(-1)])
     return dict(lo=plan["lo"], step=plan["step"], shape=plan["shape"], fields=fields, e0=e0,
                 namespace=xp)

@@ -72,7 +72,7 @@ def test_fft_convolution_equals_the_direct_sum_within_its_rounding_floor(shape, 
     (fast,) = convolve(np, counts, [window], padded, half)
     slow = direct_convolve(counts, window, mode="full", method="direct")
     slow = slow[tuple(slice(L, L + n) for L, n in zip(half, shape))]
-    floor = fft_rounding(padded, counts.sum(), window.sum())
+    floor = fft_rounding(padded, np, counts, window)
     assert np.max(np.abs(fast - slow)) <= floor
 
 
@@ -214,3 +214,18 @@ def test_evaluate_grid_far_from_all_data_falls_back_to_the_exact_engine():
     np.testing.assert_allclose(log_p, est.score_samples(x[:, None]), rtol=1e-12)
     (x,), log_p = KernelDensity(kernel="cosine", bandwidth=0.1).fit(X).evaluate_grid(16, bounds=(50.0, 60.0))
     assert np.all(np.isneginf(log_p))
+
+
+def test_below_floor_minus_inf_marks_exactly_the_nodes_that_are_recomputed():
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((2000, 2))
+    est = KernelDensity(bandwidth=0.15).fit(X)
+    _, full = est.evaluate_grid(64)
+    _, fast = est.evaluate_grid(64, below_floor="-inf")
+    marked = np.isneginf(fast)
+    assert marked.any() and np.all(np.isfinite(full))  # the round data leave the corners below F
+    np.testing.assert_array_equal(fast[~marked], full[~marked])
+    # the recomputed nodes lie far below the peak: under the floor of about 1e-10 of it
+    assert np.all(full[marked] < np.max(full) + np.log(1e-9))
+    with pytest.raises(ValueError, match=r"below_floor must be one of \('recompute', '-inf'\); got 'zero'"):
+        est.evaluate_grid(64, below_floor="zero")
