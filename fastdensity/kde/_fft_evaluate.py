@@ -99,6 +99,13 @@ def _honest_log(est, engine, xp, values, floor, counts, window, plan, below_floo
         return out
     flat_counts = counts.reshape(-1)
     occupied = xp.nonzero(flat_counts > 0)[0]
+    if occupied.shape[0] and xp is np:  # pruned by blocks, without loss (``_fft_tails_cpu``)
+        from ._fft_tails_cpu import log_binned_sum
+
+        noisy_index = np.stack(np.nonzero(noisy), axis=1) + plan["below"]
+        out[noisy] = log_binned_sum(counts, plan["ext_lo"], plan["step"], plan["A"], est._centre(), est.kernel,
+                                    noisy_index) + plan["log_cn"]
+        return out
     if occupied.shape[0] == 0:  # no training point within the kernel's reach: the exact engine
         nodes = xp.stack(xp.nonzero(noisy), axis=1) * xp.asarray(plan["step"]) + xp.asarray(plan["lo"])
         out[noisy] = engine.log_density(est, nodes)

@@ -420,8 +420,9 @@ class KernelDensity(BaseEstimator):
         below_floor : {"recompute", "-inf"}, default="recompute"
             The nodes where the FFT result is at or below its rounding floor F (see below; for
             a non-compact kernel, the far corners of a 2-D or 3-D grid around round data):
-            "recompute" redoes their binned sum in log space (cost: those nodes × the occupied
-            nodes); "-inf" returns −inf there, meaning "below F", without that cost.
+            "recompute" redoes their binned sum in log space (on the CPU pruned by blocks of
+            8^d nodes without loss, ``_fft_tails_cpu``; on a GPU over all occupied nodes);
+            "-inf" returns −inf there, meaning "below F", without that cost.
 
         Returns
         -------
