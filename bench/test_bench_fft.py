@@ -55,7 +55,8 @@ def test_evaluate_grid_gaussian(benchmark, case):
     benchmark.group = f"evaluate_grid d={d}"
     coords, log_p = benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=0)
     _record(benchmark, n=n, d=d, grid=points)
-    assert log_p.shape == (points,) * d and np.all(np.isfinite(log_p))
+    # −inf marks the far corners below the FFT's rounding floor (below_floor="-inf")
+    assert log_p.shape == (points,) * d and not np.any(np.isnan(log_p)) and np.isfinite(log_p).mean() > 0.4
 
 
 @pytest.mark.parametrize("case", SCORE_CASES, ids=lambda c: f"d{c[2]}-n{c[0]}-m{c[1]}")

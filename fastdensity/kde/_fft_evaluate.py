@@ -45,10 +45,10 @@ def plan_grid(est, grid_points, bounds):
                 padded=padded, A=A, log_cn=log_cn)
 
 
-BELOW_FLOOR = ("recompute", "-inf")
+BELOW_FLOOR = ("-inf", "recompute")
 
 
-def evaluate_grid(est, grid_points=None, bounds=None, below_floor="recompute"):
+def evaluate_grid(est, grid_points=None, bounds=None, below_floor="-inf"):
     """(coordinates, log density) of the binned FFT estimate; see ``KernelDensity.evaluate_grid``."""
     check_is_fitted(est, "training_data_")
     check_parameter("below_floor", below_floor, Options(BELOW_FLOOR))
