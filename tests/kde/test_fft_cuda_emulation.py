@@ -31,6 +31,9 @@ def emulated_cupy(monkeypatch):
 
         setattr(fft, name, call)
     monkeypatch.setitem(sys.modules, "cupyx.scipy.fft", fft)
+    from fastdensity.kde import _fft_score
+
+    monkeypatch.setattr(_fft_score, "SCORING_BUDGET", {1: 1 << 18, 2: 1 << 20, 3: 1 << 20})  # quick grids
     return sys.modules["cupy"]
 
 
