@@ -101,7 +101,10 @@ class KernelDensity(BaseEstimator):
         E(x) ≤ ``atol`` + ``rtol`` (p̂ − E(x)), which guarantees |p̂ − p| ≤ ``atol`` + ``rtol`` p;
         with ``atol`` = ``rtol`` = 0 it takes ``rtol`` = 1e-3 (|Δ log p| ≲ 1e-3). Queries outside
         the grid or with too large a bound (far tails, the zero density of compact kernels) are
-        computed by the exact engine.
+        computed by the exact engine. The grid has at most 2^20 (1-D) or 2^24 padded points and
+        takes up to a few seconds to build on 2 cores; where that is too coarse for the tolerance
+        (3-D with bandwidths small against the data's range; kernels with a kink or jump in 2-D
+        and 3-D at rtol below about 1e-2), most queries go to the exact engine.
     kernel : {"gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine", \
 "biweight", "triweight"}, default="gaussian"
         scikit-learn's six kernels with identical definitions, plus biweight (1 − r²)² and
