@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainccinv
 
+from ._algorithm_route import log_density as unbounded_log_density
 from ._bounds_spec import parse_bounds
 from ._kernels import COMPACT_KERNELS, log_kernel_norm
 
@@ -190,7 +191,7 @@ def log_density(est, engine, X):
     """Log densities of the validated queries X (m, d): the engine's own without ``bounds``, else
     the reflection estimator's, -inf outside the box (float64, in ``engine.xp``)."""
     if est.bounds is None:
-        return engine.log_density(est, X)
+        return unbounded_log_density(est, engine, X)
     plan = reflection_plan(est)
     xp = engine.xp
     X64 = X.astype(xp.float64)
@@ -198,14 +199,14 @@ def log_density(est, engine, X):
     inside = xp.all((X64 >= low) & (X64 <= high), axis=1)
     out = xp.full(X.shape[0], -xp.inf)
     if bool(inside.all()):  # the common case: no copy of the queries
-        total = engine.log_density(est, X).astype(xp.float64)
+        total = unbounded_log_density(est, engine, X).astype(xp.float64)
         if plan.maps:
             _add_images(est, engine, plan, X64, X.dtype, total)
         return total
     where = xp.nonzero(inside)[0]
     if where.size == 0:
         return out
-    total = engine.log_density(est, X[where]).astype(xp.float64)
+    total = unbounded_log_density(est, engine, X[where]).astype(xp.float64)
     if plan.maps:
         _add_images(est, engine, plan, X64[where], X.dtype, total)
     out[where] = total
@@ -223,7 +224,7 @@ def _add_images(est, engine, plan, X64, dtype, total):
     def flush():
         if not pending:
             return
-        values = engine.log_density(est, xp.concatenate([z for _, z in pending]).astype(dtype))
+        values = unbounded_log_density(est, engine, xp.concatenate([z for _, z in pending]).astype(dtype))
         offset = 0
         for keep, z in pending:
             part = values[offset: offset + keep.size]
