@@ -11,7 +11,8 @@ import numpy as np
 
 from .._backend import to_host_numpy
 from .._backend._validation import Integer, check_parameter, check_sample_weight
-from ._kde import _RULES, KernelDensity
+from ._kde import KernelDensity
+from ._kde_bandwidth import RULES as _RULES
 from ._kernels import check_kernel
 
 __all__ = ["BandwidthTable", "select", "DEFAULT_METHODS_1D", "DEFAULT_METHODS"]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-import sys
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._backend import array_kind, to_host_numpy
+from .._backend import array_kind
 from .._backend._columns import column_extremes
 from .._backend._convert import float64_total
 from .._backend._dask import rows_accept_dask
@@ -23,17 +19,12 @@ from .._backend._validation import (
 )
 from . import _bandwidth, _boundary
 from ._bounds_spec import BOUNDARY_METHODS, check_bounds_for_data, check_bounds_param
-from ._bandwidth_isj import isj_bandwidth
-from ._bandwidth_lscv import CV_MATRIX_RULES, cv_bandwidth_matrix
-from ._bandwidth_plugin import plugin_bandwidth_matrix
-from ._bandwidth_sj import sj_bandwidth
+from ._kde_bandwidth import bandwidth_matrix
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
-from ._kernels import KERNELS, kernel_coordinate_variance
-from ._weights import equal_weights
+from ._kernels import KERNELS
 
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree", "fft")
-_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin") + CV_MATRIX_RULES
 _EUCLIDEAN = ("euclidean", "l2")
 
 def _check_metric_name(metric):
@@ -49,25 +40,6 @@ def _check_metric_params(params):
     if not isinstance(params, dict):
         raise TypeError(f"metric_params must be a dict or None; got {type(params).__name__}")
     return params
-
-
-def _squared_bandwidth(h):
-    """h² (float or per-feature array) as the bandwidth matrix's diagonal; refuses an h whose
-    square leaves float64's normal range (h beyond about 1.3e154 overflows, below about 1.5e-154
-    underflows), where the matrix would be inf or lose its digits."""
-    if np.ndim(h) == 0:  # Python floats: no errstate needed (a product overflows to inf quietly)
-        squared = float(h) * float(h)
-        ok = math.isfinite(squared) and squared >= sys.float_info.min
-    else:
-        with np.errstate(over="ignore", under="ignore"):
-            squared = np.asarray(h, dtype=np.float64) ** 2
-        ok = bool(np.all(np.isfinite(squared)) and np.all(squared >= np.finfo(np.float64).tiny))
-    if not ok:
-        raise ValueError(
-            f"bandwidth {h!r} is outside the range whose square float64 holds (about 1.5e-154 to "
-            "1.3e154); rescale the data"
-        )
-    return squared
 
 
 class KernelDensity(BaseEstimator):
@@ -306,88 +278,8 @@ class KernelDensity(BaseEstimator):
         return self
 
     def _bandwidth_matrix(self, X, weights):
-        """(bandwidth_, H) for the ``bandwidth`` parameter on data X."""
-        n, d = X.shape
-        bw = self.bandwidth
-        if self._metric_spec(d)[0] != "euclidean":
-            return self._metric_bandwidth(X, weights)
-        if isinstance(bw, str):
-            if bw not in _RULES:
-                raise ValueError(f"bandwidth must be a positive number, an array or one of {_RULES}; got {bw!r}")
-
-            X64 = np.asarray(X, dtype=np.float64)
-            if bw in ("scott", "silverman"):
-                H = _bandwidth.rule_bandwidth_matrix(X64, weights, bw, self.kernel)
-            elif bw in ("isj", "sj"):
-                if d != 1:
-                    raise ValueError(
-                        f'bandwidth="{bw}" is for 1-D data; X has {d} features. Use "scott", '
-                        '"silverman" or "cv"'
-                    )
-                sigma = (isj_bandwidth if bw == "isj" else sj_bandwidth)(X64[:, 0], weights)
-                H = np.array([[sigma**2 / kernel_coordinate_variance(self.kernel, 1)]])
-            elif bw == "plugin" or bw in CV_MATRIX_RULES:  # the gaussian kernel's covariance, converted
-                H = plugin_bandwidth_matrix(X64, weights) if bw == "plugin" else cv_bandwidth_matrix(X64, weights, bw)
-                H = H / kernel_coordinate_variance(self.kernel, d)
-            else:  # cv
-                H0 = _bandwidth.rule_bandwidth_matrix(X64, weights, "scott", self.kernel)
-                X_white = _bandwidth.whiten(_bandwidth.cholesky_bandwidth(H0), X64)
-                factor, _ = _bandwidth.cv_bandwidth_factor(X_white, weights, self.kernel)
-                H = factor**2 * H0
-            used = float(np.sqrt(H[0, 0])) if d == 1 else H
-            return used, H
-        if bw is None or isinstance(bw, bool):
-            raise TypeError(
-                f"bandwidth must be a positive number, a (d,) or (d, d) array, or one of {_RULES}; got {bw!r}"
-            )
-        if isinstance(bw, numbers.Real):
-            if not (np.isfinite(bw) and bw > 0):
-                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(bw), np.eye(d) * _squared_bandwidth(bw)
-        try:
-            arr = np.array(to_host_numpy(bw), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"bandwidth must be a number, an array or a string; got {type(bw).__name__}") from None
-        if arr.ndim == 0:
-            if not (np.isfinite(arr) and arr > 0):
-                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(arr), np.eye(d) * _squared_bandwidth(arr)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("bandwidth array must be finite")
-        if arr.shape == (d,):
-            if not np.all(arr > 0):
-                raise ValueError("per-feature bandwidths must all be positive")
-            return arr, np.diag(_squared_bandwidth(arr))
-        if arr.shape == (d, d):
-            if not np.allclose(arr, arr.T, rtol=1e-10, atol=0):
-                raise ValueError("the bandwidth matrix must be symmetric")
-            return arr, arr
-        raise ValueError(
-            f"bandwidth array must have shape ({d},) for per-feature bandwidths or ({d}, {d}) for a "
-            f"bandwidth matrix; got shape {arr.shape}"
-        )
-
-    def _metric_bandwidth(self, X, weights):
-        """(bandwidth_, H = h² I) for a non-euclidean metric: a float h, or "scott"/"silverman" as a
-        scalar, the rule's factor times the root mean of the per-feature (weighted) variances,
-        divided by the kernel's coordinate standard deviation."""
-        n, d = X.shape
-        bw = self.bandwidth
-        if isinstance(bw, str) and bw in ("scott", "silverman"):
-
-            X64 = np.asarray(X, dtype=np.float64)
-            _bandwidth._check_support(X64, None if equal_weights(weights) else weights)
-            h = _bandwidth.scalar_rule_bandwidth(X64, weights, bw, self.kernel)
-            return h, np.eye(d) * h**2
-        if isinstance(bw, numbers.Real) and not isinstance(bw, bool):
-            if not (np.isfinite(bw) and bw > 0):
-                raise ValueError(f"bandwidth must be positive and finite; got {bw!r}")
-            return float(bw), np.eye(d) * _squared_bandwidth(bw)
-        raise ValueError(
-            f"metric={self.metric!r} takes a scalar bandwidth: a positive float, 'scott' or "
-            f"'silverman'; got {bw!r} (per-feature and matrix bandwidths, 'isj' and 'cv' are for the "
-            "euclidean metric)"
-        )
+        """(bandwidth_, H) for the ``bandwidth`` parameter on data X (``_kde_bandwidth``)."""
+        return bandwidth_matrix(self, X, weights)
 
     def _metric_spec(self, d):
         """(name, p, vec, mat) of the metric for d features, its parameters checked."""
