@@ -38,9 +38,14 @@ ALGORITHMS = ("auto", "exact", "tree", "kd_tree", "ball_tree")
 TREE_MIN_N = 2048
 PROBES = 64
 TREE_FRACTION = 0.7
-SCAN_COST = 1.5  # a point scanned in a leaf: the exact engine's pair plus the walk's overhead
-NODE_COST_COMPACT = 40.0  # per tree level of a compact-kernel walk
-NODE_COST_BOUNDED = 60.0  # per node of a bounded walk: two box distances, a moment, three exp
+# Measured at n = 10⁵, d = 2 on 2 cores (calibration runs of 2026-12-07, bandwidths 0.02 to 10):
+# a compact kernel's walk costs about 250 pairs per tree level and 2.6 per point scanned (short
+# leaf loops); a bounded walk about 150 per node visited (three exp, two box distances, a moment)
+# and 1 per point scanned (the exact engine's tile sum over a node of up to TILE points).
+SCAN_COST_COMPACT = 2.6
+NODE_COST_COMPACT = 250.0
+SCAN_COST_BOUNDED = 1.0
+NODE_COST_BOUNDED = 150.0
 EXACT_COST_F32 = 0.4  # a float32 pair of the exact engine (the bounded walk runs in float64)
 
 
@@ -103,13 +108,14 @@ def choose_auto(est, engine, dtype) -> str:
         from ._pruned_cpu import kde_logsum_pruned
 
         _, scanned = kde_logsum_pruned(queries, index, est.kernel, serial=True, return_scanned=True)
-        cost = SCAN_COST * float(np.mean(scanned)) + NODE_COST_COMPACT * (index.depth + 1)
+        cost = SCAN_COST_COMPACT * float(np.mean(scanned)) + NODE_COST_COMPACT * (index.depth + 1)
     else:
         from ._tree_bounds_cpu import kde_logsum_bounded
 
         _, counts = kde_logsum_bounded(queries, index, est.kernel, est.rtol,
                                        _atol_s(engine, est, index), serial=True, return_counts=True)
-        cost = SCAN_COST * float(np.mean(counts[:, 1])) + NODE_COST_BOUNDED * float(np.mean(counts[:, 0]))
+        cost = (SCAN_COST_BOUNDED * float(np.mean(counts[:, 1]))
+                + NODE_COST_BOUNDED * float(np.mean(counts[:, 0])))
     exact_cost = n_kept * (EXACT_COST_F32 if est.training_data_.dtype == np.float32
                            and dtype == np.float64 else 1.0)
     # (an FFT engine's estimate goes here: the cheapest of the candidates wins)

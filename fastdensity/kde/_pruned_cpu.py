@@ -34,18 +34,23 @@ from .._backend._fastexp import FASTMATH
 from .._backend._numba_drivers import serial_and_parallel
 from ..knn._kdtree_query import GROUP_MAX, query_groups
 from ..knn._sched import next_task
-from ._kde_cpu import (CONSTANTS, MAX_UNROLLED_D, _finish, _log_profile, _tile_sum_buffered,
+from ._kde_cpu import (CONSTANTS, MAX_UNROLLED_D, TILE, _finish, _log_profile, _tile_sum_buffered,
                        _tile_sum_unrolled, lse_push, make_kernel_marker)
 from ._tree_index import BALL_FROM_D, ball_shrink, node_lb2
 
 QUERY_TASK = 64  # queries per task handed to a thread
 SORT_QUERIES_FROM = 4096  # fewer queries run in the caller's order (sorting costs more than it saves)
 SERIAL_BELOW = 256  # fewer queries run on the calling thread (waking the team costs more)
+# A node within the support's reach that holds at most this many leaves' worth of points is
+# summed whole (its points are contiguous; the points outside the support add exactly 0, as in the
+# exact engine): short loops and node visits cost more than the extra points (measured). At most
+# TILE points, so that a sum in the working dtype is never longer than the exact engine's.
+SCAN_NODES_BELOW = 4
 
 
 @njit(inline="always", fastmath=FASTMATH)
 def _walk_sum(q, train_t, weights, inv_scale2, adaptive, code, start, end, lo, hi, mu, radius,
-              shrink, cut, depth, stack, dims, r2buf, c):
+              shrink, cut, depth, scan_below, stack, dims, r2buf, c):
     """(Σ_j w_j k(r_j) over the leaves within the support, float64 across leaves; points scanned)."""
     first_leaf = (1 << depth) - 1
     use_ball = q.shape[0] >= BALL_FROM_D
@@ -58,7 +63,7 @@ def _walk_sum(q, train_t, weights, inv_scale2, adaptive, code, start, end, lo, h
         node = stack[sp]
         if node_lb2(q, node, lo, hi, mu, radius, shrink, use_ball) >= cut[node]:
             continue
-        if node >= first_leaf:
+        if node >= first_leaf or end[node] - start[node] <= scan_below:
             s = start[node]
             e = end[node]
             scanned += e - s
@@ -77,7 +82,7 @@ def _walk_sum(q, train_t, weights, inv_scale2, adaptive, code, start, end, lo, h
 
 @njit(inline="always")
 def _walk_logsum(q, train_t, log_weights, inv_scale2, adaptive, code, start, end, lo, hi, mu,
-                 radius, shrink, cut, depth, stack):
+                 radius, shrink, cut, depth, scan_below, stack):
     """The exact engine's log-space sum (``_kde_cpu._logsum_slow``) over the same leaves."""
     d = train_t.shape[0]
     first_leaf = (1 << depth) - 1
@@ -91,7 +96,7 @@ def _walk_logsum(q, train_t, log_weights, inv_scale2, adaptive, code, start, end
         node = stack[sp]
         if node_lb2(q, node, lo, hi, mu, radius, shrink, use_ball) >= cut[node]:
             continue
-        if node >= first_leaf:
+        if node >= first_leaf or end[node] - start[node] <= scan_below:
             for j in range(start[node], end[node]):
                 r2 = 0.0
                 for k in range(d):
@@ -111,26 +116,27 @@ def _walk_logsum(q, train_t, log_weights, inv_scale2, adaptive, code, start, end
 
 @njit(fastmath=FASTMATH, cache=True)
 def _query_pruned(q, train_t, weights, log_weights, shift, inv_scale2, adaptive, kernel_marker,
-                  tiny, start, end, lo, hi, mu, radius, shrink, cut, depth, stack, dims, r2buf, c):
+                  tiny, start, end, lo, hi, mu, radius, shrink, cut, depth, scan_below, stack, dims,
+                  r2buf, c):
     code = len(kernel_marker) - 1
     total, scanned = _walk_sum(q, train_t, weights, inv_scale2, adaptive, code, start, end, lo, hi,
-                               mu, radius, shrink, cut, depth, stack, dims, r2buf, c)
+                               mu, radius, shrink, cut, depth, scan_below, stack, dims, r2buf, c)
     out = _finish(total, tiny, shift, code)
     if math.isnan(out):
         out = _walk_logsum(q, train_t, log_weights, inv_scale2, adaptive, code, start, end, lo, hi,
-                           mu, radius, shrink, cut, depth, stack)
+                           mu, radius, shrink, cut, depth, scan_below, stack)
     return out, scanned
 
 
 def _kde_pruned(queries, order, train_t, weights, log_weights, shift, inv_scale2, adaptive,
-                kernel_marker, tiny, start, end, lo, hi, mu, radius, shrink, cut, depth, dims,
-                leaf_max, c, out, scanned, n_workers):
+                kernel_marker, tiny, start, end, lo, hi, mu, radius, shrink, cut, depth, scan_below,
+                dims, c, out, scanned, n_workers):
     m = queries.shape[0]
     n_tasks = (m + QUERY_TASK - 1) // QUERY_TASK
     counter = np.zeros(1, dtype=np.int64)
     for _ in prange(n_workers):  # one iteration per thread; tasks handed out dynamically
         stack = np.empty(2 * depth + 8, dtype=np.int64)
-        r2buf = np.empty(leaf_max, dtype=train_t.dtype)
+        r2buf = np.empty(max(scan_below, 1), dtype=train_t.dtype)
         while True:
             t = next_task(counter)
             if t >= n_tasks:
@@ -139,8 +145,8 @@ def _kde_pruned(queries, order, train_t, weights, log_weights, shift, inv_scale2
                 i = order[ii]
                 value, count = _query_pruned(
                     queries[i], train_t, weights, log_weights, shift, inv_scale2, adaptive,
-                    kernel_marker, tiny, start, end, lo, hi, mu, radius, shrink, cut, depth, stack,
-                    dims, r2buf, c)
+                    kernel_marker, tiny, start, end, lo, hi, mu, radius, shrink, cut, depth,
+                    scan_below, stack, dims, r2buf, c)
                 out[i] = value
                 scanned[i] = count
 
@@ -180,7 +186,8 @@ def kde_logsum_pruned(queries, index, kernel, *, serial=None, return_scanned=Fal
         driver(queries, query_order(queries, index), index.train_t, index.weights,
                index.log_weights, index.shift, index.inv_scale2, index.adaptive,
                make_kernel_marker(kernel), index.tiny, index.start, index.end, index.lo, index.hi,
-               index.mu, index.radius, ball_shrink(d), index.cut, index.depth, dims, index.leaf_max,
+               index.mu, index.radius, ball_shrink(d), index.cut, index.depth,
+               max(min(SCAN_NODES_BELOW * index.leaf_max, TILE), index.leaf_max), dims,
                CONSTANTS[np.dtype(queries.dtype)],
                out, scanned, 1 if serial else numba.get_num_threads())
     return (out, scanned) if return_scanned else out

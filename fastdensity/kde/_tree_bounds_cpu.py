@@ -25,7 +25,8 @@ with error at most half their width e_N, when e_N fits its share of the remainin
 with E the error spent so far, W_rest the weight not yet accounted for and S_lo a lower bound
 on the sum (the exact leaves so far, rounded down, and the lower bounds of the replaced nodes).
 S_lo only grows, so E ≤ ε ≤ rtol · S + atol_S at the end, whatever the order: the sum is within
-the tolerance. A leaf that cannot be replaced is summed exactly (float64, the vectorised exp).
+the tolerance. A leaf that cannot be replaced (or a node of at most ``SCAN_NODES_BELOW`` leaves'
+worth of points) is summed exactly, by the exact engine's own tile sum in float64.
 
 The guarantee covers the approximation; the float64 rounding of the exact leaf sums and of the
 final additions (relative, a few hundred units of roundoff at most) comes on top, as it does in
@@ -41,17 +42,23 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._backend._fastexp import FASTMATH, fast_exp_neg
+from .._backend._fastexp import FASTMATH
 from .._backend._numba_drivers import serial_and_parallel
 from ..knn._kdtree_query import _box_lb
 from ..knn._sched import next_task
-from ._kde_cpu import _logsum_slow, make_kernel_marker
+from ._kde_cpu import (CONSTANTS, MAX_UNROLLED_D, TILE, _logsum_slow, _tile_sum_buffered,
+                       _tile_sum_unrolled, make_kernel_marker)
 from ._kernels import GAUSSIAN
 from ._pruned_cpu import QUERY_TASK, SERIAL_BELOW, query_order
 from ._tree_index import moment_gamma
 
 _U = 2.0**-53  # float64 unit roundoff
 _UNDERFLOW_ARG = 700.0  # exp(−x) for x beyond this: 0 below, 1e-300 (> e^−700) above
+# A node that cannot be replaced and holds at most this many leaves' worth of points (and at most
+# TILE) is summed whole: its points are contiguous, and bounding its descendants costs more (three
+# exp, two box distances and a moment: about 120 ns a node, measured at d = 2) than scanning them
+# (about 1 ns a point).
+SCAN_NODES_BELOW = 8
 
 
 @njit(inline="always")
@@ -86,23 +93,13 @@ def _k_below(code, t):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _leaf_sum(q, train_t, weights, inv_scale2, adaptive, kernel_marker, s, e):
-    """Σ_j w_j k(t_j) over points s..e in float64 (vectorised; the exact engine's terms). The
-    kernel comes as the exact engine's marker tuple, so that its code is a compile-time constant."""
+def _leaf_sum(q, train_t, weights, inv_scale2, adaptive, kernel_marker, s, e, dims, r2buf, c):
+    """Σ_j w_j k(t_j) over points s..e: the exact engine's tile sum (``_kde_cpu``, float64, the
+    same terms), compiled on its own with the vectorising flags (this module's walk is not)."""
     code = len(kernel_marker) - 1
-    d = train_t.shape[0]
-    zero = 0.0
-    total = zero
-    for j in range(np.uint64(s), np.uint64(e)):
-        r2 = zero
-        for k in range(d):
-            a = train_t[k, j] - q[k]
-            r2 += a * a
-        if adaptive:
-            r2 = r2 * inv_scale2[j]
-        x = -(0.5 * r2) if code == GAUSSIAN else -np.sqrt(r2)
-        total += weights[j] * fast_exp_neg(x)
-    return total
+    if len(dims) > 0:
+        return _tile_sum_unrolled(q, train_t, weights, inv_scale2, adaptive, code, s, e, dims, c)
+    return _tile_sum_buffered(q, train_t, weights, inv_scale2, adaptive, code, s, e, r2buf, c)
 
 
 @njit(inline="always")
@@ -145,7 +142,8 @@ def _node_bounds(q, node, code, lo, hi, wsum, s2min, s2max, mu, radius, a_mean, 
 @njit(cache=True)
 def _query_bounded(q, train_t, weights, log_weights, shift, inv_scale2, adaptive, kernel_marker,
                    tiny, start, end, lo, hi, wsum, s2min, s2max, mu, radius, a_mean, var, t_err_scale,
-                   t_err_off, depth, rtol, atol_s, gamma, box_margin, stack, counts):
+                   t_err_off, depth, rtol, atol_s, gamma, box_margin, scan_below, stack, dims, r2buf,
+                   consts, counts):
     """log Σ_j w_j k(t_j) (plus ``shift``) within atol_s + rtol · Σ; ``counts`` gets (nodes
     visited, points scanned)."""
     code = len(kernel_marker) - 1
@@ -184,11 +182,12 @@ def _query_bounded(q, train_t, weights, log_weights, shift, inv_scale2, adaptive
             s_lo += lower
             n_lo += 1
             w_done += W
-        elif node >= first_leaf:
+        elif node >= first_leaf or end[node] - start[node] <= scan_below:
             s = start[node]
             e = end[node]
             scanned += e - s
-            total = _leaf_sum(q, train_t, weights, inv_scale2, adaptive, kernel_marker, s, e)
+            total = _leaf_sum(q, train_t, weights, inv_scale2, adaptive, kernel_marker, s, e, dims,
+                              r2buf, consts)
             est += total
             # The leaf's rounding: r² within (d + 3) u relative, so exp(−x) within x (d + 3) u + 2 u,
             # and e − s additions; a term that underflowed lost less than its weight × 1e-307.
@@ -216,13 +215,14 @@ def _query_bounded(q, train_t, weights, log_weights, shift, inv_scale2, adaptive
 
 def _kde_bounded(queries, order, train_t, weights, log_weights, shift, inv_scale2, adaptive,
                  kernel_marker, tiny, start, end, lo, hi, wsum, s2min, s2max, mu, radius, a_mean, var,
-                 t_err_scale, t_err_off, depth, rtol, atol_s, gamma, box_margin, out, counts,
-                 n_workers):
+                 t_err_scale, t_err_off, depth, rtol, atol_s, gamma, box_margin, scan_below, dims,
+                 c, out, counts, n_workers):
     m = queries.shape[0]
     n_tasks = (m + QUERY_TASK - 1) // QUERY_TASK
     counter = np.zeros(1, dtype=np.int64)
     for _ in prange(n_workers):  # one iteration per thread; tasks handed out dynamically
         stack = np.empty(2 * depth + 8, dtype=np.int64)
+        r2buf = np.empty(scan_below, dtype=np.float64)
         while True:
             t = next_task(counter)
             if t >= n_tasks:
@@ -232,8 +232,8 @@ def _kde_bounded(queries, order, train_t, weights, log_weights, shift, inv_scale
                 out[i] = _query_bounded(
                     queries[i], train_t, weights, log_weights, shift, inv_scale2, adaptive,
                     kernel_marker, tiny, start, end, lo, hi, wsum, s2min, s2max, mu, radius, a_mean, var,
-                    t_err_scale, t_err_off, depth, rtol, atol_s, gamma, box_margin, stack,
-                    counts[i])
+                    t_err_scale, t_err_off, depth, rtol, atol_s, gamma, box_margin, scan_below,
+                    stack, dims, r2buf, c, counts[i])
 
 
 kde_bounded_serial, kde_bounded = serial_and_parallel(_kde_bounded)
@@ -270,5 +270,7 @@ def kde_logsum_bounded(queries, index, kernel, rtol, atol_s, *, serial=None, ret
                make_kernel_marker(kernel), index.tiny, index.start, index.end, index.lo, index.hi,
                index.wsum, index.s2min, index.s2max, index.mu, index.radius, index.a_mean, index.var,
                index.t_err_scale, index.t_err_off, index.depth, float(rtol), float(atol_s), gamma,
-               box_margin, out, counts, 1 if serial else numba.get_num_threads())
+               box_margin, max(min(SCAN_NODES_BELOW * index.leaf_max, TILE), index.leaf_max),
+               (0,) * d if d <= MAX_UNROLLED_D else (), CONSTANTS[np.dtype(np.float64)], out, counts,
+               1 if serial else numba.get_num_threads())
     return (out, counts) if return_counts else out

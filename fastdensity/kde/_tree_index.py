@@ -244,7 +244,8 @@ def build_tree_index(train_t, log_w, inv_scales, leaf_size) -> TreeIndex:
         xt64, weights_r.astype(np.float64), s2_64, adaptive, start, end, depth, start.shape[0])
     cut = support_cut(d, dtype) / s2min
     tiny = _TINY[np.dtype(dtype)] * max(float(np.sum(weights, dtype=np.float64)), 1.0)
-    leaf_max = max(int(np.max(end - start)), 1)
+    first_leaf = (1 << int(depth)) - 1
+    leaf_max = max(int(np.max(end[first_leaf:] - start[first_leaf:])), 1)
     t_err_scale, t_err_off = _moment_rounding(lo, hi, a_mean, wsum, depth, leaf_max)
     return TreeIndex(train_r, weights_r, np.ascontiguousarray(log_w[perm]), shift, inv_scale2,
                      adaptive, tiny, int(depth), start, end, lo, hi, cut, wsum, s2min, s2max, mu,
