@@ -207,6 +207,8 @@ def _kernel_density(c: _Checker):
     if w is not None:
         c.positive_sum("sample_weight_", w)
     c.array("adaptive_factors_", ("n",), positive=True, none_ok=True)
+    # Files written before the attribute existed lack it (their models run "exact").
+    c.choice("effective_algorithm_", ("exact", "tree", "fft"), required=False)
     bw = c.attrs.get("bandwidth_")  # a float, one scale per feature, or a (d, d) matrix
     if isinstance(bw, np.ndarray) and bw.ndim == 2:
         c.array("bandwidth_", (d, d))

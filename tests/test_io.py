@@ -32,6 +32,7 @@ CASES = {
     "adaptive": dict(params=dict(bandwidth="scott", adaptive=True), d=2, weighted=True),
     "cv-1d": dict(params=dict(bandwidth="cv", kernel="biweight"), d=1),
     "bounded": dict(params=dict(bandwidth=0.4, bounds=[(-6.0, 6.0), (None, np.inf)]), d=2, weighted=True),
+    "tree": dict(params=dict(bandwidth=0.3, kernel="epanechnikov", algorithm="tree", leaf_size=8), d=2),
 }
 
 
@@ -52,7 +53,7 @@ def test_round_trip_scores_identically(tmp_path, case):
     for name, value in kde.get_params().items():
         np.testing.assert_array_equal(loaded.get_params()[name], value)
     for name in ("bandwidth_", "bandwidth_matrix_", "training_data_", "sample_weight_", "adaptive_factors_",
-                 "n_features_in_"):
+                 "n_features_in_", "effective_algorithm_"):
         expected, got = getattr(kde, name), getattr(loaded, name)
         if expected is None:
             assert got is None

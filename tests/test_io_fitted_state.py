@@ -222,6 +222,8 @@ def _set_attr(meta, name, value):
      "attr.training_data_", "native byte order"),
     ("KernelDensity", lambda a, m: _set_attr(m, "n_features_in_", 2),
      "attr.training_data_", r"must have shape \(n, 2\)"),
+    ("KernelDensity", lambda a, m: _set_attr(m, "effective_algorithm_", "fft_maybe"),
+     f"{METADATA_KEY}:attributes.effective_algorithm_", "must be one of"),
     ("KNNDensity", lambda a, m: _set_attr(m, "n_samples_fit_", 7),
      f"{METADATA_KEY}:attributes.n_samples_fit_", "must equal the rows of training_data_"),
     ("KNNDensity", lambda a, m: _set_attr(m, "effective_algorithm_", "ball_tree"),

@@ -22,6 +22,7 @@ def _host(a):
 class CPUEngine:
     name = "cpu"
     xp = np
+    ALGORITHMS = ("exact", "tree")  # the engines it runs (``_algorithm``)
 
     def scope(self, X, n_jobs):
         return threads(n_jobs)
@@ -76,6 +77,20 @@ class CPUEngine:
             cache[key] = (chol, train_t, log_w, inv_scales, log_norm)
         return cache[key]
 
+    def tree_index(self, est, dtype):
+        """The k-d tree over the state of ``dtype`` (``_tree_index``), built once per fit."""
+        cache = est._cache()
+        key = ("tree", np.dtype(dtype))
+        if key not in cache:
+            from ._tree_index import build_tree_index
+
+            _, train_t, log_w, inv_scales, _ = self.state(est, dtype)
+            cache[key] = build_tree_index(train_t, log_w, inv_scales, est.leaf_size)
+        return cache[key]
+
+    def drop_tree_index(self, est, dtype):
+        est._cache().pop(("tree", np.dtype(dtype)), None)
+
     def log_density(self, est, X):
         """Log densities of NumPy ``X`` (m, d), float64 result."""
         metric, p, vec, mat = est._metric_spec(X.shape[1])
@@ -94,6 +109,10 @@ class CPUEngine:
         # the triangular solve) is infinitely far from the (finite) whitened data: +inf there
         # gives log density −inf (exactly what the true value, below −1e308, rounds to).
         queries[np.isnan(queries)] = np.inf
+        if getattr(est, "effective_algorithm_", "exact") == "tree":
+            from ._algorithm import tree_logsum
+
+            return tree_logsum(self, est, queries, dtype, log_norm) + log_norm
         with np.errstate(over="ignore"):
             queries = np.ascontiguousarray(queries, dtype=dtype)  # float32: overflow to ±inf
         kde_logsum = get_op("kde_logsum", "cpu")

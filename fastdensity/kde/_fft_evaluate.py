@@ -7,11 +7,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, get_op
 from .._backend._validation import Options, check_parameter
+from ._algorithm import check_grid_model
 from ._engine import engine_for
 from ._fft_bound import NEGLIGIBLE, padding_radius, profile, support_radius
 from ._kernels import COMPACT_KERNELS
 from ._fft_grid import (
-    bandwidth_geometry, binned_weights, check_fft_size, check_grid_model, convolve, data_extremes,
+    bandwidth_geometry, binned_weights, check_fft_size, convolve, data_extremes,
     fft_rounding, grid_bounds, grid_shape, offset_radii, padded_shape,
 )
 

@@ -30,7 +30,6 @@ from ._engine import engine_for
 from ._fft_binning import bin_linear_cpu, bin_linear_xp, extremes_cpu
 from ._kernels import log_kernel_norm
 
-MAX_GRID_DIMS = 3
 # The padded FFT of one grid may have at most this many points (512 MiB per float64 array; the
 # convolution holds a few such arrays at once).
 MAX_FFT_POINTS = 1 << 26
@@ -44,18 +43,6 @@ def fft_rounding(padded, xp, a, b):
     a1, a2 = float(xp.sum(xp.abs(a))), float(xp.sqrt(xp.sum(a * a)))
     b1, b2 = float(np.sum(np.abs(b))), float(np.sqrt(np.sum(b * b)))
     return 16.0 * ROUNDING * math.log2(max(math.prod(padded), 2)) * (a2 * b1 + 3.0 * a1 * b2)
-
-
-def check_grid_model(est, d, what):
-    """Refuse, before any work, a model the grid does not compute: d > 3, a non-euclidean metric,
-    adaptive bandwidths."""
-    if d > MAX_GRID_DIMS:
-        raise ValueError(f"{what} works for data with at most {MAX_GRID_DIMS} features; the data have {d}")
-    metric = est._metric_spec(d)[0]
-    if metric != "euclidean":
-        raise ValueError(f"{what} needs the euclidean metric; got metric={est.metric!r}")
-    if est.adaptive:
-        raise ValueError(f"{what} needs a fixed bandwidth; got adaptive=True (use algorithm='exact')")
 
 
 def fft_module(xp):

@@ -24,7 +24,7 @@ from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VAL
 from ._engine import engine_for
 from ._kernels import KERNELS
 
-_ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree", "fft")
+from ._algorithm import ALGORITHMS as _ALGORITHMS, check_algorithm, resolve_algorithm
 _EUCLIDEAN = ("euclidean", "l2")
 
 def _check_metric_name(metric):
@@ -45,9 +45,11 @@ def _check_metric_params(params):
 class KernelDensity(BaseEstimator):
     """Kernel density estimation, exact and fast; a superset of scikit-learn's ``KernelDensity``.
 
-    Every density is computed exactly (no tree approximation) by a tiled, parallel Numba engine
-    with a vectorised exponential: several times faster than approximate tree codes and tens of
-    times faster than exact ones. Log densities are underflow-proof: a point far from all data
+    Densities are computed exactly by a tiled, parallel Numba engine with a vectorised
+    exponential (several times faster than approximate tree codes and tens of times faster than
+    exact ones), or by a k-d tree (see ``algorithm``): exactly over the points within the support
+    for the compact kernels, within a guaranteed ``rtol``/``atol`` for the gaussian and
+    exponential kernels. Log densities are underflow-proof: a point far from all data
     gets its finite, correct log density (scikit-learn and scipy return ``-inf`` there); compact
     kernels give exactly ``-inf`` outside their support. ``algorithm="fft"`` (d ≤ 3) scores from a
     binned FFT grid within a stated tolerance instead, and :meth:`evaluate_grid` returns the binned
@@ -79,19 +81,36 @@ class KernelDensity(BaseEstimator):
           kernel as the rules are.
         * "cv": maximum leave-one-out likelihood over a grid of multiples (0.05 to 3) of the
           Scott bandwidth matrix, every candidate evaluated in one pass over the pairs.
-    algorithm : {"auto", "exact", "kd_tree", "ball_tree", "fft"}, default="auto"
-        "auto", "exact", "kd_tree", "ball_tree": the exact engine, which satisfies any
-        ``atol``/``rtol``. "fft" (d ≤ 3, euclidean metric, fixed bandwidth; any kernel, weights and
-        bandwidth): ``score_samples`` interpolates a fine binned FFT grid of the density (built once
-        per fit) with a stated bound E(x) on its error (binning, interpolation, FFT rounding,
-        kernel cut; see ``fastdensity.kde._fft_score``), and answers a query from the grid only when
-        E(x) ≤ ``atol`` + ``rtol`` (p̂ − E(x)), which guarantees |p̂ − p| ≤ ``atol`` + ``rtol`` p;
-        with ``atol`` = ``rtol`` = 0 it takes ``rtol`` = 1e-3 (|Δ log p| ≲ 1e-3). Queries outside
-        the grid or with too large a bound (far tails, the zero density of compact kernels) are
-        computed by the exact engine. The grid has at most 2^20 (1-D) or 2^24 padded points and
-        takes up to a few seconds to build on 2 cores; where that is too coarse for the tolerance
-        (3-D with bandwidths small against the data's range; kernels with a kink or jump in 2-D
-        and 3-D at rtol below about 1e-2), most queries go to the exact engine.
+    algorithm : {"auto", "exact", "tree", "kd_tree", "ball_tree", "fft"}, default="auto"
+        * "exact": the tiled engine sums every pair.
+        * "tree" (euclidean metric, CPU; ``ValueError`` for other metrics and GPU data): a k-d
+          tree over the whitened training data, built at ``fit`` with ``leaf_size`` points per
+          leaf at most. Compact kernels: a sum over only the points within each query's
+          support, the same terms as "exact", so the same result to rounding (a few units of
+          the working dtype's roundoff relative to the support's weight), ``-inf`` outside the
+          support. Gaussian and exponential kernels: each density within ``atol + rtol ×`` the
+          density, guaranteed (node bounds safe for rounding, Gray & Moore's budget; computed
+          in float64 whatever the dtype, the float64 rounding of the exact parts on top, as in
+          "exact"); with ``rtol = atol = 0`` nothing can be left out and "exact" runs.
+        * "fft" (d ≤ 3, euclidean metric, fixed bandwidth; any kernel, weights and bandwidth):
+          ``score_samples`` interpolates a fine binned FFT grid of the density (built once per
+          fit) with a stated bound E(x) on its error (binning, interpolation, FFT rounding,
+          kernel cut; see ``fastdensity.kde._fft_score``), and answers a query from the grid
+          only when E(x) ≤ ``atol`` + ``rtol`` (p̂ − E(x)), which guarantees |p̂ − p| ≤ ``atol`` +
+          ``rtol`` p; with ``atol`` = ``rtol`` = 0 it takes ``rtol`` = 1e-3 (|Δ log p| ≲ 1e-3).
+          Queries outside the grid or with too large a bound (far tails, the zero density of
+          compact kernels) are computed by the exact engine. The grid has at most 2^20 (1-D) or
+          2^24 padded points and takes up to a few seconds to build on 2 cores; where that is
+          too coarse for the tolerance (3-D with bandwidths small against the data's range;
+          kernels with a kink or jump in 2-D and 3-D at rtol below about 1e-2), most queries go
+          to the exact engine.
+        * "auto": "tree" where it applies and a cost model (a few training points run through
+          the tree at ``fit``) predicts it cheaper than "exact", else "exact"; always "exact"
+          for GPU data, other metrics, the gaussian and exponential kernels with
+          ``rtol = atol = 0`` and fewer than 2048 training points. It does not pick "fft" (not
+          yet in the cost model). ``effective_algorithm_`` says which runs.
+        * "kd_tree", "ball_tree": scikit-learn's names, accepted for compatibility; they choose
+          as "auto" does (the results are the same, so nothing changes for their users).
     kernel : {"gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine", \
 "biweight", "triweight"}, default="gaussian"
         scikit-learn's six kernels with identical definitions, plus biweight (1 − r²)² and
@@ -127,12 +146,16 @@ class KernelDensity(BaseEstimator):
         Minkowski with p < 1 is not a metric (no triangle inequality): the sums here are exact,
         while scikit-learn's tree, which prunes by the triangle inequality, is not.
     atol, rtol : float, default=0
-        Tolerances on the density: accepted for compatibility by the exact engine; honoured by
-        ``algorithm="fft"`` (see there).
+        Non-negative finite tolerances on the density (NaN and negative values raise
+        ``ValueError``): every density p̂ is within ``atol + rtol · p`` of the exact p. The exact
+        engine and the compact kernels' tree meet any tolerance; the gaussian and exponential
+        kernels' tree and ``algorithm="fft"`` use them (see ``algorithm``). scikit-learn's
+        default tolerances are the same (0); unlike its trees, this bound holds.
     breadth_first : bool, default=True
         Accepted for compatibility; no effect.
     leaf_size : int, default=40
-        Accepted for compatibility; no effect.
+        The largest leaf of the k-d tree of ``algorithm="tree"`` (leaves hold between half of it
+        and it); no effect on the exact engine.
     metric_params : dict or None, default=None
         The metric's parameters (see ``metric``); none for the others.
     adaptive : bool, default=False
@@ -175,6 +198,10 @@ class KernelDensity(BaseEstimator):
     sample_weight_ : ndarray of shape (n,) or None
     adaptive_factors_ : ndarray of shape (n,) or None
         Abramson's λ_j when ``adaptive=True``.
+    effective_algorithm_ : str
+        "exact" or "tree": the engine chosen at ``fit`` for the training data's dtype (see
+        ``algorithm``); queries of the other dtype use the same engine (a tree is built for them
+        at their first score).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on data with string column names.
@@ -253,11 +280,9 @@ class KernelDensity(BaseEstimator):
         check_bounds_for_data(self, X)
         self._fit_kind = kind
         engine = engine_for(X)
-        engine.check_metric(self, self._metric_spec(X.shape[1])[0], fitting=True)
-        if self.algorithm == "fft":
-            from ._fft_grid import check_grid_model
-
-            check_grid_model(self, X.shape[1], "algorithm='fft'")
+        metric = self._metric_spec(X.shape[1])[0]
+        engine.check_metric(self, metric, fitting=True)
+        check_algorithm(self, engine, metric, X.shape[1])
         with engine.scope(X, self.n_jobs):
             sample_weight, bandwidth_used, H, pilot_weights, chol = engine.fit_bandwidth(self, X, sample_weight)
             self.training_data_ = X
@@ -269,10 +294,12 @@ class KernelDensity(BaseEstimator):
             if chol is not None:  # the engine factored H already (its overflow check needs L)
                 self._cache()["chol"] = chol
             self._bandwidth_cholesky()  # factored once per fit, read by the state and by sample
+            self.effective_algorithm_ = resolve_algorithm(self, engine, metric, pilot=self.adaptive)
             if self.adaptive:  # Abramson's factors from the fixed-bandwidth pilot
                 pilot = _boundary.log_density(self, engine, X)  # the reflected pilot with bounds
                 self.adaptive_factors_ = _bandwidth.abramson_from_pilot(pilot, pilot_weights, xp=engine.xp)
                 self._clear_cache()
+                self.effective_algorithm_ = resolve_algorithm(self, engine, metric)
             if self.bounds is not None:
                 _boundary.reflection_plan(self)  # refuses a kernel too wide for the box
         return self

@@ -34,7 +34,7 @@ def test_more_than_three_features(no_binning):
 
 
 def test_unknown_algorithm(X2):
-    with pytest.raises(ValueError, match=r"algorithm.*'auto', 'exact', 'kd_tree', 'ball_tree', 'fft'.*'fast'"):
+    with pytest.raises(ValueError, match=r"algorithm.*'auto', 'exact', 'tree', 'kd_tree', 'ball_tree', 'fft'.*'fast'"):
         KernelDensity(algorithm="fast").fit(X2)
 
 

@@ -115,7 +115,7 @@ def test_bad_kernel(X):
 
 
 def test_bad_algorithm(X):
-    with pytest.raises(ValueError, match=r"algorithm must be one of \('auto', 'exact', 'kd_tree', 'ball_tree', 'fft'\); got 'brute'"):
+    with pytest.raises(ValueError, match=r"algorithm must be one of \('auto', 'exact', 'tree', 'kd_tree', 'ball_tree', 'fft'\); got 'brute'"):
         KernelDensity(algorithm="brute").fit(X)
 
 
