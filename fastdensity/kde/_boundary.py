@@ -53,7 +53,7 @@ from scipy.special import gammainccinv
 
 from ._algorithm_route import log_density as unbounded_log_density
 from ._bounds_spec import parse_bounds
-from ._kernels import COMPACT_KERNELS, log_kernel_norm
+from ._kernels import COMPACT_KERNELS, kernel_profile_log, log_kernel_norm
 
 MASS_EPS = 2.0**-60  # the kernel mass left out, and the relative size of a skipped image
 MAX_IMAGES = 4096  # mirror images per query at most (the product over the features)
@@ -164,27 +164,7 @@ def reflection_plan(est):
 
 def _log_profile(kernel, r, xp):
     """log k(r) of the unit kernel for r ≥ 0, in the array namespace ``xp`` (NumPy or CuPy)."""
-    if kernel == "gaussian":
-        return -0.5 * r * r
-    if kernel == "exponential":
-        return -r
-    inside = r < 1.0
-    rr = xp.where(inside, r, 0.0)
-    if kernel == "tophat":
-        value = xp.zeros_like(rr)
-    elif kernel == "epanechnikov":
-        value = xp.log1p(-rr * rr)
-    elif kernel == "biweight":
-        value = 2.0 * xp.log1p(-rr * rr)
-    elif kernel == "triweight":
-        value = 3.0 * xp.log1p(-rr * rr)
-    elif kernel == "linear":
-        value = xp.log1p(-rr)
-    elif kernel == "cosine":
-        value = xp.log(xp.cos(0.5 * math.pi * rr))
-    else:
-        raise ValueError(f"unknown kernel {kernel!r}")
-    return xp.where(inside, value, -xp.inf)
+    return kernel_profile_log(kernel, r, xp)
 
 
 def log_density(est, engine, X):

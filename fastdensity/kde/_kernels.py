@@ -122,30 +122,32 @@ def kernel_coordinate_variance(kernel: str, d: int) -> float:
     return math.exp(log_ratio) / d
 
 
-def kernel_profile_log(kernel: str, r: np.ndarray) -> np.ndarray:
-    """log k(r) for unit scale, NumPy reference (used by tests and slow paths)."""
-    r = np.asarray(r, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if kernel == "gaussian":
-            return -0.5 * r * r
-        if kernel == "exponential":
-            return -r
-        inside = r < 1.0
-        if kernel == "tophat":
-            val = np.zeros_like(r)
-        elif kernel == "epanechnikov":
-            val = np.log1p(-r * r)
-        elif kernel == "biweight":
-            val = 2.0 * np.log1p(-r * r)
-        elif kernel == "triweight":
-            val = 3.0 * np.log1p(-r * r)
-        elif kernel == "linear":
-            val = np.log1p(-r)
-        elif kernel == "cosine":
-            val = np.log(np.cos(0.5 * np.pi * r))
-        else:
-            raise ValueError(f"unknown kernel {kernel!r}")
-        return np.where(inside, val, -np.inf)
+def kernel_profile_log(kernel: str, r, xp=np):
+    """log k(r) of the unit kernel for r ≥ 0, in the array namespace ``xp`` (NumPy or CuPy): the
+    reference for tests and the host/array-API paths (the bounds' images among them); −inf
+    outside a compact kernel's support."""
+    r = xp.asarray(r, dtype=xp.float64)
+    if kernel == "gaussian":
+        return -0.5 * r * r
+    if kernel == "exponential":
+        return -r
+    inside = r < 1.0
+    rr = xp.where(inside, r, 0.0)  # no log of a negative number outside the support
+    if kernel == "tophat":
+        value = xp.zeros_like(rr)
+    elif kernel == "epanechnikov":
+        value = xp.log1p(-rr * rr)
+    elif kernel == "biweight":
+        value = 2.0 * xp.log1p(-rr * rr)
+    elif kernel == "triweight":
+        value = 3.0 * xp.log1p(-rr * rr)
+    elif kernel == "linear":
+        value = xp.log1p(-rr)
+    elif kernel == "cosine":
+        value = xp.log(xp.cos(0.5 * math.pi * rr))
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    return xp.where(inside, value, -xp.inf)
 
 
 def _sample_radius(kernel: str, d: int, size: int, rng: np.random.Generator, xp=np, uniform=None):
