@@ -43,7 +43,7 @@ from .._backend import from_host_numpy, get_op
 from .._backend._namespace import _is_dask_array, common_kind
 from . import _bandwidth
 from ._dask_moments import block_overflow, data_moments, rule_matrix, shard_blocks
-from ._kde_bandwidth import bandwidth_matrix
+from ._kde_bandwidth import RULES, bandwidth_matrix
 from ._kernels import log_kernel_norm, sample_unit_metric
 
 SUPPORTED = ("a positive float, a (d,) or (d, d) bandwidth, 'scott' or 'silverman'; the euclidean metric; "
@@ -153,6 +153,8 @@ class DaskEngine:
         if metric != "euclidean":
             _refuse(f"metric={est.metric!r}")
         bw = est.bandwidth
+        if isinstance(bw, str) and bw not in RULES:
+            raise ValueError(f"bandwidth must be a positive number, an array or one of {RULES}; got {bw!r}")
         if isinstance(bw, str) and bw not in ("scott", "silverman"):
             _refuse(f"bandwidth={bw!r} (a data-driven rule that needs every row in one place)")
         if est.adaptive:
@@ -329,5 +331,21 @@ def scores_sharded_fit(method):
         if _is_dask_array(getattr(self, "training_data_", None)):
             return DASK_ENGINE.score_samples(self, X, *args, **kwargs)
         return method(self, X, *args, **kwargs)
+
+    return wrapper
+
+
+def not_on_sharded_fit(method):
+    """Decorate a method that needs every training row in one place (``evaluate_grid``): a model
+    fitted on a dask array raises a ValueError saying so, before any work."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if _is_dask_array(getattr(self, "training_data_", None)):
+            raise ValueError(
+                f"KernelDensity.{method.__name__} needs the training rows in one place; this model was "
+                "fitted on a dask array (sharded). Fit on X.compute() for it, or score points with score_samples"
+            )
+        return method(self, *args, **kwargs)
 
     return wrapper

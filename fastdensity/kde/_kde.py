@@ -22,7 +22,7 @@ from ._bounds_spec import BOUNDARY_METHODS, check_bounds_for_data, check_bounds_
 from ._kde_bandwidth import bandwidth_matrix
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
-from ._engine_dask import scores_sharded_fit
+from ._engine_dask import not_on_sharded_fit, scores_sharded_fit
 from ._kernels import KERNELS
 
 from ._algorithm import ALGORITHMS as _ALGORITHMS, check_algorithm, resolve_algorithm
@@ -371,6 +371,7 @@ class KernelDensity(BaseEstimator):
                 log_density = log_density.astype(np.float32)
         return engine.to_caller(log_density, kind)
 
+    @not_on_sharded_fit  # the binned grid needs every training row in one place
     def evaluate_grid(self, grid_points=None, bounds=None, *, below_floor="-inf"):
         """Log density on a regular grid by linear binning and FFT convolution (d ≤ 3 features).
 

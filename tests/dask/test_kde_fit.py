@@ -216,6 +216,8 @@ def test_sample_moments_with_a_matrix_bandwidth():
         ({"bandwidth": "cv"}, "bandwidth='cv'"),
         ({"bandwidth": "plugin"}, "bandwidth='plugin'"),
         ({"bandwidth": "lscv"}, "bandwidth='lscv'"),
+        ({"bandwidth": "mlcv_diag"}, "bandwidth='mlcv_diag'"),
+        ({"bandwidth": "sj"}, "bandwidth='sj'"),
         ({"adaptive": True}, "adaptive=True"),
         ({"bounds": [(0, None), None]}, "bounds"),
         ({"algorithm": "tree"}, "algorithm='tree'"),
@@ -243,6 +245,10 @@ def test_bad_arrays_are_refused_before_any_task_runs():
             KernelDensity().fit(lazy, sample_weight=da.ones(10, chunks=5))
         with pytest.raises(ValueError, match="Negative values"):
             KernelDensity().fit(lazy, sample_weight=-w)
+        with pytest.raises(ValueError, match="bandwidth must be a positive number, an array or one of"):
+            KernelDensity(bandwidth="scot").fit(lazy)
+        with pytest.raises(ValueError, match="bandwidth must be positive and finite"):
+            KernelDensity(bandwidth=-1.0).fit(lazy)
         kde = KernelDensity(bandwidth=0.5).fit(lazy)
         started = counter.count()
         with pytest.raises(ValueError, match="X has 3 features, but KernelDensity was fitted with 2 features"):
@@ -253,6 +259,18 @@ def test_bad_arrays_are_refused_before_any_task_runs():
         with pytest.raises(ValueError, match="row chunk sizes are unknown"):
             kde.score_samples(q[q[:, 0] > 100])
     assert counter.count() == started  # only the fit's own passes ran
+
+
+def test_equal_weights_are_no_weights_and_evaluate_grid_is_refused():
+    X, Q, _ = _data(seed=15)
+    plain = KernelDensity(bandwidth=0.5).fit(_sharded(X))
+    equal = KernelDensity(bandwidth=0.5).fit(_sharded(X), sample_weight=da.full(len(X), 2.5, chunks=1000))
+    np.testing.assert_array_equal(equal.score_samples(Q), plain.score_samples(Q))
+    np.testing.assert_array_equal(equal.sample(50, random_state=0), plain.sample(50, random_state=0))
+    with _Counting() as counter:
+        with pytest.raises(ValueError, match="evaluate_grid needs the training rows in one place"):
+            plain.evaluate_grid(grid_points=16)
+    assert counter.count() == 0
 
 
 def test_bad_values_are_found_by_the_first_pass():
