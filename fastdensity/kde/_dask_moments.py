@@ -9,7 +9,8 @@ the scatters), which is as accurate as the two-pass sum about the global mean th
 ``_bandwidth.weighted_covariance`` computes in memory. Only these (d, d)-sized totals and one
 (rows, Σw) pair per block come back.
 
-:func:`rule_matrix` then applies ``_bandwidth.rule_bandwidth_matrix``'s rule to them with the same
+:func:`rule_matrix` then applies ``_bandwidth.rule_bandwidth_matrix``'s rule (:func:`scalar_rule`: the scalar
+rule of the other metrics) to them with the same
 checks and messages: at least d + 1 points of positive weight, no constant feature, no collinear
 features, variances float64 holds; Kish's effective size n_eff = (Σw)² / Σw².
 """
@@ -149,14 +150,42 @@ def rule_matrix(m, rule, kernel, d):
             f"a covariance-based bandwidth in {d} dimensions needs at least {d + 1} points with "
             f"positive weight; got {m.positive}. Pass a float bandwidth, or use fewer features"
         )
+    cov = _covariance(m)
+    # The in-memory check reads of the support rows only their column extremes: known here exactly.
+    _bandwidth._check_covariance(cov, np.stack([m.low_pos, m.high_pos]))
+    factor = _factor(m, rule, d)
+    return cov * (factor * factor / kernel_coordinate_variance(kernel, d))
+
+
+def scalar_rule(m, rule, kernel, d):
+    """The scalar h of the rule for a non-euclidean metric from the merged moments, as
+    ``_bandwidth.scalar_rule_bandwidth`` computes it in memory (after ``_check_support``)."""
+    if m.positive < d + 1:
+        raise ValueError(
+            f"a covariance-based bandwidth in {d} dimensions needs at least {d + 1} points with "
+            f"positive weight; got {m.positive}. Pass a float bandwidth, or use fewer features"
+        )
+    cov = _covariance(m)
+    variance = float(np.mean(np.diag(cov)))
+    if not (variance > 0 and np.isfinite(variance)):
+        raise ValueError(
+            "the data have no spread (every feature constant) or a spread that overflows float64, "
+            "so a rule has nothing to scale; pass a float bandwidth (or rescale the data)"
+        )
+    return float(_factor(m, rule, d) * np.sqrt(variance / kernel_coordinate_variance(kernel, d)))
+
+
+def _covariance(m):
+    """``weighted_covariance``'s unbiased weighted covariance and its range check."""
     denom = m.total - m.total_sq / m.total
     if not denom > 0:
         raise ValueError("the covariance needs at least 2 points with positive weight; pass a float bandwidth")
     cov = m.scatter / denom
-    # The in-memory checks read of the rows only which columns vary and the support's column
-    # extremes; both are known here exactly, so the rows are stood in for by their extremes.
+    # The in-memory check reads of the rows only which columns vary: known here exactly.
     _bandwidth._check_covariance_range(cov, (m.high - m.low)[None, :])
-    _bandwidth._check_covariance(cov, np.stack([m.low_pos, m.high_pos]))
-    neff = m.total * m.total / m.total_sq
-    factor = _bandwidth.scott_factor(neff, d) if rule == "scott" else _bandwidth.silverman_factor(neff, d)
-    return cov * (factor * factor / kernel_coordinate_variance(kernel, d))
+    return cov
+
+
+def _factor(m, rule, d):
+    neff = m.total * m.total / m.total_sq  # Kish's effective sample size
+    return _bandwidth.scott_factor(neff, d) if rule == "scott" else _bandwidth.silverman_factor(neff, d)

@@ -23,11 +23,12 @@ a decorator of ``score_samples`` that routes a dask-fitted model here, because t
 chooses the scoring engine from the *queries'* type, and a NumPy or dask query on a sharded model
 must run here, never gather the shards.
 
-Supported on dask arrays: the euclidean metric, ``algorithm`` "auto"/"exact" (and the aliases
+Supported on dask arrays: every metric (the non-euclidean ones sum the raw rows per shard with
+``_kde_metric_cpu``, a scalar bandwidth or the scalar "scott"/"silverman"), ``algorithm`` "auto"/"exact" (and the aliases
 "kd_tree"/"ball_tree", which run "exact" here), a numeric, per-feature or matrix bandwidth or
 "scott"/"silverman", weights (NumPy or dask), every kernel. Refused before any work (ValueError
-naming this list): the data-driven rules, ``adaptive=True``, ``bounds``, "tree", "fft", other
-metrics, ``backend="cuda"``.
+naming this list): the data-driven rules, ``adaptive=True``, ``bounds``, "tree", "fft",
+``backend="cuda"``.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ import numpy as np
 from .._backend import from_host_numpy, get_op
 from .._backend._namespace import _is_dask_array, common_kind
 from . import _bandwidth
-from ._dask_moments import block_overflow, data_moments, rule_matrix, shard_blocks
+from ._dask_moments import block_overflow, data_moments, rule_matrix, scalar_rule, shard_blocks
 from ._kde_bandwidth import RULES, bandwidth_matrix
 from ._kernels import log_kernel_norm, sample_unit_metric
 
-SUPPORTED = ("a positive float, a (d,) or (d, d) bandwidth, 'scott' or 'silverman'; the euclidean metric; "
+SUPPORTED = ("a positive float, a (d,) or (d, d) bandwidth, 'scott' or 'silverman'; every metric; "
              "algorithm 'auto' or 'exact'; no adaptive bandwidths and no bounds")
 _ALGORITHMS = ("auto", "exact", "kd_tree", "ball_tree")
 
@@ -73,6 +74,8 @@ class Shared:
     kernel: str
     log_norm: float
     dtype: np.dtype  # the state's working dtype
+    metric: tuple = ("euclidean", None, None, None)  # (name, p, vec, mat) of ``_metric_spec``
+    h: float = 1.0  # the scalar bandwidth of a non-euclidean metric
 
 
 def _refuse(what):
@@ -86,13 +89,17 @@ def _shard_state(x, w, shared, sharded):
     """(whitened rows (d, n_s) in the working dtype, log weights normalised by the global Σw) of
     one shard, its zero-weight rows dropped (as the CPU engine's state does)."""
     x = np.asarray(x, dtype=np.float64)
+    euclidean = shared.metric[0] == "euclidean"
     n_all = sum(sharded.shard_rows)
     if w is None or sharded.equal_weights:
         log_w = np.full(x.shape[0], -np.log(float(n_all)))
     else:
         with np.errstate(divide="ignore"):
             log_w = np.log(np.asarray(w, dtype=np.float64)) - np.log(sharded.total)
-    train_t = np.ascontiguousarray(_bandwidth.whiten(shared.chol, x - shared.centre).T, dtype=shared.dtype)
+    if euclidean:
+        train_t = np.ascontiguousarray(_bandwidth.whiten(shared.chol, x - shared.centre).T, dtype=shared.dtype)
+    else:  # the metric's kernel sums run on the raw rows, in float64 (as the CPU engine's)
+        train_t = np.ascontiguousarray(x.T)
     keep = np.isfinite(log_w)
     if not np.all(keep):
         train_t, log_w = np.ascontiguousarray(train_t[:, keep]), log_w[keep]
@@ -107,6 +114,8 @@ def _whiten_queries(q, shared):
     q = np.asarray(q, dtype=np.float64)
     if not np.all(np.isfinite(q)):
         raise ValueError("Input X contains NaN or infinity.")
+    if shared.metric[0] != "euclidean":
+        return q
     with np.errstate(over="ignore", invalid="ignore"):
         z = _bandwidth.whiten(shared.chol, q - shared.centre)
         z[np.isnan(z)] = np.inf  # overflowed coordinates: infinitely far (log density −inf)
@@ -118,6 +127,11 @@ def _shard_logsum(z, state, shared):
     train_t, log_w = state
     if z.shape[0] == 0 or train_t.shape[1] == 0:
         return np.full(z.shape[0], -np.inf)
+    metric, p, vec, mat = shared.metric
+    if metric != "euclidean":
+        from ._kde_metric_cpu import kde_logsum_metric
+
+        return kde_logsum_metric(z, train_t, log_w, shared.kernel, metric, shared.h, None, p=p, vec=vec, mat=mat)
     return get_op("kde_logsum", "cpu")(z, None, log_w, shared.kernel, None, train_t=train_t)
 
 
@@ -149,9 +163,7 @@ class DaskEngine:
         return contextlib.nullcontext()  # the workers' own threads run the shard tasks
 
     def check_metric(self, est, metric, fitting):
-        """Refuse, before any work, what needs the rows in one place."""
-        if metric != "euclidean":
-            _refuse(f"metric={est.metric!r}")
+        """Refuse, before any work, what needs the rows in one place (every metric runs here)."""
         bw = est.bandwidth
         if isinstance(bw, str) and bw not in RULES:
             raise ValueError(f"bandwidth must be a positive number, an array or one of {RULES}; got {bw!r}")
@@ -194,8 +206,12 @@ class DaskEngine:
         blocks = shard_blocks(X, w)
         moments, per_block = data_moments(blocks, need_scatter=rule is not None, chol=chol)
         if rule is not None:
-            H = rule_matrix(moments, rule, est.kernel, d)
-            used = float(np.sqrt(H[0, 0])) if d == 1 else H
+            if est._metric_spec(d)[0] == "euclidean":
+                H = rule_matrix(moments, rule, est.kernel, d)
+                used = float(np.sqrt(H[0, 0])) if d == 1 else H
+            else:  # metric_bandwidth's scalar rule
+                used = scalar_rule(moments, rule, est.kernel, d)
+                H = np.eye(d) * used**2
             chol = _bandwidth.cholesky_bandwidth(H)
             overflow = sum(dask.compute(*[dask.delayed(block_overflow)(x, chol) for x, _ in blocks]))
         else:
@@ -217,7 +233,9 @@ class DaskEngine:
         chol = est._bandwidth_cholesky()
         log_norm = log_kernel_norm(est.kernel, est.n_features_in_) - float(np.sum(np.log(np.diag(chol))))
         centre = np.asarray(sharded.low, dtype=np.float64) / 2 + np.asarray(sharded.high, dtype=np.float64) / 2
-        return Shared(chol, centre, est.kernel, log_norm, np.dtype(dtype))
+        metric = est._metric_spec(est.n_features_in_)
+        return Shared(chol, centre, est.kernel, log_norm, np.dtype(dtype), metric,
+                      float(np.sqrt(est.bandwidth_matrix_[0, 0])))
 
     def state(self, est, dtype, device=None):
         """(Shared, [persisted per-shard state]) for the working ``dtype``, built once per fit."""
@@ -234,7 +252,8 @@ class DaskEngine:
 
     # ---------------------------------------------------------------------- scoring
     def _working_dtype(self, est, query_dtype):
-        both32 = query_dtype == np.float32 and est.training_data_.dtype == np.float32
+        both32 = (query_dtype == np.float32 and est.training_data_.dtype == np.float32
+                  and est._metric_spec(est.n_features_in_)[0] == "euclidean")
         return np.dtype(np.float32 if both32 else np.float64)
 
     def lazy_log_density(self, est, blocks, query_dtype):
