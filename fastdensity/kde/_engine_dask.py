@@ -23,12 +23,13 @@ a decorator of ``score_samples`` that routes a dask-fitted model here, because t
 chooses the scoring engine from the *queries'* type, and a NumPy or dask query on a sharded model
 must run here, never gather the shards.
 
-Supported on dask arrays: every metric (the non-euclidean ones sum the raw rows per shard with
-``_kde_metric_cpu``, a scalar bandwidth or the scalar "scott"/"silverman"), ``algorithm`` "auto"/"exact" (and the aliases
-"kd_tree"/"ball_tree", which run "exact" here), a numeric, per-feature or matrix bandwidth or
-"scott"/"silverman", weights (NumPy or dask), every kernel. Refused before any work (ValueError
-naming this list): the data-driven rules, ``adaptive=True``, ``bounds``, "tree", "fft",
-``backend="cuda"``.
+Supported on dask arrays: a numeric, per-feature or matrix bandwidth or "scott"/"silverman";
+every kernel; weights (NumPy or dask); every metric (the non-euclidean ones sum the raw rows per
+shard with ``_kde_metric_cpu``, with a scalar bandwidth or the scalar "scott"/"silverman");
+``algorithm`` "auto"/"exact" (and the aliases "kd_tree"/"ball_tree"), which run "exact" here.
+Refused before any work (ValueError naming this list): the data-driven rules, ``adaptive=True``,
+``bounds``, "tree", "fft"; ``backend="cuda"`` (TypeError); ``evaluate_grid`` on a sharded fit
+(:func:`not_on_sharded_fit`). ``fd.save`` gathers the rows into the file (``io.py``).
 """
 
 from __future__ import annotations
