@@ -340,6 +340,9 @@ def test_fit_and_score_on_worker_processes_equal_in_memory(client):
     got = KernelDensity(bandwidth="scott").fit(_sharded(X, chunks=((1000,) * 4,)), sample_weight=w)
     np.testing.assert_allclose(got.bandwidth_matrix_, want.bandwidth_matrix_, rtol=RTOL)
     np.testing.assert_allclose(got.score_samples(Q), want.score_samples(Q), rtol=RTOL)
+    _, states = got._cache()[("dask", np.dtype(np.float64))]
+    held = {key for keys in client.has_what().values() for key in keys}
+    assert len(states) == 4 and {s.key for s in states} <= held  # persisted on the workers
     lazy = got.score_samples(da.from_array(Q, chunks=(125, 2)))
     np.testing.assert_allclose(client.compute(lazy, sync=True), want.score_samples(Q), rtol=RTOL)
     np.testing.assert_allclose(got.score(da.from_array(Q, chunks=(125, 2))), want.score(Q), rtol=RTOL)
