@@ -158,6 +158,18 @@ def test_float32_stays_float32_and_float64_queries_run_in_float64():
     assert got.sample(3, random_state=0).dtype == np.float32
 
 
+def test_feature_chunks_are_joined_and_integers_become_float64():
+    X, Q, _ = _data(seed=17)
+    want = KernelDensity(bandwidth="scott").fit(X)
+    got = KernelDensity(bandwidth="scott").fit(da.from_array(X, chunks=(600, 1)))
+    np.testing.assert_allclose(got.score_samples(Q), want.score_samples(Q), rtol=RTOL)
+    Xi = np.round(X * 10).astype(np.int64)
+    got = KernelDensity(bandwidth="scott").fit(da.from_array(Xi, chunks=(600, 2)))
+    assert got.training_data_.dtype == np.float64
+    np.testing.assert_allclose(got.score_samples(Q * 10), KernelDensity(bandwidth="scott").fit(Xi).score_samples(Q * 10),
+                               rtol=RTOL)
+
+
 def _depth(graph, key, memo):
     from dask.core import get_dependencies
 
