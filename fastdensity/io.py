@@ -35,6 +35,10 @@ that fails is refused with a ValueError naming the entry (``attr.training_data_`
 ``param.bandwidth``, or ``__fastdensity__:attributes.std_`` for a value in the metadata), so an
 altered file never gives a model that scores NaN.
 
+A model fitted on a dask array (``KernelDensity``'s sharded training set) is saved from its rows
+gathered into this process (``compute``): the file holds every row, and it loads as an in-memory
+model with the same densities.
+
 ``save`` writes exactly to the path it is given (it does not append ``.npz``; the suffix is up to
 the caller, ``.npz`` is recommended). The file is written to a temporary file in the same
 directory, fsynced and moved into place with ``os.replace``: readers see the old file or the new
@@ -196,6 +200,11 @@ def _is_cupy_array(value) -> bool:
     return cupy is not None and isinstance(value, cupy.ndarray)
 
 
+def _is_dask_array(value) -> bool:
+    dask_array = sys.modules.get("dask.array")  # never import dask just to check
+    return dask_array is not None and isinstance(value, dask_array.Array)
+
+
 def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     params: dict[str, Any] = {}
@@ -222,6 +231,10 @@ def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             # move to the host); it loads as a CPU model and moves to the GPU again when scoring
             # GPU data.
             value = value.get()
+        if _is_dask_array(value):
+            # A model fitted on a dask array (KernelDensity keeps its training set sharded) is saved
+            # from its gathered rows: the file holds them all, and it loads as an in-memory model.
+            value = value.compute()
         if value is None:
             attributes.append({"name": name, "kind": "none"})
         elif isinstance(value, np.ndarray):

@@ -27,7 +27,11 @@ from .._backend import array_kind
 
 
 def engine_for(array):
-    """The KDE engine for data held as ``array`` (validated: NumPy or CuPy)."""
+    """The KDE engine for data held as ``array`` (validated: NumPy, CuPy or dask)."""
+    if array_kind(array).namespace == "dask":  # a training set that stays sharded
+        from ._engine_dask import DASK_ENGINE
+
+        return DASK_ENGINE
     if array_kind(array).namespace == "cupy":
         from ._engine_cuda import CUDA_ENGINE
 

@@ -22,6 +22,7 @@ from ._bounds_spec import BOUNDARY_METHODS, check_bounds_for_data, check_bounds_
 from ._kde_bandwidth import bandwidth_matrix
 from ._metric_spec import METRIC_ALIASES, METRIC_PARAMS, SAMPLEABLE_METRICS, VALID_METRICS, metric_spec
 from ._engine import engine_for
+from ._engine_dask import not_on_sharded_fit, scores_sharded_fit
 from ._kernels import KERNELS
 
 from ._algorithm import ALGORITHMS as _ALGORITHMS, check_algorithm, resolve_algorithm
@@ -195,7 +196,9 @@ class KernelDensity(BaseEstimator):
     bandwidth_matrix_ : ndarray of shape (d, d)
         H, always.
     training_data_ : ndarray of shape (n, d)
+        A dask array when fitted on one (never gathered).
     sample_weight_ : ndarray of shape (n,) or None
+        A dask array with the training rows' chunks when fitted on a dask array.
     adaptive_factors_ : ndarray of shape (n,) or None
         Abramson's λ_j when ``adaptive=True``.
     effective_algorithm_ : str
@@ -273,16 +276,18 @@ class KernelDensity(BaseEstimator):
     def fit(self, X, y=None, sample_weight=None):
         """Fit the estimator to ``X`` (n, d) with optional non-negative ``sample_weight`` (n,).
 
-        Returns ``self``.
+        ``X`` may be a dask array (NumPy chunks; ``sample_weight`` None, NumPy or dask): its row
+        chunks stay where they are and are summed per shard (``fastdensity.kde._engine_dask``
+        lists what it supports). Returns ``self``.
         """
         self._validate_params()
-        X, kind, _ = _check_X(self, X, reset=True)
-        check_bounds_for_data(self, X)
+        X, kind, _ = _check_X(self, X, reset=True, allow_dask=True)
         self._fit_kind = kind
         engine = engine_for(X)
         metric = self._metric_spec(X.shape[1])[0]
         engine.check_metric(self, metric, fitting=True)
         check_algorithm(self, engine, metric, X.shape[1])
+        check_bounds_for_data(self, X)
         with engine.scope(X, self.n_jobs):
             sample_weight, bandwidth_used, H, pilot_weights, chol = engine.fit_bandwidth(self, X, sample_weight)
             self.training_data_ = X
@@ -347,6 +352,7 @@ class KernelDensity(BaseEstimator):
         return cache["chol"]
 
     # ---------------------------------------------------------------------------- scoring
+    @scores_sharded_fit  # fitted on a dask array: summed per shard (_engine_dask)
     @rows_accept_dask
     def score_samples(self, X):
         """Log density of each row of ``X`` (m, d); float32 in → float32 out, else float64.
@@ -365,6 +371,7 @@ class KernelDensity(BaseEstimator):
                 log_density = log_density.astype(np.float32)
         return engine.to_caller(log_density, kind)
 
+    @not_on_sharded_fit  # the binned grid needs every training row in one place
     def evaluate_grid(self, grid_points=None, bounds=None, *, below_floor="-inf"):
         """Log density on a regular grid by linear binning and FFT convolution (d ≤ 3 features).
 
@@ -462,11 +469,11 @@ class KernelDensity(BaseEstimator):
         return tags
 
 
-def _check_X(est, X, reset):
+def _check_X(est, X, reset, allow_dask=False):
     """``check_estimator_X`` without warnings for data near ±1.8e308 (scikit-learn's finiteness
     check sums X first, which overflows harmlessly there: it then checks element-wise)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return check_estimator_X(est, X, reset=reset)
+        return check_estimator_X(est, X, reset=reset, allow_dask=allow_dask)
 
 
 __all__ = ["KernelDensity", "KERNELS", "VALID_METRICS"]
