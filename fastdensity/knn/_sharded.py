@@ -35,17 +35,18 @@ class Shards(NamedTuple):
     rows: list
 
 
-def _prepare_block(block, algorithm, n_jobs):
+def _prepare_block(block, algorithm, n_jobs, name, message):
     from .._backend import threads
 
-    block = np.ascontiguousarray(block)
+    block = checked_block(block, name, block.shape[1] if block.ndim == 2 else -1, message)
     with threads(n_jobs):
         return CPU_ENGINE.prepare(block, algorithm)
 
 
-def shards_of(X, algorithm, n_jobs=None):
+def shards_of(X, algorithm, n_jobs=None, name="X", finite_message=None):
     """The :class:`Shards` of a 2-D dask array with one column chunk and known row chunks: a task
-    per non-empty block that builds its search index (``algorithm``: "brute" or "kd_tree")."""
+    per non-empty block that checks it (:func:`checked_block`, ``name`` in its errors) and builds
+    its search index (``algorithm``: "brute" or "kd_tree")."""
     import dask
 
     blocks = X.to_delayed()[:, 0]
@@ -53,15 +54,18 @@ def shards_of(X, algorithm, n_jobs=None):
     start = 0
     for block, size in zip(blocks, X.chunks[0]):
         if size > 0:
-            states.append(dask.delayed(_prepare_block, pure=True)(block, algorithm, n_jobs))
+            states.append(dask.delayed(_prepare_block, pure=True)(block, algorithm, n_jobs, name, finite_message or _MESSAGE))
             offsets.append(start)
             rows.append(int(size))
         start += size
     return Shards(states, offsets, rows)
 
 
-def checked_block(block, name, n_features):
-    """A query block as the CPU engine takes it (C-contiguous float32/float64, finite), or the
+_MESSAGE = "Input {name} contains NaN or infinity."  # scikit-learn's words for estimator input
+
+
+def checked_block(block, name, n_features, finite_message=_MESSAGE):
+    """A block as the CPU engine takes it (C-contiguous float32/float64, finite), or the
     ValueError of the in-memory checks (raised by the task that meets it)."""
     block = np.ascontiguousarray(block)
     if block.dtype not in (np.float32, np.float64):
@@ -69,7 +73,7 @@ def checked_block(block, name, n_features):
     if block.ndim != 2 or block.shape[1] != n_features:
         raise ValueError(f"{name} must have shape (m, {n_features}); got {block.shape}")
     if not np.isfinite(block).all():
-        raise ValueError(f"Input {name} contains NaN or infinity")
+        raise ValueError(finite_message.format(name=name))
     return block
 
 
@@ -135,7 +139,7 @@ def as_dask_arrays(parts, chunk_rows, k, dist_dtype):
     return da.concatenate(dists, axis=0), da.concatenate(inds, axis=0)
 
 
-def query_parts(shards, X, k, n_jobs, name="X"):
+def query_parts(shards, X, k, n_jobs, name="X", finite_message=None):
     """The ``Delayed`` (distances, indices) of each row chunk of the 2-D dask array ``X`` (one
     column chunk, known chunks) against ``shards``; None for an empty chunk."""
     import dask
@@ -146,7 +150,7 @@ def query_parts(shards, X, k, n_jobs, name="X"):
         if rows == 0:
             parts.append(None)
             continue
-        queries = dask.delayed(checked_block, pure=True)(block, name, d)
+        queries = dask.delayed(checked_block, pure=True)(block, name, d, finite_message or _MESSAGE)
         parts.append(topk_of_chunk(shards, queries, k, n_jobs))
     return parts
 
