@@ -114,29 +114,31 @@ def topk_of_chunk(shards, queries, k, n_jobs, own_shard=None):
     return tree_reduce(parts, functools.partial(merge_topk, k=k))
 
 
-def _pick(pair, i):
-    return pair[i]
+def _empty(k, dtype):
+    return np.empty((0, k), dtype=dtype)
 
 
 def as_dask_arrays(parts, chunk_rows, k, dist_dtype):
-    """Two dask arrays (distances, indices) with row chunks ``chunk_rows`` from the ``Delayed``
-    (distances, indices) of each chunk (None for an empty chunk)."""
-    import dask
-    import dask.array as da
+    """Two dask arrays (distances, indices) with row chunks ``chunk_rows`` (empty ones kept) and one
+    column chunk, from the ``Delayed`` (distances, indices) of each chunk (None for an empty one)."""
+    import operator
+    import uuid
 
-    dists, inds = [], []
-    for part, rows in zip(parts, chunk_rows):
-        if part is None:
-            dists.append(da.from_array(np.empty((0, k), dtype=dist_dtype)))
-            inds.append(da.from_array(np.empty((0, k), dtype=np.int64)))
-            continue
-        dists.append(da.from_delayed(dask.delayed(_pick, pure=True)(part, 0), (rows, k), dtype=dist_dtype,
-                                     meta=np.empty((0, 0), dtype=dist_dtype)))
-        inds.append(da.from_delayed(dask.delayed(_pick, pure=True)(part, 1), (rows, k), dtype=np.int64,
-                                    meta=np.empty((0, 0), dtype=np.int64)))
-    if not dists:
-        return (da.from_array(np.empty((0, k), dtype=dist_dtype)), da.from_array(np.empty((0, k), dtype=np.int64)))
-    return da.concatenate(dists, axis=0), da.concatenate(inds, axis=0)
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    token = uuid.uuid4().hex
+    deps = [p for p in parts if p is not None]
+    out = []
+    for j, (name, dtype) in enumerate(((f"knn-distances-{token}", np.dtype(dist_dtype)),
+                                        (f"knn-indices-{token}", np.dtype(np.int64)))):
+        layer = {
+            (name, i, 0): (_empty, k, dtype) if p is None else (operator.getitem, p.key, j)
+            for i, p in enumerate(parts)
+        }
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+        out.append(da.Array(graph, name, (tuple(chunk_rows), (k,)), dtype=dtype, meta=np.empty((0, 0), dtype)))
+    return out[0], out[1]
 
 
 def query_parts(shards, X, k, n_jobs, name="X", finite_message=None):
