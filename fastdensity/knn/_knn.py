@@ -144,11 +144,11 @@ class KNNDensity(BaseEstimator):
         once (cached) when queries come from the other. Needs CuPy (``pip install
         fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
-        Threads (None or -1: all cores).
+        Threads (None or -1: all cores; per task on Dask).
 
     Attributes
     ----------
-    training_data_ : ndarray of shape (n, d)
+    training_data_ : ndarray of shape (n, d), or the dask array fitted on
     n_samples_fit_ : int
     n_features_in_ : int
     effective_algorithm_ : str
@@ -161,6 +161,16 @@ class KNNDensity(BaseEstimator):
     A query with r_k = 0 (at least k training points coincide with it) has density +inf; those
     log densities are returned as +inf and a ``RuntimeWarning`` names the rows. ``score`` is the
     *sum* of the log densities, as in ``KernelDensity`` (scikit-learn has no kNN density).
+
+    **Dask.** ``fit`` on a dask array (NumPy chunks, known chunk sizes) keeps the training set
+    sharded: its rows are never gathered. Each query's neighbours are searched per row block by
+    the CPU engine and the per-block lists merged (``fastdensity.knn._sharded``), so every result
+    equals the in-memory fit's. NumPy queries give NumPy results; dask queries and the
+    leave-one-out scores (``X=None``) give lazy dask arrays with the queries' (training set's) row
+    chunks; ``score`` reduces on the workers. Each computation builds the blocks' search indexes
+    once (persist the array to keep its rows in worker memory); such a model cannot be saved with
+    ``fastdensity.save`` (compute the array and fit again). A model fitted in memory scores dask
+    queries per chunk, and its ``kneighbors`` takes them too.
 
     Examples
     --------
@@ -196,7 +206,10 @@ class KNNDensity(BaseEstimator):
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None):
-        """Store ``X`` (n, d) and build the search structure. Returns ``self``."""
+        """Store ``X`` (n, d) and build the search structure. Returns ``self``.
+
+        A dask array stays sharded (see the class notes): one pass checks that its values are
+        finite, and the search indexes are built per block by each computation."""
         self._validate_params()
         X, kind, backend = _check_X(self, X, reset=True)
         n, d = X.shape
