@@ -210,6 +210,16 @@ def test_a_sharded_model_is_not_saved_silently(tmp_path):
     assert not (tmp_path / "model.npz").exists()
 
 
+def test_torch_cpu_queries_come_back_as_torch():
+    torch = pytest.importorskip("torch")
+    X, Q = _data(500, 60, 3, seed=11)
+    want = KNNDensity(n_neighbors=5).fit(X)
+    got = KNNDensity(n_neighbors=5).fit(da.from_array(X, chunks=120))
+    out = got.score_samples(torch.from_numpy(Q))
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(out.numpy(), want.score_samples(Q), rtol=RTOL)
+
+
 # ----------------------------------------------------------------- a real cluster (2 processes)
 @pytest.fixture(scope="module")
 def client():
@@ -232,3 +242,4 @@ def test_sharded_fit_on_worker_processes(client):
     np.testing.assert_allclose(lazy, want.score_samples(Q), rtol=RTOL)
     np.testing.assert_allclose(loo, want.score_samples(), rtol=RTOL)
     np.testing.assert_array_equal(got.kneighbors(Q)[1], want.kneighbors(Q)[1])
+
