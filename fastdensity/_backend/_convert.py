@@ -25,6 +25,10 @@ def to_host_numpy(x):
         if x.is_complex():
             raise TypeError("complex tensors are not supported; pass real-valued data")
         return x.resolve_conj().numpy()
+    if kind.namespace == "dask":
+        from ._dispatch import _DASK_QUERIES
+
+        raise TypeError(f"Dask arrays are not supported yet; supported: {SUPPORTED_NOW}.{_DASK_QUERIES}")
     raise TypeError(
         f"{kind.namespace} arrays on {kind.device} are not supported by the CPU backend yet; "
         f"supported: {SUPPORTED_NOW}. GPU arrays are never copied to the host silently: "

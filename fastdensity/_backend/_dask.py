@@ -11,8 +11,10 @@ every task. Results are lazy dask arrays with the queries' row chunks; totals (`
 Checks made before any task is built: the array is 2-D, its number of features is known and is
 the fit's, and its row chunk sizes are known.
 
-Fitting on a dask array is not here (the training set would have to stay sharded): ``fit``
-refuses dask arrays with the backend layer's message.
+Fitting on a dask array is the estimators' own Dask engines (the training set stays sharded):
+``mixture/_engine_dask.py``, ``kde/_engine_dask.py``, ``knn/_engine_dask.py``; a sharded fit
+scores through its engine, not through these per-chunk decorators. Other estimators refuse a
+dask array in ``fit`` with the backend layer's message.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ._validation import Options, check_parameter
 BACKENDS = ("auto", "cpu", "cuda")
 _DASK_QUERIES = (
     " (A fitted estimator takes dask arrays of queries in score_samples, score, predict and "
-    "predict_proba; GaussianMixture also fits on one; other estimators do not: pass X.compute() "
+    "predict_proba; GaussianMixture, KernelDensity and KNNDensity also fit on one; other estimators do not: pass X.compute() "
     "if it fits in memory)"
 )
 

@@ -5,8 +5,10 @@ its searches run on (the search index on the CPU; the training data on each GPU 
 and ``kneighbors(state, queries, k, n_jobs)`` returns ``(distances, indices)`` of shape (m, k),
 sorted by distance, ties to the smaller training index; ``queries=None`` searches the training
 points themselves, each excluded from its own list (leave-one-out). Results are arrays of the
-engine's namespace ``xp`` (NumPy or CuPy); ``to_host`` brings a small array to NumPy and
-``to_caller`` converts a result to the caller's array type.
+engine's namespace ``xp`` (NumPy or CuPy; lazy dask arrays on the Dask engine, whose training
+set stays sharded: ``_engine_dask.py``); ``rows(fn, dist, *args)`` runs the estimator's per-row
+formula ``fn(engine, dist, *args)`` on a result (per chunk on Dask), ``to_host`` brings a small
+array to NumPy and ``to_caller`` converts a result to the caller's array type.
 
 The estimator (``_knn.py``) validates, asks :func:`engine_for` once per call for the engine of the
 validated data, and writes the rest (log densities, warnings, results) once against ``xp``.
@@ -33,13 +35,19 @@ class KNNEngine(Protocol):
 
     def kneighbors(self, state, queries, k: int, n_jobs) -> tuple: ...
 
+    def rows(self, fn, dist, *args): ...
+
     def to_host(self, a): ...
 
     def to_caller(self, result, kind): ...
 
 
 def engine_for(array) -> KNNEngine:
-    """The engine for data held as ``array`` (validated: NumPy or CuPy)."""
+    """The engine for data held as ``array`` (validated: NumPy, CuPy or dask)."""
+    if array_kind(array).namespace == "dask":
+        from ._engine_dask import DASK_ENGINE
+
+        return DASK_ENGINE
     if array_kind(array).namespace == "cupy":
         from ._engine_cuda import CUDA_ENGINE
 

@@ -67,6 +67,9 @@ class CPUEngine:
                 dist = np.ldexp(dist, e).astype(dist.dtype, copy=False)
         return dist, ind
 
+    def rows(self, fn, dist, *args):
+        return fn(self, dist, *args)
+
     def to_host(self, a):
         return a
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -12,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backend import array_kind, common_kind, resolve_n_jobs, threads
 from .._backend._convert import float64_total
 from .._backend._dask import rows_accept_dask
+from .._backend._namespace import _is_dask_array
 from .._backend._dispatch import BACKENDS
 from .._backend._validation import Check, Integer, Options, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
@@ -49,9 +51,49 @@ def _auto_algorithm(n, d, k):
 
 def _check_X(est, X, reset):
     """``check_estimator_X`` without warnings for data near ±1.8e308 (scikit-learn's finiteness
-    check sums X first, which overflows harmlessly there: it then checks element-wise)."""
+    check sums X first, which overflows harmlessly there: it then checks element-wise). Dask
+    arrays are checked without computing (their values by the Dask engine's tasks)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return check_estimator_X(est, X, reset=reset)
+        return check_estimator_X(est, X, reset=reset, allow_dask=True)
+
+
+def _fitted_on_dask(est):
+    return _is_dask_array(getattr(est, "training_data_", None))
+
+
+def _sharded_bypass(method):
+    """A model fitted on a dask array answers every query itself (its Dask engine merges the
+    shards' neighbours); ``rows_accept_dask``'s per-chunk tasks are for in-memory models."""
+    inner = method.__wrapped__
+
+    @functools.wraps(method)
+    def wrapper(self, X=None, *args, **kwargs):
+        return (inner if _fitted_on_dask(self) else method)(self, X, *args, **kwargs)
+
+    return wrapper
+
+
+def _log_density(engine, dist, const, d, k, dtype, first_row=0):
+    """log p̂ = const − d log r_k from the (m, k) distances ``dist`` of ``engine``; rows at
+    distance 0 get +inf with a RuntimeWarning naming them (counted from ``first_row``)."""
+    # Computed where the distances are; only the rows at distance 0 come to the host.
+    r_k = dist[:, -1].astype(np.float64)
+    with np.errstate(divide="ignore"):  # log 0 = -inf, density +inf: warned below
+        log_density = const - d * engine.xp.log(r_k)
+    is_zero = r_k == 0.0
+    zero = engine.to_host(is_zero.nonzero()[0]) if bool(is_zero.any()) else np.empty(0, np.int64)
+    if zero.size:
+        shown = ", ".join(str(i + first_row) for i in zero[:10]) + (", ..." if zero.size > 10 else "")
+        warnings.warn(
+            f"{zero.size} of {r_k.size} rows have their k-th nearest neighbour (k = {k}) at "
+            f"distance 0 (at least {k} training points coincide with them: duplicates); their "
+            f"log density is +inf (rows {shown}). Increase n_neighbors or remove duplicate points",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    if dtype == np.float32:
+        log_density = log_density.astype(np.float32)
+    return log_density
 
 
 def _log_unit_ball_volume(d):
@@ -102,11 +144,11 @@ class KNNDensity(BaseEstimator):
         once (cached) when queries come from the other. Needs CuPy (``pip install
         fastdensity[cuda12]`` or ``[cuda13]``).
     n_jobs : int or None, default=None
-        Threads (None or -1: all cores).
+        Threads (None or -1: all cores; per task on Dask).
 
     Attributes
     ----------
-    training_data_ : ndarray of shape (n, d)
+    training_data_ : ndarray of shape (n, d), or the dask array fitted on
     n_samples_fit_ : int
     n_features_in_ : int
     effective_algorithm_ : str
@@ -119,6 +161,16 @@ class KNNDensity(BaseEstimator):
     A query with r_k = 0 (at least k training points coincide with it) has density +inf; those
     log densities are returned as +inf and a ``RuntimeWarning`` names the rows. ``score`` is the
     *sum* of the log densities, as in ``KernelDensity`` (scikit-learn has no kNN density).
+
+    **Dask.** ``fit`` on a dask array (NumPy chunks, known chunk sizes) keeps the training set
+    sharded: its rows are never gathered. Each query's neighbours are searched per row block by
+    the CPU engine and the per-block lists merged (``fastdensity.knn._sharded``), so every result
+    equals the in-memory fit's. NumPy queries give NumPy results; dask queries and the
+    leave-one-out scores (``X=None``) give lazy dask arrays with the queries' (training set's) row
+    chunks; ``score`` reduces on the workers. Each computation builds the blocks' search indexes
+    once (persist the array to keep its rows in worker memory); such a model cannot be saved with
+    ``fastdensity.save`` (compute the array and fit again). A model fitted in memory scores dask
+    queries per chunk, and its ``kneighbors`` takes them too.
 
     Examples
     --------
@@ -154,7 +206,10 @@ class KNNDensity(BaseEstimator):
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, X, y=None):
-        """Store ``X`` (n, d) and build the search structure. Returns ``self``."""
+        """Store ``X`` (n, d) and build the search structure. Returns ``self``.
+
+        A dask array stays sharded (see the class notes): one pass checks that its values are
+        finite, and the search indexes are built per block by each computation."""
         self._validate_params()
         X, kind, backend = _check_X(self, X, reset=True)
         n, d = X.shape
@@ -190,7 +245,9 @@ class KNNDensity(BaseEstimator):
     def _neighbors(self, X, k):
         """(engine, distances, indices) on the engine of ``X`` (of the training data for X None:
         the training points, each without itself)."""
-        engine = engine_for(self.training_data_ if X is None else X)
+        # A sharded (dask) training set answers every query on the Dask engine.
+        on_train = X is None or _fitted_on_dask(self)
+        engine = engine_for(self.training_data_ if on_train else X)
         dist, ind = engine.kneighbors(self._state(engine), X, k, self.n_jobs)
         return engine, dist, ind
 
@@ -232,10 +289,11 @@ class KNNDensity(BaseEstimator):
         """Leave-one-out results come back as the training data's type when it is on a GPU
         (NumPy otherwise, as before the GPU existed)."""
         kind = getattr(self, "_fit_kind", None)
-        on_gpu = array_kind(self.training_data_).namespace == "cupy"
+        on_gpu = array_kind(self.training_data_).namespace in ("cupy", "dask")  # dask: lazy results
         return kind if on_gpu and kind is not None else common_kind(None)
 
     # ---------------------------------------------------------------------------- scoring
+    @_sharded_bypass
     @rows_accept_dask
     def score_samples(self, X=None):
         """Log density log p̂(x) of each row of ``X`` (m, d); float32 in → float32 out.
@@ -258,23 +316,7 @@ class KNNDensity(BaseEstimator):
         n_eff = self.n_samples_fit_ - 1 if loo else self.n_samples_fit_
         d = self.n_features_in_
         const = math.log(k) - math.log(n_eff) - _log_unit_ball_volume(d)
-        # Computed where the distances are; only the rows at distance 0 come to the host.
-        r_k = dist[:, -1].astype(np.float64)
-        with np.errstate(divide="ignore"):  # log 0 = -inf, density +inf: warned below
-            log_density = const - d * engine.xp.log(r_k)
-        is_zero = r_k == 0.0
-        zero = engine.to_host(is_zero.nonzero()[0]) if bool(is_zero.any()) else np.empty(0, np.int64)
-        if zero.size:
-            shown = ", ".join(str(i) for i in zero[:10]) + (", ..." if zero.size > 10 else "")
-            warnings.warn(
-                f"{zero.size} of {r_k.size} rows have their k-th nearest neighbour (k = {k}) at "
-                f"distance 0 (at least {k} training points coincide with them: duplicates); their "
-                f"log density is +inf (rows {shown}). Increase n_neighbors or remove duplicate points",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        if dtype == np.float32:
-            log_density = log_density.astype(np.float32)
+        log_density = engine.rows(_log_density, dist, const, d, k, dtype)
         return engine.to_caller(log_density, kind)
 
     def score(self, X=None, y=None):

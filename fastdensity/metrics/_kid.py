@@ -20,6 +20,7 @@ import numpy as np
 
 from .._backend._namespace import common_kind
 from .._backend._validation import Integer, Real, check_parameter
+from ._dask_features import any_dask
 from ._fid import _as_float64, check_features
 
 __all__ = ["KIDResult", "kid", "polynomial_mmd2"]
@@ -49,8 +50,12 @@ def polynomial_mmd2(X, Y, degree=3, gamma=None, coef0=1.0):
     """Unbiased MMD² estimate between ``X`` (m, d) and ``Y`` (n, d) with the polynomial kernel
     (γ x·y + coef0)^degree, γ = 1/d when None. Float64 on the inputs' device; returns a float.
 
-    ``X`` and ``Y`` need at least 2 rows each (they may differ in size).
+    ``X`` and ``Y`` need at least 2 rows each (they may differ in size). In-memory arrays only
+    (it forms the full kernel matrices); for dask arrays use :func:`kid`.
     """
+    if any_dask(X, Y):
+        raise TypeError("polynomial_mmd2 takes in-memory arrays (it forms m × n kernel matrices); for "
+                        "feature sets held as dask arrays use kid(), which gathers only subsets")
     kind = common_kind(X, Y)
     X = check_features(X, "X", min_samples=2, kind=kind)
     Y = _as_float64(Y, kind, X)
@@ -90,7 +95,9 @@ def kid(features_real, features_fake, subsets=100, subset_size=1000, degree=3, g
     ----------
     features_real, features_fake : array of shape (n_real, d) and (n_fake, d)
         Features of the two sets (NumPy arrays, torch tensors on the CPU or a GPU, CuPy arrays);
-        computed in float64 on their device.
+        computed in float64 on their device. Dask arrays (either or both) stay on the workers:
+        each subset's rows are gathered there and only the MMD² values come back; the same seed
+        gives the same subsets and values as in memory (see ``fastdensity.metrics._kid_dask``).
     subsets : int, default=100
         Number of random subset pairs.
     subset_size : int, default=1000
@@ -118,9 +125,15 @@ def kid(features_real, features_fake, subsets=100, subset_size=1000, degree=3, g
     >>> abs(r.mean) < 0.05
     True
     """
-    kind = common_kind(features_real, features_fake)
-    X = check_features(features_real, "features_real", min_samples=2, kind=kind)
-    Y = check_features(_as_float64(features_fake, kind, X), "features_fake", min_samples=2, kind=kind)
+    on_dask = any_dask(features_real, features_fake)
+    if on_dask:
+        from ._kid_dask import check_dask_pair
+
+        X, Y = check_dask_pair(features_real, features_fake)
+    else:
+        kind = common_kind(features_real, features_fake)
+        X = check_features(features_real, "features_real", min_samples=2, kind=kind)
+        Y = check_features(_as_float64(features_fake, kind, X), "features_fake", min_samples=2, kind=kind)
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
             f"features_real has {X.shape[1]} features and features_fake {Y.shape[1]}; they must match"
@@ -135,6 +148,11 @@ def kid(features_real, features_fake, subsets=100, subset_size=1000, degree=3, g
         )
     degree, gamma, coef0 = _check_kernel(degree, gamma, coef0, X.shape[1])
     rng = np.random.default_rng(random_state)
+    if on_dask:
+        from ._kid_dask import kid_values
+
+        values = kid_values(X, Y, subsets, subset_size, _mmd2, degree, gamma, coef0, rng)
+        return KIDResult(mean=float(values.mean()), std=float(values.std()), values=values)
     values = np.empty(subsets)
     for s in range(subsets):
         # Index arrays are drawn on the host; rows are gathered on the data's device.

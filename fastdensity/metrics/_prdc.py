@@ -41,6 +41,7 @@ from ..knn._knn import _auto_algorithm
 from ..knn._knn_cpu import knn_distances, knn_index
 from ..knn._sched import next_task
 from ..knn._topk import exact_sq_dist
+from ._dask_features import any_dask
 from ._fid import _xp, check_features
 
 __all__ = ["prdc"]
@@ -176,8 +177,10 @@ def prdc(real_features, fake_features, nearest_k=5, *, batch_size=256, algorithm
     real_features : array of shape (n_real, d)
     fake_features : array of shape (n_fake, d)
         Features of real and generated samples: NumPy arrays or torch CPU tensors (computed in
-        float64 on the CPU); CuPy arrays and CUDA tensors go to the CUDA backend. Each set needs
-        more than ``nearest_k`` rows (the ``prdc`` package needs ``nearest_k + 2``).
+        float64 on the CPU); CuPy arrays and CUDA tensors go to the CUDA backend; dask arrays
+        (either or both) stay sharded on the workers, with the in-memory results
+        (``fastdensity.metrics._prdc_dask``). Each set needs more than ``nearest_k`` rows (the
+        ``prdc`` package needs ``nearest_k + 2``).
     nearest_k : int, default=5
         k of the k-nearest-neighbour radii.
     batch_size : int, default=256
@@ -206,6 +209,13 @@ def prdc(real_features, fake_features, nearest_k=5, *, batch_size=256, algorithm
     """
     k, batch_size = _check_params(nearest_k, batch_size, algorithm)
     resolve_n_jobs(n_jobs)
+    if any_dask(real_features, fake_features):
+        from ._prdc_dask import check_dask_pair, prdc_dask
+
+        real, fake = check_dask_pair(real_features, fake_features, k)
+        n_real, n_fake, d = real.shape[0], fake.shape[0], real.shape[1]
+        algorithms = (_algorithm(algorithm, n_real, d, k + 1), _algorithm(algorithm, n_fake, d, k + 1))
+        return prdc_dask(real, fake, k, batch_size, algorithms, n_jobs, ball_counts)
     kind = common_kind(real_features, fake_features)
     backend = resolve_backend("auto", kind)
     if backend != "cpu":
