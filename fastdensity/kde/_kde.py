@@ -107,8 +107,10 @@ class KernelDensity(BaseEstimator):
         * "auto": "tree" where it applies and a cost model (a few training points run through
           the tree at ``fit``) predicts it cheaper than "exact", else "exact"; always "exact"
           for GPU data, other metrics, the gaussian and exponential kernels with
-          ``rtol = atol = 0`` and fewer than 2048 training points. It does not pick "fft" (not
-          yet in the cost model). ``effective_algorithm_`` says which runs.
+          ``rtol = atol = 0`` and fewer than 2048 training points. With ``rtol`` > 0 it also
+          weighs "fft" (CPU, d ≤ 3, euclidean, fixed bandwidth, gaussian, biweight or triweight
+          kernel, where the grid's predicted bound is within rtol / 2; its build counted against
+          n queries; ``fastdensity.kde._algorithm``). ``effective_algorithm_`` says which runs.
         * "kd_tree", "ball_tree": scikit-learn's names, accepted for compatibility; they choose
           as "auto" does (the results are the same, so nothing changes for their users).
     kernel : {"gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine", \
