@@ -18,7 +18,8 @@ noisy, shared machine. For each case (1-D on 1,024 grid points, 2-D on 256 × 25
   "fit"); fastdensity's cached per-fit data range is dropped before every timed call, so it is
   recomputed as KDEpy recomputes its own (the row "range kept" keeps it, as a model that
   is evaluated again does: the binning is then fastdensity's only pass over the data); one
-  warm-up call each first (it compiles Numba's binning), then the median of ``--repeats`` interleaved calls, wall and process CPU time;
+  warm-up call each first (it compiles Numba's binning), then the median of ``--repeats``
+  interleaved calls, wall and process CPU time;
 * accuracy of both against the exact engine (``algorithm="exact"``) on the grid nodes (all of
   them in 1-D; 1,000 sampled nodes in 2-D): max |Δp| / max p over those nodes, and max |Δ log p|
   over the nodes where p ≥ 10⁻³ max p;
