@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._algorithm_tree import tree_logsum  # noqa: F401  (its home before; the CPU engine imports it there)
+from ._fft_checks import MAX_GRID_DIMS, check_grid_model
 from ._kernels import COMPACT_KERNELS
 
 ENGINES = ("exact", "tree", "fft")
@@ -64,21 +66,6 @@ FFT_COST_GRID = 0.5
 FFT_COST_BIN = 2.0
 FFT_COST_CORNER = 4.0
 FFT_FRACTION = 0.7  # fft is chosen below this fraction of the best other engine's cost
-
-
-MAX_GRID_DIMS = 3  # the FFT grid's dimensions at most (its size grows as nodes^d)
-
-
-def check_grid_model(est, d, what):
-    """Refuse, before any work, a model the grid does not compute: d > 3, a non-euclidean metric,
-    adaptive bandwidths."""
-    if d > MAX_GRID_DIMS:
-        raise ValueError(f"{what} works for data with at most {MAX_GRID_DIMS} features; the data have {d}")
-    metric = est._metric_spec(d)[0]
-    if metric != "euclidean":
-        raise ValueError(f"{what} needs the euclidean metric; got metric={est.metric!r}")
-    if est.adaptive:
-        raise ValueError(f"{what} needs a fixed bandwidth; got adaptive=True (use algorithm='exact')")
 
 
 def _tolerant(est) -> bool:
@@ -215,19 +202,3 @@ def _atol_s(engine, est, index):
 
     log_norm = engine.state(est, index.train_t.dtype)[4]
     return atol_in_sum_units(est.atol, log_norm, index.shift)
-
-
-def tree_logsum(engine, est, queries, dtype, log_norm):
-    """log Σ_j w_j k(...) (without the normaliser) of whitened float64 ``queries`` by the tree
-    engine of ``est.kernel``, for a model whose working dtype is ``dtype``."""
-    if est.kernel in COMPACT_KERNELS:
-        from ._pruned_cpu import kde_logsum_pruned
-
-        with np.errstate(over="ignore"):
-            queries = np.ascontiguousarray(queries, dtype=dtype)  # float32: overflow to ±inf
-        return kde_logsum_pruned(queries, engine.tree_index(est, dtype), est.kernel)
-    from ._tree_bounds_cpu import atol_in_sum_units, kde_logsum_bounded
-
-    index = engine.tree_index(est, np.float64)
-    atol_s = atol_in_sum_units(est.atol, log_norm, index.shift)
-    return kde_logsum_bounded(queries, index, est.kernel, est.rtol, atol_s)

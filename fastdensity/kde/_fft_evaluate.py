@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, get_op
 from .._backend._validation import Options, check_parameter
-from ._algorithm import check_grid_model
+from ._fft_checks import check_grid_model
 from ._engine import engine_for
 from ._fft_bound import NEGLIGIBLE, padding_radius, profile, support_radius
 from ._kernels import COMPACT_KERNELS
