@@ -110,7 +110,7 @@ class CPUEngine:
         # gives log density −inf (exactly what the true value, below −1e308, rounds to).
         queries[np.isnan(queries)] = np.inf
         if getattr(est, "effective_algorithm_", "exact") == "tree":
-            from ._algorithm import tree_logsum
+            from ._algorithm_tree import tree_logsum
 
             return tree_logsum(self, est, queries, dtype, log_norm) + log_norm
         with np.errstate(over="ignore"):

@@ -7,13 +7,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, get_op
 from .._backend._validation import Options, check_parameter
-from ._algorithm import check_grid_model
+from ._fft_checks import check_grid_model
 from ._engine import engine_for
 from ._fft_bound import NEGLIGIBLE, padding_radius, profile, support_radius
 from ._kernels import COMPACT_KERNELS
 from ._fft_grid import (
     bandwidth_geometry, binned_weights, check_fft_size, convolve, data_extremes,
-    fft_rounding, grid_bounds, grid_shape, offset_radii, padded_shape,
+    fft_rounding, grid_bounds, grid_shape, offset_radii, padded_shape, separable_factors,
 )
 
 
@@ -61,7 +61,9 @@ def evaluate_grid(est, grid_points=None, bounds=None, below_floor="-inf"):
         counts = binned_weights(est, plan["ext_lo"], plan["step"], plan["ext_shape"])
         r = offset_radii(plan["A"], plan["step"], plan["half"])
         window = profile(est.kernel, r)  # unit peak; c_n is applied in log space
-        (values,) = convolve(xp, counts, [window], plan["padded"], plan["half"])
+        # on the host, a per-feature gaussian's spectrum from its 1-D factors
+        factors = separable_factors(est.kernel, plan["A"], plan["step"], plan["half"]) if xp is np else None
+        (values,) = convolve(xp, counts, [window], plan["padded"], plan["half"], [factors])
         crop = tuple(slice(int(b), int(b) + n) for b, n in zip(plan["below"], plan["shape"]))
         values = values[crop]
         # the FFT's rounding floor, plus the kernel cut where k < 2^-60 (unit peak, Σ c ≤ 1)

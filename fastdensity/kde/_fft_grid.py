@@ -156,16 +156,43 @@ def _place(xp, window, padded, half):
     return out
 
 
-def convolve(xp, counts, windows, padded, half):
-    """[counts ⊛ window for each window] on the grid of ``counts``, by padded real FFTs."""
+def separable_factors(kernel, A, step, half):
+    """The gaussian window k(‖L⁻¹u‖) = Π_i exp(−(A_ii u_i)² / 2) as one 1-D factor per axis where
+    A = L⁻¹ is diagonal (per-feature bandwidths), else None; d ≥ 2 only (in 1-D it is the window)."""
+    d = len(step)
+    if kernel != "gaussian" or d < 2 or np.any(A[~np.eye(d, dtype=bool)] != 0.0):
+        return None
+    return tuple(np.exp(-0.5 * (np.arange(-half[i], half[i] + 1, dtype=np.float64) * step[i] * A[i, i]) ** 2)
+                 for i in range(d))
+
+
+def _spectrum(xp, fft, opts, window, factors, padded, half):
+    """The real FFT of the placed ``window``; from its 1-D ``factors`` where given: the outer
+    product of their transforms (full ones, a real one on the last axis), d 1-D FFTs instead of
+    one of N points (the same normwise rounding, log2 N = Σ log2 N_i)."""
+    d = len(padded)
+    if factors is None:
+        return fft.rfftn(_place(xp, window, padded, half), axes=tuple(range(d)), **opts)
+    spectrum = None
+    for i, factor in enumerate(factors):
+        placed = _place(xp, factor, (padded[i],), (half[i],))
+        axis = (fft.rfft if i == d - 1 else fft.fft)(placed, **opts)
+        axis = axis.reshape([-1 if k == i else 1 for k in range(d)])
+        spectrum = axis if spectrum is None else spectrum * axis
+    return spectrum
+
+
+def convolve(xp, counts, windows, padded, half, factors=None):
+    """[counts ⊛ window for each window] on the grid of ``counts``, by padded real FFTs;
+    ``factors``: None, or per window None or its separable 1-D factors (``separable_factors``)."""
     fft = fft_module(xp)
     opts = _fft_options(xp)
     axes = tuple(range(counts.ndim))
     spectrum = fft.rfftn(counts, s=padded, axes=axes, **opts)
     crop = tuple(slice(0, n) for n in counts.shape)
     out = []
-    for window in windows:
-        kernel = fft.rfftn(_place(xp, window, padded, half), axes=axes, **opts)
+    for i, window in enumerate(windows):
+        kernel = _spectrum(xp, fft, opts, window, None if factors is None else factors[i], padded, half)
         kernel *= spectrum
         out.append(fft.irfftn(kernel, s=padded, axes=axes, **opts)[crop])
     return out

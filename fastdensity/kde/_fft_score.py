@@ -179,7 +179,7 @@ def interpolate(xp, grid, fields, X):
 
 def fft_log_density(est, engine, X):
     """Log densities of validated queries ``X`` (m, d) by the fft algorithm (float64, ``engine.xp``)."""
-    from ._algorithm import check_grid_model
+    from ._fft_checks import check_grid_model
 
     check_grid_model(est, X.shape[1], "algorithm='fft'")  # also after set_params without a refit
     xp = engine.xp

@@ -108,10 +108,14 @@ class KernelDensity(BaseEstimator):
         * "auto": "tree" where it applies and a cost model (a few training points run through
           the tree at ``fit``) predicts it cheaper than "exact", else "exact"; always "exact"
           for GPU data, other metrics, the gaussian and exponential kernels with
-          ``rtol = atol = 0`` and fewer than 2048 training points. It does not pick "fft" (not
-          yet in the cost model). ``effective_algorithm_`` says which runs.
+          ``rtol = atol = 0`` and (no tree) fewer than 2048 training points. With ``rtol`` > 0
+          it also weighs "fft" (CPU, d ≤ 3, euclidean, fixed bandwidth, gaussian, biweight or
+          triweight kernel, where the grid's predicted bound is within rtol / 2; its build
+          counted against n queries; ``fastdensity.kde._algorithm``), so with the defaults
+          ``rtol = atol = 0`` it stays exact. ``effective_algorithm_`` says which runs.
         * "kd_tree", "ball_tree": scikit-learn's names, accepted for compatibility; they choose
-          as "auto" does (the results are the same, so nothing changes for their users).
+          as "auto" does between "exact" and "tree", never "fft" (the results are the same, so
+          nothing changes for their users).
     kernel : {"gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine", \
 "biweight", "triweight"}, default="gaussian"
         scikit-learn's six kernels with identical definitions, plus biweight (1 − r²)² and
