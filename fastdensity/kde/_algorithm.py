@@ -129,7 +129,8 @@ def fft_applies(est, engine, metric, pilot=False) -> bool:
     from ._fft_bound import smooth_order
 
     d = est.n_features_in_
-    return (not pilot and est.rtol > 0 and getattr(engine, "xp", None) is np and metric == "euclidean"
+    return (not pilot and est.rtol > 0 and "fft" in getattr(engine, "ALGORITHMS", ("exact",))
+            and metric == "euclidean"
             and d <= MAX_GRID_DIMS and not est.adaptive and smooth_order(est.kernel) == 2)
 
 

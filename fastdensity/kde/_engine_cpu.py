@@ -22,7 +22,7 @@ def _host(a):
 class CPUEngine:
     name = "cpu"
     xp = np
-    ALGORITHMS = ("exact", "tree")  # the engines it runs (``_algorithm``)
+    ALGORITHMS = ("exact", "tree", "fft")  # what "auto" may choose here (``_algorithm``)
 
     def scope(self, X, n_jobs):
         return threads(n_jobs)

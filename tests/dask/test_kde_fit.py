@@ -368,3 +368,14 @@ def test_sampling_on_worker_processes_is_reproducible(client):
     np.testing.assert_array_equal(a, got.sample(5000, random_state=1))
     with dask.config.set(scheduler="threads"):  # the same draws whatever the scheduler
         np.testing.assert_array_equal(a, got.sample(5000, random_state=1))
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+def test_auto_with_a_tolerance_runs_and_reports_the_exact_sums(kernel):
+    # In memory, "auto" with rtol > 0 may choose the grid or the tree (neither runs on shards):
+    # the sharded fit must say "exact" and give the exact sums, not report a choice it ignores.
+    X, Q, _ = _data(n=20000, m=200, seed=11)
+    est = KernelDensity(kernel=kernel, bandwidth="scott", rtol=1e-3).fit(_sharded(X, ((5000,) * 4, (2,))))
+    assert est.effective_algorithm_ == "exact"
+    exact = KernelDensity(kernel=kernel, bandwidth="scott").fit(X).score_samples(Q)
+    np.testing.assert_allclose(est.score_samples(Q), exact, rtol=RTOL, atol=0)
