@@ -18,15 +18,20 @@ one ulp); an exponential that underflows is 0 as a lower bound and 1e-300 (above
 upper one.
 
 The walk is depth first, nearer child first. A node is replaced by the middle of its bounds,
-with error at most half their width e_N, when e_N fits its share of the remaining budget:
+with error at most half their width e_N, or (gaussian, d ≤ 2) by its Hermite expansion of the
+lowest order whose bound e_N fits (``_tree_hermite``), when
 
-    e_N ≤ (ε − E) · W_N / W_rest,   ε = rtol · S_lo + atol_S,
+    e_N ≤ ρ_own · L_N + (ε − E) · W_N / W_rest,   ε = ρ_w · S_lo + atol_S,   ρ_own + ρ_w = rtol,
 
-with E the error spent so far, W_rest the weight not yet accounted for and S_lo a lower bound
-on the sum (the exact leaves so far, rounded down, and the lower bounds of the replaced nodes).
-S_lo only grows, so E ≤ ε ≤ rtol · S + atol_S at the end, whatever the order: the sum is within
-the tolerance. A leaf that cannot be replaced (or a node of at most ``SCAN_NODES_BELOW`` leaves'
-worth of points) is summed exactly, by the exact engine's own tile sum in float64.
+with L_N the node's lower bound, E the part of the errors so far not covered by their own
+ρ_own · L terms, W_rest the weight not yet accounted for and S_lo a lower bound on the sum (the
+exact leaves so far, rounded down, and the lower bounds of the replaced nodes). S_lo only grows,
+so E ≤ ε ≤ ρ_w · S + atol_S at the end and the errors add up to at most ρ_own Σ L_N + E ≤
+rtol · S + atol_S, whatever the order: the sum is within the tolerance. The own share
+(``REL_FRAC`` of rtol with expansions, else 0) lets a node near the query, which carries much of
+the sum, be replaced at a relative accuracy of about rtol instead of rtol times its share of the
+weight. A leaf that cannot be replaced (or a node of at most ``SCAN_NODES_BELOW`` leaves' worth
+of points) is summed exactly, by the exact engine's own tile sum in float64.
 
 The guarantee covers the approximation; the float64 rounding of the exact leaf sums and of the
 final additions (relative, a few hundred units of roundoff at most) comes on top, as it does in
@@ -34,14 +39,14 @@ the exact engine. A sum at or below the exact engine's ``tiny`` threshold is rec
 space over every point (finite log densities far from the data, as the exact engine gives).
 
 Measured (bench/compare_kde_tree.py, 2 cores shared with other jobs, Scott's bandwidth, standard
-normal data, rtol = 1e-6; results/kde-tree-cpu-2core-2026-12-07*.txt): d = 2, n = m = 10⁶ 204 s
-against the exact engine's 917 s (4.5x; the issue's 15 s target is not met), the bound held
-(largest error 0.99 rtol); d = 8, n = 10⁶: 0.8x the exact engine (slower: the kernel is too
-narrow against the data's spread for node bounds to pay at this tolerance; "auto" keeps "exact"
-there). The walk still scans every point within ~5.5 bandwidths of a query exactly, so its cost
-per query grows with n h^d (33, 148, 1554 µs per query at n = 10⁵, 10⁶, 10⁷, d = 2): no n log n.
-Reaching those targets needs series expansions of the far field (a fast Gauss transform); this
-engine does not have them.
+normal data, rtol = 1e-6, the exact engine timed on 1000 queries and scaled by m; results in
+bench/results/kde-tree-cpu-2core-2026-12-07-hermite.txt): d = 2, n = m = 10⁶: 9.4 to 10.9 s in
+all (fit, expansions and scoring; before the expansions 204 s) against the exact engine's ~350 s,
+the bound held on 1000 sampled queries (largest error 0.42 rtol); per query about 8 µs at
+n = 10⁵ and 10⁶, with about 80 nodes visited, 25 expansions and 100 to 400 points scanned at
+n = 10⁵ to 10⁷ (nearly flat: the near field is a fixed number of bandwidth-sized nodes). d = 8,
+n = 10⁶: 1.0x the exact engine (no expansions there; the node bounds alone still scan ~80 % of the
+points at this tolerance; "auto" keeps "exact" there).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ SCAN_NODES_BELOW = 8
 # With Hermite expansions, this share of rtol is charged to each replaced node's own lower bound
 # (a node near the query needs a relative accuracy of rtol, not rtol × its share of the weight);
 # the rest is spread by weight over the running lower bound of the sum.
+# Without them the whole rtol goes by weight (measured at d = 8: the split did not help there).
 REL_FRAC = 0.5
 
 
