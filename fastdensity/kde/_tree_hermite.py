@@ -53,6 +53,7 @@ CRAMER_K = 1.086435 * (1.0 + 1e-6)  # Cramér's constant, rounded up
 # d = 2, rtol = 1e-6, n = m = 10⁶ (µs per query, serial, shared machine: (0.75, 14) 49,
 # (1.5, 20) 22, (2, 28) 17, (3, 32) 15 to 22); at d = 3 no choice beat the bounds alone (P³ terms
 # per node: (0.75, 8) 67, (1.5, 12) 127 against 74 without), so d ≥ 3 runs without expansions.
+# d = 1 is not tuned (P^1 terms are cheap: larger nodes, more terms).
 ORDER = {1: (3.0, 36), 2: (2.0, 28)}
 MAX_D = max(ORDER)
 _SQRT_HALF = math.sqrt(0.5)
@@ -189,6 +190,8 @@ def _trunc(k, p, W, tail, gbuf, rbuf, d):
     return W * tot * (1.0 + 4.0 * (d + 4) * _U)
 
 
+# Inlined into ``_tree_bounds_cpu._query_bounded``, whose Numba on-disk cache does not see edits of
+# this module: after changing these functions, clear that cache (its __pycache__ *.nbi / *.nbc).
 @njit(inline="always")
 def hermite_sum(q, k, W, allowed, P, center, halfw, count, moments, tail, hv, gbuf, rbuf, tbuf):
     """(value, error bound) of the node with slot ``k`` at q: the lowest order p ≤ P whose bound
