@@ -57,6 +57,7 @@ SCAN_COST_COMPACT = 2.6
 NODE_COST_COMPACT = 250.0
 SCAN_COST_BOUNDED = 1.0
 NODE_COST_BOUNDED = 150.0
+HERMITE_COST_BOUNDED = 250.0  # a node's Hermite expansion tried (``_tree_hermite``, d ≤ 2)
 EXACT_COST_F32 = 0.4  # a float32 pair of the exact engine (the bounded walk runs in float64)
 # The fft grid (measured on 2 cores, 2026-12-07, gaussian, n = 2·10⁴ to 2·10⁵, d = 1 to 3, against
 # the exact engine's float64 pair): building the two fields costs 0.22 to 0.41 pairs per
@@ -185,7 +186,8 @@ def choose_auto(est, engine, dtype, fft=None) -> str:
         _, counts = kde_logsum_bounded(queries, index, est.kernel, est.rtol,
                                        _atol_s(engine, est, index), serial=True, return_counts=True)
         cost = (SCAN_COST_BOUNDED * float(np.mean(counts[:, 1]))
-                + NODE_COST_BOUNDED * float(np.mean(counts[:, 0])))
+                + NODE_COST_BOUNDED * float(np.mean(counts[:, 0]))
+                + HERMITE_COST_BOUNDED * float(np.mean(counts[:, 2])))
     exact_cost = n_kept * (EXACT_COST_F32 if est.training_data_.dtype == np.float32
                            and dtype == np.float64 else 1.0)
     tree = cost < TREE_FRACTION * exact_cost
