@@ -35,7 +35,7 @@ that fails is refused with a ValueError naming the entry (``attr.training_data_`
 ``param.bandwidth``, or ``__fastdensity__:attributes.std_`` for a value in the metadata), so an
 altered file never gives a model that scores NaN.
 
-A model fitted on a dask array (``KernelDensity``'s sharded training set) is saved from its rows
+A model fitted on a dask array (the sharded training set of ``KernelDensity`` or ``KNNDensity``) is saved from its rows
 gathered into this process (``compute``): the file holds every row, and it loads as an in-memory
 model with the same densities.
 

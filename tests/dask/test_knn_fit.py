@@ -200,14 +200,16 @@ def test_non_finite_values_are_refused():
         est.score_samples(Q)  # the in-memory check (scikit-learn's words)
 
 
-def test_a_sharded_model_is_not_saved_silently(tmp_path):
+def test_save_gathers_the_shards_into_an_in_memory_model(tmp_path):
+    # As for KernelDensity (io.py): the file holds the rows, and loads as an in-memory model.
     import fastdensity as fd
 
-    X, _ = _data(100, 1, 2, seed=9)
-    est = KNNDensity().fit(da.from_array(X, chunks=50))
-    with pytest.raises(TypeError, match="cannot save fitted attribute 'training_data_' of type Array"):
-        fd.save(est, tmp_path / "model.npz")
-    assert not (tmp_path / "model.npz").exists()
+    X, Q = _data(400, 30, 2, seed=9)
+    est = KNNDensity(n_neighbors=5).fit(da.from_array(X, chunks=150))
+    fd.save(est, tmp_path / "model.npz")
+    loaded = fd.load(tmp_path / "model.npz")
+    assert isinstance(loaded.training_data_, np.ndarray)
+    np.testing.assert_array_equal(loaded.score_samples(Q), KNNDensity(n_neighbors=5).fit(X).score_samples(Q))
 
 
 def test_torch_cpu_queries_come_back_as_torch():
