@@ -70,21 +70,17 @@ def open_rows(path, *, what="DATA") -> RowSource:
         return _csv_source(path, what)
     if suffix in PARQUET_SUFFIXES:
         return _parquet_source(path, what)
-    arr = read_array(path, what=what)  # .npz: in memory
-    return RowSource(path, arr.shape[0], arr.shape[1], arr.dtype, _InMemory(arr),
-                     lambda b: _ranges(arr.shape[0], b))
+    arr = read_array(path, what=what)  # .npz: in memory; each part carries its own rows
+    return RowSource(path, arr.shape[0], arr.shape[1], arr.dtype, _given_rows,
+                     lambda b: [((arr[s:e],), m) for (s, e), m in _ranges(arr.shape[0], b)])
 
 
 def _ranges(n, batch_size):
     return [((s, min(s + batch_size, n)), min(s + batch_size, n) - s) for s in range(0, n, batch_size)]
 
 
-class _InMemory:
-    def __init__(self, arr):
-        self.arr = arr
-
-    def __call__(self, path, start, stop):
-        return np.asarray(self.arr[start:stop])
+def _given_rows(path, rows):
+    return np.asarray(rows)
 
 
 # ---------------------------------------------------------------------------------------- .npy
