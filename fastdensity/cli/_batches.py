@@ -26,6 +26,7 @@ from ._files import _one_line, _suffix, read_array
 PARQUET_SUFFIXES = (".parquet", ".pq")
 STREAM_SUFFIXES = (".npy", ".csv") + PARQUET_SUFFIXES
 _SCAN_BYTES = 1 << 22  # the CSV first pass reads 4 MiB at a time
+_DEFAULT_SCAN_BATCH = 65536  # the batch size whose offsets open_rows notes (others: one more pass)
 
 
 def require_pyarrow(path):
@@ -60,14 +61,17 @@ class RowSource:
             yield rows
 
 
-def open_rows(path, *, what="DATA") -> RowSource:
-    """Check ``path`` and return its :class:`RowSource` (ValueError naming the file if unreadable)."""
+def open_rows(path, *, what="DATA", batch_size=None) -> RowSource:
+    """Check ``path`` and return its :class:`RowSource` (ValueError naming the file if unreadable).
+
+    ``batch_size``: the batches that will be asked for (the CSV first pass notes their offsets;
+    another size costs one more pass)."""
     path = os.fspath(path)
     suffix = _suffix(path)
     if suffix == ".npy":
         return _npy_source(path, what)
     if suffix == ".csv":
-        return _csv_source(path, what)
+        return _csv_source(path, what, batch_size or _DEFAULT_SCAN_BATCH)
     if suffix in PARQUET_SUFFIXES:
         return _parquet_source(path, what)
     arr = read_array(path, what=what)  # .npz: in memory; each part carries its own rows
@@ -109,7 +113,7 @@ def _is_number_row(line: str) -> bool:
     return True
 
 
-def _csv_source(path, what):
+def _csv_source(path, what, batch_size):
     with open(path, "rb") as fh:
         first = fh.readline()
         if not first.strip():
@@ -121,35 +125,47 @@ def _csv_source(path, what):
         header = not _is_number_row(first_text)
         d = len(first_text.split(","))
         body = len(first) if header else (3 if first.startswith(b"\xef\xbb\xbf") else 0)
-        # First pass: the offset just after every newline, as a sorted array of line starts.
-        starts, position, last_byte = [np.array([body], dtype=np.int64)], body, b"\n"
+    first_line = 1 + int(header)
+    scans = {}  # batch size -> (row count, byte offsets of the batch starts, end of file)
+
+    def scan(batch_size):
+        if batch_size not in scans:
+            scans[batch_size] = _scan_csv(path, body, batch_size)
+        return scans[batch_size]
+
+    n, _, _ = scan(batch_size)
+    if n == 0:
+        raise ValueError(f"cannot read {what} {path!r}: it has a header row but no data rows")
+
+    def spans(batch_size):
+        n, starts, end = scan(batch_size)
+        stops = list(starts[1:]) + [end]
+        return [((int(a), int(b), first_line + i * batch_size, d, what), min(batch_size, n - i * batch_size))
+                for i, (a, b) in enumerate(zip(starts, stops))]
+
+    return RowSource(path, n, d, np.dtype(np.float64), _csv_rows, spans)
+
+
+def _scan_csv(path, body, batch_size):
+    """The first pass: count the rows after byte ``body`` and note the byte offset at which every
+    ``batch_size``-th one starts, reading a fixed 4 MiB at a time (memory: one offset per batch)."""
+    starts, newlines_seen, position, last_byte = [np.array([body], dtype=np.int64)], 0, body, b"\n"
+    with open(path, "rb") as fh:
         fh.seek(body)
         while True:
             chunk = fh.read(_SCAN_BYTES)
             if not chunk:
                 break
             newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
-            starts.append(newlines.astype(np.int64) + position + 1)
+            # line i starts after newline i - 1: batch starts follow newlines b-1, 2b-1, ...
+            index = newlines_seen + np.arange(len(newlines))
+            starts.append(newlines[(index + 1) % batch_size == 0].astype(np.int64) + position + 1)
+            newlines_seen += len(newlines)
             position += len(chunk)
             last_byte = chunk[-1:]
+    n = newlines_seen + (last_byte != b"\n")  # an unterminated last line is a row too
     starts = np.concatenate(starts)
-    end = position
-    if last_byte == b"\n":
-        starts = starts[:-1]  # the empty "line" after the final newline is no row
-    n = len(starts)
-    if n == 0:
-        raise ValueError(f"cannot read {what} {path!r}: it has a header row but no data rows")
-    first_line = 1 + int(header)
-
-    def spans(batch_size):
-        out = []
-        for i in range(0, n, batch_size):
-            j = min(i + batch_size, n)
-            stop = int(starts[j]) if j < n else end
-            out.append(((int(starts[i]), stop, first_line + i, d, what), j - i))
-        return out
-
-    return RowSource(path, n, d, np.dtype(np.float64), _csv_rows, spans)
+    return n, starts[: -(-n // batch_size)], position
 
 
 def _csv_rows(path, start, stop, first_line, n_features, what="DATA"):

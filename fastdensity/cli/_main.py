@@ -237,14 +237,14 @@ def _cmd_score(args, stdout, stderr) -> int:
     elif backend == "auto":
         backend = "cpu"
     estimator = load(args.model)
-    source = open_rows(args.data, what="DATA")
+    source = open_rows(args.data, what="DATA", batch_size=args.batch_size)
     expected = getattr(estimator, "n_features_in_", None)
     if expected is not None and source.n_features != expected:
         raise ValueError(f"DATA {args.data!r} has {source.n_features} features (columns) but the model was "
                          f"fitted on {expected}")
     if "backend" in getattr(estimator, "get_params", dict)():
         estimator.set_params(backend=backend)
-    n, batch = source.n_rows, min(args.batch_size, source.n_rows)
+    n, batch = source.n_rows, args.batch_size
     where = "this process"
     with progress_bar(n, stderr, _progress_enabled(args.progress, stderr)) as bar, score_writer(args.output, n) as out:
         if on_dask:
@@ -253,7 +253,7 @@ def _cmd_score(args, stdout, stderr) -> int:
         elif backend == "cuda":
             from ._score_cuda import gpu_dtype, score_on_gpu
 
-            score_on_gpu(estimator, source.batches(batch), out, bar, batch, source.n_features,
+            score_on_gpu(estimator, source.batches(batch), out, bar, min(batch, n), source.n_features,
                          gpu_dtype(source.dtype), cp=cp)
             where = "the GPU"
         else:

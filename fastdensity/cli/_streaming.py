@@ -30,7 +30,7 @@ def rows_as_dask(path, batch_size, *, what="DATA"):
 
     from ._batches import open_rows
 
-    source = open_rows(path, what=what)
+    source = open_rows(path, what=what, batch_size=batch_size)
     parts = [da.from_delayed(dask.delayed(function, pure=True)(*arguments), shape=(n, source.n_features),
                              dtype=source.dtype) for function, arguments, n in source.parts(batch_size)]
     return da.concatenate(parts, axis=0)

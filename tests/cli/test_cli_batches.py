@@ -61,9 +61,12 @@ def test_csv_without_header_crlf_and_no_final_newline(tmp_path):
     (tmp_path / "open.csv").write_text("\n".join(lines))
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfa,b\n" + "\n".join(lines).encode())
     for name in ("crlf.csv", "open.csv", "bom.csv"):
-        source = open_rows(tmp_path / name)
+        source = open_rows(tmp_path / name, batch_size=4)
         assert source.n_rows == 11
-        np.testing.assert_array_equal(np.concatenate(list(source.batches(4))), X)
+        for batch in (4, 1, 11, 12):  # 4 from the first pass, the others from another one each
+            batches = list(source.batches(batch))
+            assert [len(b) for b in batches] == [min(batch, 11 - s) for s in range(0, 11, batch)]
+            np.testing.assert_array_equal(np.concatenate(batches), X)
     np.save(tmp_path / "v.npy", X[:, 0])
     assert open_rows(tmp_path / "v.npy").n_features == 1
     np.testing.assert_array_equal(next(open_rows(tmp_path / "v.npy").batches(5)), X[:5, :1])
