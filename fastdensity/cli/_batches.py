@@ -15,7 +15,6 @@ read whole (:func:`fastdensity.cli._files.read_array`).
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 
@@ -176,7 +175,7 @@ def _csv_rows(path, start, stop, first_line, n_features, what="DATA"):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+            rows = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
         if rows.shape[1] == n_features and rows.shape[0] == text.count("\n") + (not text.endswith("\n")):
             return rows
     except ValueError:
