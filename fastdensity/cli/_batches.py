@@ -78,6 +78,15 @@ def open_rows(path, *, what="DATA", batch_size=None) -> RowSource:
                      lambda b: [((arr[s:e],), m) for (s, e), m in _ranges(arr.shape[0], b)])
 
 
+def read_whole(path, *, what="DATA", mmap=True):
+    """All of DATA at once: :func:`read_array` for ``.npy``/``.npz``/``.csv``, Parquet's row groups
+    concatenated."""
+    if _suffix(path) not in PARQUET_SUFFIXES:
+        return read_array(path, what=what, mmap=mmap)
+    source = open_rows(path, what=what)
+    return np.concatenate(list(source.batches(source.n_rows)))
+
+
 def _ranges(n, batch_size):
     return [((s, min(s + batch_size, n)), min(s + batch_size, n) - s) for s in range(0, n, batch_size)]
 

@@ -26,8 +26,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def read_array(path, *, what: str = "DATA", mmap: bool = True, max_ndim: int = 2) -> np.ndarray:
-    """Read a numeric array from ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one array),
-    ``.csv`` or Parquet (``.parquet``/``.pq``, needs pyarrow); 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
+    """Read a numeric array from ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one array) or
+    ``.csv`` (Parquet: ``._batches.read_whole``); 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
     ((n, h, w) or (n, c, h, w)). Raises ValueError naming the file; OSError when it cannot be
     opened."""
     path = os.fspath(path)
@@ -47,11 +47,6 @@ def read_array(path, *, what: str = "DATA", mmap: bool = True, max_ndim: int = 2
                 arr = npz[npz.files[0]]
         elif suffix == ".csv":
             arr = _read_csv(path)
-        elif suffix in (".parquet", ".pq"):  # all row groups at once (the batch reader checks the columns)
-            from ._batches import open_rows
-
-            source = open_rows(path, what=what)
-            arr = np.concatenate(list(source.batches(source.n_rows)))
         else:
             raise ValueError(f"unsupported file type {suffix or '(none)'!r}; use one of {', '.join(DATA_SUFFIXES)}")
     except (ValueError, zipfile.BadZipFile, EOFError) as exc:

@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 from ._argtypes import data_path, output_path, positive_int, seed
-from ._files import _one_line, read_array, write_array
+from ._files import _one_line, write_array
 
 PROG = "fastdensity"
 BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin", "lscv", "lscv_diag", "mlcv", "mlcv_diag")
@@ -173,10 +173,12 @@ def _cmd_fit(args, stdout, stderr) -> int:
     from ..io import save
 
     streamed = any(getattr(args, name, None) is not None for name in ("batch_size", "workers", "scheduler"))
-    X = None if streamed else read_array(args.data, what="DATA")
+    from ._batches import read_whole
+
+    X = None if streamed else read_whole(args.data, what="DATA")
     weights = None
     if args.weights is not None and not streamed:
-        weights = read_array(args.weights, what="weights file", mmap=False)
+        weights = read_whole(args.weights, what="weights file", mmap=False)
         if weights.shape[1] != 1:
             raise ValueError(f"weights file {args.weights!r} must hold one column; got shape {weights.shape}")
         weights = weights[:, 0]
