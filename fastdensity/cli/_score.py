@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import os
 
 import numpy as np
 
@@ -97,8 +98,11 @@ def score_local(estimator, source, batch_size, writer, bar):
         bar.update(len(rows))
 
 
-def _score_part(estimator, function, arguments):
-    return _scores(estimator, function(*arguments))
+def _score_part(estimator, function, arguments, n_threads=None):
+    from .._backend._threads import threads
+
+    with threads(n_threads):
+        return _scores(estimator, function(*arguments))
 
 
 def score_on_dask(estimator, source, batch_size, writer, bar, address=None, workers=None):
@@ -107,11 +111,14 @@ def score_on_dask(estimator, source, batch_size, writer, bar, address=None, work
 
     with scheduler(address, workers) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        # a local cluster shares this machine's cores: each worker's engine gets its share (N
+        # workers on all cores each would oversubscribe them); an existing cluster keeps its own
+        n_threads = max(1, (os.cpu_count() or 1) // n_workers) if address is None else None
         model = client.scatter(estimator, broadcast=True)
         pending = collections.deque()
         try:
             for function, arguments, n in source.parts(batch_size):
-                pending.append((client.submit(_score_part, model, function, arguments, pure=False), n))
+                pending.append((client.submit(_score_part, model, function, arguments, n_threads, pure=False), n))
                 while len(pending) >= 2 * n_workers:
                     _drain_one(pending, writer, bar)
             while pending:
