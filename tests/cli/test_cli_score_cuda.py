@@ -180,3 +180,62 @@ def test_the_command_runs_the_pipeline_with_the_real_model(tmp_path, monkeypatch
     assert [e[3] for e in fake.log if e[0] == "h2d"] == [100, 100, 100, 33]
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), real(fd.load(tmp_path / "m.npz"), Q),
                                rtol=8 * np.finfo(np.float64).eps, atol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="the host emulation needs g++")
+def test_the_command_with_the_mixture_kernels_in_the_host_emulation(tmp_path, monkeypatch, capsys):
+    """The command's pipeline with the GaussianMixture's real GPU path: kernels/mixture.cu runs in
+    the host emulation (tests/cuda_host_emulation.py); streams, events and pinned memory are
+    stand-ins that run in order (no overlap: that needs a GPU)."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    import cuda_host_emulation as emulation
+
+    from fastdensity._backend._cuda import CudaUnavailableError
+    from fastdensity.mixture import _mixture_cuda as gpu
+
+    kernels = emulation.fake_cupy(monkeypatch, gpu.SOURCE, gpu.NAME_EXPRESSIONS, device_arrays=True)
+    cp = sys.modules["cupy"]
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            pass
+
+        def wait_event(self, event):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    class Event:
+        def record(self, stream):
+            pass
+
+    cp.cuda.alloc_pinned_memory, cp.cuda.Stream, cp.cuda.Event = bytearray, Stream, Event
+    monkeypatch.setattr(cp, "asnumpy", lambda a, stream=None: np.array(a).view(np.ndarray), raising=False)
+
+    def set_from_host(self, host, stream=None):
+        np.asarray(self)[...] = host
+
+    monkeypatch.setattr(emulation.DeviceArray, "set", set_from_host, raising=False)
+    loader = sys.modules["fastdensity._backend._cuda"]
+    monkeypatch.setattr(loader, "CudaUnavailableError", CudaUnavailableError, raising=False)
+
+    rng = np.random.default_rng(4)
+    fd.save(GaussianMixture(n_components=3, random_state=0).fit(rng.standard_normal((400, 3))), tmp_path / "m.npz")
+    Q = rng.standard_normal((250, 3)) * 1.5
+    np.save(tmp_path / "q.npy", Q)
+    assert main(["score", str(tmp_path / "m.npz"), str(tmp_path / "q.npy"), "-o", str(tmp_path / "s.npy"),
+                 "--backend", "cuda", "--batch-size", "64"]) == 0
+    assert "scored 250 rows on the GPU" in capsys.readouterr().out
+    launches = sum(len(k.launches) for k in kernels.values())
+    assert launches >= 4  # the emulated kernels scored the 4 batches (64, 64, 64, 58 rows)
+    expected = fd.load(tmp_path / "m.npz").set_params(backend="cpu").score_samples(Q)
+    # float64 on both sides; the kernel sums the d squared distances and the k components in
+    # another order than the CPU engine: a few ulps of the terms, |log p| here is O(10)
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), expected, rtol=0, atol=64 * 10 * np.finfo(np.float64).eps)
