@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 
-DATA_SUFFIXES = (".npy", ".npz", ".csv")
+DATA_SUFFIXES = (".npy", ".npz", ".csv", ".parquet", ".pq")
 OUTPUT_SUFFIXES = (".npy", ".csv")
 
 
@@ -27,7 +27,7 @@ def _one_line(exc: BaseException) -> str:
 
 def read_array(path, *, what: str = "DATA", mmap: bool = True, max_ndim: int = 2) -> np.ndarray:
     """Read a numeric array from ``.npy`` (memory-mapped when ``mmap``), ``.npz`` (one array) or
-    ``.csv``; 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
+    ``.csv`` (Parquet: ``._batches.read_whole``); 1-D arrays become one column. ``max_ndim`` > 2 also admits stacks of images
     ((n, h, w) or (n, c, h, w)). Raises ValueError naming the file; OSError when it cannot be
     opened."""
     path = os.fspath(path)

@@ -5,17 +5,24 @@
     fastdensity demo [--output-dir DIR] [--quick]
     fastdensity fit kde DATA -o MODEL [--bandwidth B] [--kernel K] [--adaptive] [--weights FILE]
     fastdensity fit gmm DATA -o MODEL [--n-components K] [--covariance-type T] [--n-init N] [--seed S]
-                          [--batch-size N] [--workers N | --scheduler ADDRESS]   (streamed, .npy)
+                          [--batch-size N] [--workers N | --scheduler ADDRESS]   (streamed on Dask)
     fastdensity fit knn DATA -o MODEL [--n-neighbors K] [--algorithm A]
     fastdensity fit normal DATA -o MODEL [--covariance-type T]
     fastdensity score MODEL DATA -o OUT [--batch-size N] [--progress | --no-progress]
+                          [--backend cpu|cuda|auto] [--workers N | --scheduler ADDRESS]
     fastdensity sample MODEL -n N -o OUT [--seed S]
     fastdensity train vae|gan DATA -o DIR [--epochs N] [--resume] ...   (needs torch)
     fastdensity evaluate REAL FAKE [--features digits|none|PATH] [--json OUT]
     fastdensity bench [--quick] [--json FILE] [--compare FILE] [--backend cpu|cuda]
 
-DATA files are ``.npy`` (memory-mapped), ``.npz`` (holding exactly one array) or ``.csv``
-(comma-separated numbers, an optional header row); a 1-D array is one feature. Outputs are
+DATA files are ``.npy`` (memory-mapped), ``.npz`` (holding exactly one array), ``.csv``
+(comma-separated numbers, an optional header row) or Parquet (``.parquet``/``.pq``, numeric
+columns; needs ``pip install 'fastdensity[parquet]'``); a 1-D array is one feature. ``score`` and
+a streamed ``fit gmm`` read ``.npy``, ``.csv`` and Parquet a batch at a time (``._batches``), so
+memory is bounded by the batch size; ``score`` shows a tqdm bar (rows, rate, ETA) on a terminal,
+runs on a Dask cluster with ``--workers N`` (a new local one) or ``--scheduler ADDRESS``, and on
+the GPU with ``--backend cuda`` (``._score_cuda``: pinned double buffers, copies overlapped with
+the kernels). Outputs are
 ``.npy`` or ``.csv``; model files are written by :func:`fastdensity.io.save` exactly at the given
 path (``.npz`` recommended). Every file is written atomically (a temporary file, then a rename).
 
@@ -27,16 +34,14 @@ parameters the estimator rejects).
 from __future__ import annotations
 
 import argparse
-import csv
 import inspect
 import math
 import sys
-import time
 
 import numpy as np
 
 from ._argtypes import data_path, output_path, positive_int, seed
-from ._files import _one_line, _suffix, read_array, write_array
+from ._files import _one_line, write_array
 
 PROG = "fastdensity"
 BANDWIDTH_RULES = ("scott", "silverman", "isj", "cv", "sj", "plugin", "lscv", "lscv_diag", "mlcv", "mlcv_diag")
@@ -75,39 +80,7 @@ def _bandwidth(text: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Progress bar
-
-
-class Progress:
-    """A small progress bar on ``stream`` (carriage returns, redrawn at most 10 times a second)."""
-
-    def __init__(self, total: int, stream, enabled: bool, label: str = "scoring", width: int = 30):
-        self.total, self.stream, self.enabled, self.label, self.width = total, stream, enabled, label, width
-        self.start = time.perf_counter()
-        self._last = -math.inf
-        self._drawn = False
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if done < self.total and now - self._last < 0.1:
-            return
-        self._last = now
-        frac = done / self.total if self.total else 1.0
-        filled = int(round(frac * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(
-            f"\r{self.label} [{bar}] {100 * frac:5.1f}% {done:,}/{self.total:,} rows {now - self.start:6.1f}s"
-        )
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+# Progress bar (tqdm, in ._score)
 
 
 def _progress_enabled(flag, stream) -> bool:
@@ -146,9 +119,9 @@ def _add_gmm_options(parser):
     parser.add_argument("--n-init", type=positive_int, default=1, help="EM restarts (default: 1)")
     parser.add_argument("--max-iter", type=positive_int, default=100, help="EM iterations (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
-    stream = parser.add_argument_group("streaming (.npy DATA, needs fastdensity[dask])")
+    stream = parser.add_argument_group("streaming (.npy, .csv or Parquet DATA, needs fastdensity[dask])")
     stream.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
-                        help="fit through Dask in batches of N rows read from the memory-mapped file: memory "
+                        help="fit through Dask in batches of N rows, each read from the file by its own task: memory "
                              f"bounded by the batches in flight (default with --workers/--scheduler: {STREAM_BATCH_SIZE})")
     stream.add_argument("--workers", type=positive_int, default=None, metavar="N",
                         help="run the batches on a local Dask cluster of N worker processes")
@@ -200,10 +173,12 @@ def _cmd_fit(args, stdout, stderr) -> int:
     from ..io import save
 
     streamed = any(getattr(args, name, None) is not None for name in ("batch_size", "workers", "scheduler"))
-    X = None if streamed else read_array(args.data, what="DATA")
+    from ._batches import read_whole
+
+    X = None if streamed else read_whole(args.data, what="DATA")
     weights = None
     if args.weights is not None and not streamed:
-        weights = read_array(args.weights, what="weights file", mmap=False)
+        weights = read_whole(args.weights, what="weights file", mmap=False)
         if weights.shape[1] != 1:
             raise ValueError(f"weights file {args.weights!r} must hold one column; got shape {weights.shape}")
         weights = weights[:, 0]
@@ -236,48 +211,56 @@ def _cmd_fit(args, stdout, stderr) -> int:
     return 0
 
 
-def _check_features(estimator, X, path) -> None:
-    expected = getattr(estimator, "n_features_in_", None)
-    if expected is not None and X.shape[1] != expected:
-        raise ValueError(
-            f"DATA {path!r} has {X.shape[1]} features (columns) but the model was fitted on {expected}"
-        )
-
-
 def _cmd_score(args, stdout, stderr) -> int:
-    from ..io import atomic_path, load
+    from ..io import load
+    from ._batches import open_rows
+    from ._score import progress_bar, score_local, score_on_dask, score_writer
 
+    on_dask = args.workers is not None or args.scheduler is not None
+    if args.workers is not None and args.scheduler is not None:
+        raise ValueError("give --workers (a new local cluster) or --scheduler (an existing one), not both")
+    backend = args.backend
+    if on_dask and backend == "cuda":
+        raise ValueError("--backend cuda scores in this process; it cannot be combined with --workers/--scheduler")
+    if on_dask:
+        from ._streaming import _require_dask
+
+        _require_dask("--workers/--scheduler")
+    cp = None
+    if backend in ("cuda", "auto") and not on_dask:
+        from .._backend._cuda import CudaUnavailableError, require_cupy
+
+        try:
+            cp = require_cupy("fastdensity score --backend cuda")
+        except CudaUnavailableError as exc:
+            if backend == "cuda":
+                raise ValueError(str(exc)) from None
+        backend = "cuda" if cp is not None else "cpu"
+    elif backend == "auto":
+        backend = "cpu"
     estimator = load(args.model)
-    X = read_array(args.data, what="DATA")
-    _check_features(estimator, X, args.data)
-    m = X.shape[0]
-    batch = args.batch_size
-    progress = Progress(m, stderr, _progress_enabled(args.progress, stderr))
-    as_npy = _suffix(args.output) == ".npy"
-    try:
-        with atomic_path(args.output) as tmp:
-            if as_npy:
-                out = None
-                for start in range(0, m, batch):
-                    stop = min(start + batch, m)
-                    result = np.asarray(estimator.score_samples(np.asarray(X[start:stop])))
-                    if out is None:
-                        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=result.dtype, shape=(m,))
-                    out[start:stop] = result
-                    progress.update(stop)
-                out.flush()
-                del out
-            else:
-                with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                    csv.writer(fh, lineterminator="\n").writerow(["log_density"])
-                    for start in range(0, m, batch):
-                        stop = min(start + batch, m)
-                        result = np.asarray(estimator.score_samples(np.asarray(X[start:stop])))
-                        np.savetxt(fh, result, fmt="%.17g")
-                        progress.update(stop)
-    finally:
-        progress.close()
-    print(f"scored {m} rows; wrote {args.output}", file=stdout)
+    source = open_rows(args.data, what="DATA", batch_size=args.batch_size)
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and source.n_features != expected:
+        raise ValueError(f"DATA {args.data!r} has {source.n_features} features (columns) but the model was "
+                         f"fitted on {expected}")
+    if "backend" in getattr(estimator, "get_params", dict)():
+        estimator.set_params(backend=backend)
+    n, batch = source.n_rows, args.batch_size
+    where = "this process"
+    with progress_bar(n, stderr, _progress_enabled(args.progress, stderr)) as bar, score_writer(args.output, n) as out:
+        if on_dask:
+            workers = score_on_dask(estimator, source, batch, out, bar, address=args.scheduler, workers=args.workers)
+            where = f"{workers} Dask worker{'s' if workers != 1 else ''}"
+        elif backend == "cuda":
+            from ._score_cuda import gpu_dtype, score_on_gpu
+
+            score_on_gpu(estimator, source.batches(batch), out, bar, min(batch, n), source.n_features,
+                         gpu_dtype(source.dtype), cp=cp)
+            where = "the GPU"
+        else:
+            score_local(estimator, source, batch, out, bar)
+    print(f"scored {n} rows on {where}; wrote {args.output}", file=stdout)
     return 0
 
 
@@ -327,11 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     fit = commands.add_parser("fit", help="fit a model to DATA and save it",
-                              description="Fit a model to DATA (.npy, .npz or .csv) and save it as a model file.")
+                              description="Fit a model to DATA (.npy, .npz, .csv or Parquet) and save it as a model file.")
     models = fit.add_subparsers(dest="model", metavar="MODEL_TYPE", required=True)
     for name, (help_text, add_options, _) in FIT_MODELS.items():
         sub = models.add_parser(name, help=help_text, description=f"Fit a {help_text}.")
-        sub.add_argument("data", type=data_path, metavar="DATA", help="training data: .npy, .npz or .csv")
+        sub.add_argument("data", type=data_path, metavar="DATA", help="training data: .npy, .npz, .csv or .parquet")
         sub.add_argument("-o", "--output", required=True, metavar="MODEL",
                          help="model file to write (exactly this path; .npz recommended)")
         sub.add_argument("--weights", type=data_path, metavar="FILE",
@@ -340,17 +323,29 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=_cmd_fit)
 
     score = commands.add_parser("score", help="write the log density of each row of DATA",
-                                description="Write the log density of each row of DATA, computed in batches "
-                                            "(a .npy DATA file is memory-mapped, so files larger than memory work).")
+                                description="Write the log density of each row of DATA, streamed in batches: "
+                                            ".npy is memory-mapped, .csv and Parquet are read a batch at a "
+                                            "time, so memory is bounded by the batch size and files larger "
+                                            "than memory work. OUT is written atomically.")
     score.add_argument("model", metavar="MODEL", help="model file written by 'fastdensity fit'")
-    score.add_argument("data", type=data_path, metavar="DATA", help="points to score: .npy, .npz or .csv")
+    score.add_argument("data", type=data_path, metavar="DATA",
+                       help="points to score: .npy, .csv, .parquet (streamed) or .npz (read whole)")
     score.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT",
                        help="log densities: .npy or .csv")
     score.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                        help=f"rows per batch (default: {DEFAULT_BATCH_SIZE})")
+    score.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu",
+                       help="cpu (default); cuda: stream the batches to the GPU (two pinned host buffers, "
+                            "the next copy overlapped with the current batch's kernels; needs CuPy); "
+                            "auto: cuda when CuPy finds a GPU, else cpu")
+    where = score.add_argument_group("on a Dask cluster (needs fastdensity[dask]; each batch a task)")
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="score on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="score on an existing Dask scheduler (its workers must see DATA's path)")
     group = score.add_mutually_exclusive_group()
     group.add_argument("--progress", dest="progress", action="store_true", default=None,
-                       help="show a progress bar on stderr even when it is not a terminal")
+                       help="show a progress bar (tqdm: rows, rate, ETA) on stderr even when it is not a terminal")
     group.add_argument("--no-progress", dest="progress", action="store_false",
                        help="never show a progress bar (default: only on a terminal)")
     score.set_defaults(func=_cmd_score)

@@ -1,17 +1,17 @@
-"""``fastdensity fit gmm --batch-size N``: the fit streamed through Dask in row batches of a .npy
-file, so that memory is bounded by the batches in flight, not by the file.
+"""``fastdensity fit gmm --batch-size N``: the fit streamed through Dask in row batches of a .npy,
+.csv or Parquet file (``._batches``), so that memory is bounded by the batches in flight, not by
+the file.
 
-Each batch is a task that memory-maps the file and reads its rows (the file's path travels, not
-its data), so the same graph runs on the local threads, on a ``--workers N`` local cluster or on
-an existing ``--scheduler ADDRESS`` whose workers see the same path.
+Each batch is a task that reads its rows from the file (a memory-mapped slice, a CSV byte range,
+Parquet row groups; the file's path travels, not its data), so the same graph runs on the local
+threads, on a ``--workers N`` local cluster or on an existing ``--scheduler ADDRESS`` whose
+workers see the same path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-
-import numpy as np
 
 
 def _require_dask(option):
@@ -22,30 +22,21 @@ def _require_dask(option):
         raise ValueError(f"{option} needs Dask: pip install 'fastdensity[dask]'") from None
 
 
-def _npy_rows(path, start, stop):
-    return np.asarray(np.load(path, mmap_mode="r")[start:stop])
-
-
-def npy_as_dask(path, batch_size, *, what="DATA"):
-    """The rows of the 2-D (or 1-D: one column) .npy file ``path`` as a dask array of
-    ``batch_size``-row chunks, each read from the file by its own task."""
+def rows_as_dask(path, batch_size, *, what="DATA"):
+    """The rows of DATA (``.npy``, ``.csv``, Parquet; a 1-D ``.npy`` is one column) as a dask array
+    of ``batch_size``-row chunks, each read from the file by its own task."""
     import dask
     import dask.array as da
 
-    if os.path.splitext(os.fspath(path))[1].lower() != ".npy":
-        raise ValueError(f"streaming reads .npy files (memory-mapped); {what} {os.fspath(path)!r} is not one")
-    header = np.load(path, mmap_mode="r")
-    if header.dtype.kind not in "biuf" or header.ndim not in (1, 2):
-        raise ValueError(f"{what} {os.fspath(path)!r} must be a 1-D or 2-D numeric array; got {header.dtype} {header.shape}")
-    n = header.shape[0]
-    shape_tail = header.shape[1:]
-    load = dask.delayed(_npy_rows, pure=True)
-    parts = [da.from_delayed(load(os.fspath(path), s, min(s + batch_size, n)), shape=(min(s + batch_size, n) - s,) + shape_tail,
-                             dtype=header.dtype) for s in range(0, n, batch_size)]
-    if not parts:
-        raise ValueError(f"{what} {os.fspath(path)!r} has no rows")
-    lazy = da.concatenate(parts, axis=0)
-    return lazy if lazy.ndim == 2 else lazy[:, None]
+    from ._batches import open_rows
+
+    source = open_rows(path, what=what, batch_size=batch_size)
+    parts = [da.from_delayed(dask.delayed(function, pure=True)(*arguments), shape=(n, source.n_features),
+                             dtype=source.dtype) for function, arguments, n in source.parts(batch_size)]
+    return da.concatenate(parts, axis=0)
+
+
+npy_as_dask = rows_as_dask  # its name when it read .npy files only
 
 
 @contextlib.contextmanager
@@ -72,13 +63,13 @@ def scheduler(address=None, workers=None):
 
 
 def fit_streamed(estimator, data_path, weights_path, batch_size, address=None, workers=None):
-    """Fit ``estimator`` (a GaussianMixture) on the .npy ``data_path`` in ``batch_size``-row batches;
+    """Fit ``estimator`` (a GaussianMixture) on ``data_path`` in ``batch_size``-row batches;
     returns the number of rows and features."""
     _require_dask("--batch-size")
-    X = npy_as_dask(data_path, batch_size)
+    X = rows_as_dask(data_path, batch_size)
     w = None
     if weights_path is not None:
-        w = npy_as_dask(weights_path, batch_size, what="weights file")
+        w = rows_as_dask(weights_path, batch_size, what="weights file")
         if w.shape[1] != 1 or w.shape[0] != X.shape[0]:
             raise ValueError(f"weights file {os.fspath(weights_path)!r} must hold one value per row of DATA "
                              f"({X.shape[0]}); got shape {w.shape}")
