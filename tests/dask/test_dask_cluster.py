@@ -19,16 +19,6 @@ from fastdensity import GaussianMixture, KernelDensity  # noqa: E402
 RTOL = 1e-12  # the same per-row code on the same numbers (see test_dask_queries.py)
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def _data(n, m, d, seed):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, d)), rng.standard_normal((m, d)) * 1.3

@@ -335,17 +335,6 @@ def test_save_gathers_the_training_set_into_the_file(tmp_path):
 # ------------------------------------------------------------------------- LocalCluster
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 def test_fit_and_score_on_worker_processes_equal_in_memory(client):
     X, Q, w = _data(n=4000, seed=13)
     want = KernelDensity(bandwidth="scott").fit(X, sample_weight=w)

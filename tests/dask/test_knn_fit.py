@@ -223,16 +223,6 @@ def test_torch_cpu_queries_come_back_as_torch():
 
 
 # ----------------------------------------------------------------- a real cluster (2 processes)
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 @pytest.mark.slow
 def test_sharded_fit_on_worker_processes(client):
     X, Q = _data(6000, 2000, 3, seed=10)

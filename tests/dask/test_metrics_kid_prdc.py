@@ -142,16 +142,6 @@ def test_prdc_dask_input_is_checked():
 
 
 # ----------------------------------------------------------------- a real cluster (2 processes)
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
 @pytest.mark.slow
 def test_kid_and_prdc_on_worker_processes(client):
     real, fake = _features(3000, 16, seed=16), _features(2500, 16, seed=17, offset=0.2)
