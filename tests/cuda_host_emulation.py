@@ -383,14 +383,14 @@ def fake_cupy(monkeypatch, source=None, names=(), sm_count=4, smem_optin=227 * 1
         monkeypatch.setitem(sys.modules, "cupyx.scipy.linalg", cupyx_linalg)
         monkeypatch.setattr(DeviceArray, "device", device)
         # fastdensity's array_kind takes DeviceArray (a cupy.ndarray of the stand-in) for CuPy.
-        monkeypatch.setattr(_dispatch, "require_cupy", lambda feature="": cp)
+        monkeypatch.setattr(_dispatch, "require_cupy", lambda feature="", alternative="": cp)
         # The device-side input checks bound require_cupy when first imported (maybe by an earlier test).
         from fastdensity._backend import _device
 
-        monkeypatch.setattr(_device, "require_cupy", lambda feature="": cp)
+        monkeypatch.setattr(_device, "require_cupy", lambda feature="", alternative="": cp)
         _kde_device = sys.modules.get("fastdensity.kde._kde_device")
         if _kde_device is not None:
-            monkeypatch.setattr(_kde_device, "require_cupy", lambda feature="": cp)
+            monkeypatch.setattr(_kde_device, "require_cupy", lambda feature="", alternative="": cp)
 
     if source is None:
         import fastdensity._backend._cuda as loader
@@ -407,7 +407,7 @@ def fake_cupy(monkeypatch, source=None, names=(), sm_count=4, smem_optin=227 * 1
         return kernels[name_expression]
 
     loader = types.ModuleType("fastdensity._backend._cuda")
-    loader.require_cupy = lambda feature="": cp
+    loader.require_cupy = lambda feature="", alternative="": cp
     loader.get_function = get_function
     monkeypatch.setitem(sys.modules, "fastdensity._backend._cuda", loader)
     import fastdensity._backend as backend_pkg

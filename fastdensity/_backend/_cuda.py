@@ -33,9 +33,9 @@ class CudaUnavailableError(ImportError, NotImplementedError):
     """
 
 
-def require_cupy(feature: str = "backend='cuda'"):
+def require_cupy(feature: str = "backend='cuda'", alternative: str = "backend='cpu'"):
     """Return the ``cupy`` module, or raise :class:`CudaUnavailableError` naming ``feature``, how to
-    install CuPy and the ``backend="cpu"`` alternative.
+    install CuPy and the ``alternative`` (the command line names its own option).
 
     Never prints; a missing driver or device is reported the same way as a missing CuPy.
     """
@@ -44,7 +44,7 @@ def require_cupy(feature: str = "backend='cuda'"):
     except ImportError as exc:
         raise CudaUnavailableError(
             f"{feature} is not available: CuPy is not installed ({exc}); {INSTALL_HINT}, "
-            "or use backend='cpu' (move GPU data to the host yourself first)"
+            f"or use {alternative}" + (" (move GPU data to the host yourself first)" if alternative == "backend='cpu'" else "")
         ) from None
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
@@ -52,12 +52,12 @@ def require_cupy(feature: str = "backend='cuda'"):
         raise CudaUnavailableError(
             f"{feature} is not available: CuPy is installed but found no usable CUDA GPU "
             f"({type(exc).__name__}: {exc}); check the NVIDIA driver, or {INSTALL_HINT} to match it, "
-            "or use backend='cpu'"
+            f"or use {alternative}"
         ) from None
     if count < 1:
         raise CudaUnavailableError(
             f"{feature} is not available: CuPy is installed but this machine has no CUDA GPU; "
-            "use backend='cpu'"
+            f"use {alternative}"
         )
     return cupy
 

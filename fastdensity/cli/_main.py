@@ -231,7 +231,7 @@ def _cmd_score(args, stdout, stderr) -> int:
         from .._backend._cuda import CudaUnavailableError, require_cupy
 
         try:
-            cp = require_cupy("fastdensity score --backend cuda")
+            cp = require_cupy("fastdensity score --backend cuda", alternative="--backend cpu")
         except CudaUnavailableError as exc:
             if backend == "cuda":
                 raise ValueError(str(exc)) from None

@@ -56,7 +56,7 @@ def score_on_gpu(estimator, batches, writer, bar, batch_size, n_features, dtype,
     if cp is None:
         from .._backend._cuda import require_cupy
 
-        cp = require_cupy("fastdensity score --backend cuda")
+        cp = require_cupy("fastdensity score --backend cuda", alternative="--backend cpu")
     dtype = np.dtype(dtype)
     rows_per_slot = batch_size
     slots = [_Slot(cp, rows_per_slot, n_features, dtype) for _ in range(2)]

@@ -173,7 +173,7 @@ def test_the_command_runs_the_pipeline_with_the_real_model(tmp_path, monkeypatch
     monkeypatch.setattr(GaussianMixture, "score_samples", scores)
     from fastdensity._backend import _cuda
 
-    monkeypatch.setattr(_cuda, "require_cupy", lambda feature="": fake)
+    monkeypatch.setattr(_cuda, "require_cupy", lambda feature="", alternative="": fake)
     assert main(["score", str(tmp_path / "m.npz"), str(tmp_path / "q.csv"), "-o", str(tmp_path / "s.npy"),
                  "--backend", "cuda", "--batch-size", "100"]) == 0
     assert "scored 333 rows on the GPU" in capsys.readouterr().out
