@@ -60,6 +60,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ._backend._namespace import _is_dask_array  # never imports dask just to check
 from ._model_format import ATTR_NAME as _ATTR_NAME
 from ._model_format import METADATA_KEY, InvalidModelFile, check_fitted_state
 
@@ -200,11 +201,6 @@ def _is_cupy_array(value) -> bool:
     return cupy is not None and isinstance(value, cupy.ndarray)
 
 
-def _is_dask_array(value) -> bool:
-    dask_array = sys.modules.get("dask.array")  # never import dask just to check
-    return dask_array is not None and isinstance(value, dask_array.Array)
-
-
 def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     params: dict[str, Any] = {}
@@ -232,7 +228,7 @@ def _encode(estimator) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             # GPU data.
             value = value.get()
         if _is_dask_array(value):
-            # A model fitted on a dask array (KernelDensity keeps its training set sharded) is saved
+            # A model fitted on a dask array (KernelDensity, KNNDensity keep it sharded) is saved
             # from its gathered rows: the file holds them all, and it loads as an in-memory model.
             value = value.compute()
         if value is None:

@@ -37,6 +37,52 @@ def _shipped(estimator):
     return dask.delayed(estimator, name=name, pure=False, traverse=False)
 
 
+def fitted_on_dask(estimator) -> bool:
+    """Whether ``estimator`` was fitted on a dask array and keeps it sharded (its own Dask engine
+    then answers every query)."""
+    return _is_dask_array(getattr(estimator, "training_data_", None))
+
+
+def one_column_chunk(X):
+    """The 2-D dask array X with its columns in one chunk (each task sees whole rows)."""
+    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+
+
+def check_known_rows(X, name):
+    """ValueError, before any work, unless the dask array X is 2-D with a known number of
+    columns and known row chunk sizes."""
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got shape {X.shape}")
+    if not np.isfinite(X.shape[1]) or any(not np.isfinite(c) for c in X.chunks[0]):
+        raise ValueError(f"{name}: the dask array's chunk sizes are unknown (shape {X.shape}); call compute_chunk_sizes() first")
+
+
+def as_row_chunks(values, row_chunks):
+    """1-D ``values`` (a NumPy or dask array, e.g. sample weights) as a float64 dask array with
+    the row chunks ``row_chunks``; the caller has checked the shape."""
+    if not _is_dask_array(values):
+        import dask.array as da
+
+        values = da.from_array(np.asarray(values), chunks=(row_chunks,))
+    return values.astype(np.float64).rechunk((row_chunks,))
+
+
+def _non_finite(block):
+    return int(np.count_nonzero(~np.isfinite(block)))
+
+
+def _add(a, b):
+    return a + b
+
+
+def non_finite_count(X):
+    """A ``Delayed`` count of the NaN and infinite values of the dask array X (per-block counts
+    summed in a tree)."""
+    import dask
+
+    return tree_reduce([dask.delayed(_non_finite)(b) for b in X.to_delayed().ravel()], _add)
+
+
 def _check_queries(estimator, X, method_name):
     """The dask array X as the chunk tasks take it (one column chunk), or a ValueError before any
     work: X must be 2-D with the fit's number of features and known row chunk sizes."""
@@ -57,7 +103,7 @@ def _check_queries(estimator, X, method_name):
             f"{where}: the dask array's row chunk sizes are unknown (shape {X.shape}, e.g. after boolean "
             "indexing); call X.compute_chunk_sizes() first"
         )
-    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    return one_column_chunk(X)
 
 
 def _run_on_block(block, estimator, method_name, args, kwargs):
@@ -72,11 +118,13 @@ def _block_of_one_row(X):
 def rows_accept_dask(method):
     """Decorate a row-wise method ``method(self, X, *args, **kwargs)`` (``score_samples``,
     ``predict``, ``predict_proba``): a dask array X gives a lazy dask array with X's row chunks
-    (1-D results, or 2-D with one column chunk); anything else calls ``method`` unchanged."""
+    (1-D results, or 2-D with one column chunk); anything else, and any query of a model fitted on
+    a dask array (:func:`fitted_on_dask`: its sharded engine runs the method itself), calls
+    ``method`` unchanged."""
 
     @functools.wraps(method)
     def wrapper(self, X=None, *args, **kwargs):
-        if not _is_dask_array(X):
+        if not _is_dask_array(X) or fitted_on_dask(self):
             return method(self, X, *args, **kwargs) if X is not None else method(self, *args, **kwargs)
         import dask.array as da
 
@@ -121,8 +169,7 @@ def total_log_likelihood_accepts_dask(method):
         w = sample_weight if _is_dask_array(sample_weight) else np.asarray(sample_weight)
         if w.shape != log_p.shape:
             raise ValueError(f"sample_weight must have shape {log_p.shape}; got {w.shape}")
-        w = (w if _is_dask_array(w) else da.from_array(w, chunks=(log_p.chunks[0],)))
-        w = w.astype(np.float64).rechunk((log_p.chunks[0],))
+        w = as_row_chunks(w, log_p.chunks[0])
         kept = w > 0
         total, w_sum, w_min, finite = dask.compute(
             da.where(kept, w * log_p, 0.0).sum(), w.sum(), w.min(), da.isfinite(w).all()
@@ -155,11 +202,8 @@ def tree_reduce(parts, combine, arity=2):
 def row_blocks(X, name):
     """The non-empty row blocks of a 2-D dask array (one column chunk) as ``Delayed`` objects, after
     the checks that need no computation: 2-D, a known number of columns, known row chunks."""
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got shape {X.shape}")
-    if not np.isfinite(X.shape[1]) or any(not np.isfinite(c) for c in X.chunks[0]):
-        raise ValueError(f"{name}: the dask array's chunk sizes are unknown (shape {X.shape}); call compute_chunk_sizes() first")
-    X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    check_known_rows(X, name)
+    X = one_column_chunk(X)
     blocks = X.to_delayed()[:, 0]
     return [b for b, rows in zip(blocks, X.chunks[0]) if rows > 0]
 

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ._files import _one_line, _suffix, read_array
+from ._files import _one_line, _suffix, is_number_row, read_array
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 STREAM_SUFFIXES = (".npy", ".csv") + PARQUET_SUFFIXES
@@ -113,14 +113,6 @@ def _npy_source(path, what):
 # ---------------------------------------------------------------------------------------- .csv
 
 
-def _is_number_row(line: str) -> bool:
-    try:
-        [float(field) for field in line.split(",")]
-    except ValueError:
-        return False
-    return True
-
-
 def _csv_source(path, what, batch_size):
     with open(path, "rb") as fh:
         first = fh.readline()
@@ -130,7 +122,7 @@ def _csv_source(path, what, batch_size):
             first_text = first.decode("utf-8").lstrip("\ufeff")
         except UnicodeDecodeError:
             raise ValueError(f"cannot read {what} {path!r}: line 1 is not UTF-8 text") from None
-        header = not _is_number_row(first_text)
+        header = not is_number_row(first_text)
         d = len(first_text.split(","))
         body = len(first) if header else (3 if first.startswith(b"\xef\xbb\xbf") else 0)
     first_line = 1 + int(header)

@@ -71,15 +71,20 @@ def _read_csv(path: str) -> np.ndarray:
         first = fh.readline()
         if not first.strip():
             raise ValueError("the file is empty")
-        try:
-            [float(field) for field in first.split(",")]
-            header = False
-        except ValueError:
-            header = True
+        header = not is_number_row(first)
         fh.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
             return np.loadtxt(fh, delimiter=",", skiprows=int(header), dtype=np.float64, ndmin=2)
+
+
+def is_number_row(line: str) -> bool:
+    """Whether a CSV line is comma-separated numbers (else it is taken as a header row)."""
+    try:
+        [float(field) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
 
 
 def write_array(path, arr: np.ndarray, header=None) -> None:

@@ -36,9 +36,6 @@ def rows_as_dask(path, batch_size, *, what="DATA"):
     return da.concatenate(parts, axis=0)
 
 
-npy_as_dask = rows_as_dask  # its name when it read .npy files only
-
-
 @contextlib.contextmanager
 def scheduler(address=None, workers=None):
     """Where the tasks run: an existing scheduler, a local cluster of ``workers`` processes, or

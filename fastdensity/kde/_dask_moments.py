@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from .._backend._dask import tree_reduce
+from .._backend._dask import one_column_chunk, tree_reduce
 from . import _bandwidth
 from ._kernels import kernel_coordinate_variance
 
@@ -53,7 +53,7 @@ class Moments:
 def shard_blocks(X, w):
     """[(X block, w block or None)] as ``Delayed`` pairs over the non-empty row chunks of X (one
     column chunk); ``w`` a dask array with X's row chunks, or None."""
-    X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    X = one_column_chunk(X)
     xs = X.to_delayed()[:, 0]
     ws = [None] * len(xs) if w is None else list(w.to_delayed())
     return [(x, wb) for x, wb, rows in zip(xs, ws, X.chunks[0]) if rows > 0]

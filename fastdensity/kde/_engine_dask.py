@@ -42,6 +42,7 @@ import uuid
 import numpy as np
 
 from .._backend import from_host_numpy, get_op
+from .._backend._dask import as_row_chunks, fitted_on_dask
 from .._backend._namespace import _is_dask_array, common_kind
 from . import _bandwidth
 from ._dask_moments import block_overflow, data_moments, rule_matrix, scalar_rule, shard_blocks
@@ -181,8 +182,6 @@ class DaskEngine:
         """None, or float64 weights as a dask array with X's row chunks (values checked by the pass)."""
         if sample_weight is None:
             return None
-        import dask.array as da
-
         from .._backend._validation import check_sample_weight
 
         n = X.shape[0]
@@ -191,8 +190,8 @@ class DaskEngine:
                 raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected ({n},)!")
             w = sample_weight
         else:  # in memory already: the host checks and messages
-            w = da.from_array(check_sample_weight(np.asarray(sample_weight), n, xp=np), chunks=(X.chunks[0],))
-        return w.astype(np.float64).rechunk((X.chunks[0],))
+            w = check_sample_weight(np.asarray(sample_weight), n, xp=np)
+        return as_row_chunks(w, X.chunks[0])
 
     def fit_bandwidth(self, est, X, sample_weight):
         import dask
@@ -348,7 +347,7 @@ def scores_sharded_fit(method):
 
     @functools.wraps(method)
     def wrapper(self, X=None, *args, **kwargs):
-        if _is_dask_array(getattr(self, "training_data_", None)):
+        if fitted_on_dask(self):
             return DASK_ENGINE.score_samples(self, X, *args, **kwargs)
         return method(self, X, *args, **kwargs)
 
@@ -361,7 +360,7 @@ def not_on_sharded_fit(method):
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if _is_dask_array(getattr(self, "training_data_", None)):
+        if fitted_on_dask(self):
             raise ValueError(
                 f"KernelDensity.{method.__name__} needs the training rows in one place; this model was "
                 "fitted on a dask array (sharded). Fit on X.compute() for it, or score points with score_samples"

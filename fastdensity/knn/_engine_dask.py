@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backend import from_host_numpy
+from .._backend._dask import non_finite_count, one_column_chunk
 from .._backend._namespace import _is_dask_array
 from ._engine_cpu import CPU_ENGINE
 from ._sharded import Shards, as_dask_arrays, loo_parts, query_parts, shards_of
@@ -41,28 +42,13 @@ class DaskState:
     shards: Shards | None = None
 
 
-def _finite_count(block):
-    return int(np.count_nonzero(~np.isfinite(block)))
-
-
 def check_finite(X, name="X"):
     """One pass over a dask array (sums of per-block counts): ValueError if a value is NaN or
     infinite."""
     import dask
 
-    from .._backend._dask import tree_reduce
-
-    parts = [dask.delayed(_finite_count)(b) for b in X.to_delayed().ravel()]
-    if parts and dask.compute(tree_reduce(parts, _add))[0]:
+    if X.size and dask.compute(non_finite_count(X))[0]:
         raise ValueError(f"Input {name} contains NaN or infinity.")
-
-
-def _add(a, b):
-    return a + b
-
-
-def _one_column_chunk(X):
-    return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
 
 
 class DaskEngine:
@@ -90,7 +76,7 @@ class DaskEngine:
     def _shards(self, state, n_jobs):
         if state.shards is not None:
             return state.shards
-        return shards_of(_one_column_chunk(state.source), state.algorithm, n_jobs)
+        return shards_of(one_column_chunk(state.source), state.algorithm, n_jobs)
 
     def kneighbors(self, state, queries, k, n_jobs):
         shards = self._shards(state, n_jobs)
@@ -101,7 +87,7 @@ class DaskEngine:
             parts = loo_parts(shards, train.chunks[0], k, n_jobs)
             return as_dask_arrays(parts, train.chunks[0], k, train.dtype)
         if _is_dask_array(queries):
-            X = _one_column_chunk(queries)
+            X = one_column_chunk(queries)
             return as_dask_arrays(query_parts(shards, X, k, n_jobs), X.chunks[0], k, _result_dtype(X.dtype))
         if type(queries) is not np.ndarray:
             raise TypeError(

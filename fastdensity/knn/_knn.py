@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
@@ -12,8 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._backend import array_kind, common_kind, resolve_n_jobs, threads
 from .._backend._convert import float64_total
-from .._backend._dask import rows_accept_dask
-from .._backend._namespace import _is_dask_array
+from .._backend._dask import fitted_on_dask, rows_accept_dask
 from .._backend._dispatch import BACKENDS
 from .._backend._validation import Check, Integer, Options, check_parameter, validate_parameters
 from .._backend._estimator_input import check_estimator_X
@@ -55,22 +53,6 @@ def _check_X(est, X, reset):
     arrays are checked without computing (their values by the Dask engine's tasks)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return check_estimator_X(est, X, reset=reset, allow_dask=True)
-
-
-def _fitted_on_dask(est):
-    return _is_dask_array(getattr(est, "training_data_", None))
-
-
-def _sharded_bypass(method):
-    """A model fitted on a dask array answers every query itself (its Dask engine merges the
-    shards' neighbours); ``rows_accept_dask``'s per-chunk tasks are for in-memory models."""
-    inner = method.__wrapped__
-
-    @functools.wraps(method)
-    def wrapper(self, X=None, *args, **kwargs):
-        return (inner if _fitted_on_dask(self) else method)(self, X, *args, **kwargs)
-
-    return wrapper
 
 
 def _log_density(engine, dist, const, d, k, dtype, first_row=0):
@@ -246,7 +228,7 @@ class KNNDensity(BaseEstimator):
         """(engine, distances, indices) on the engine of ``X`` (of the training data for X None:
         the training points, each without itself)."""
         # A sharded (dask) training set answers every query on the Dask engine.
-        on_train = X is None or _fitted_on_dask(self)
+        on_train = X is None or fitted_on_dask(self)
         engine = engine_for(self.training_data_ if on_train else X)
         dist, ind = engine.kneighbors(self._state(engine), X, k, self.n_jobs)
         return engine, dist, ind
@@ -293,7 +275,6 @@ class KNNDensity(BaseEstimator):
         return kind if on_gpu and kind is not None else common_kind(None)
 
     # ---------------------------------------------------------------------------- scoring
-    @_sharded_bypass
     @rows_accept_dask
     def score_samples(self, X=None):
         """Log density log p̂(x) of each row of ``X`` (m, d); float32 in → float32 out.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._backend._convert import to_host_numpy
+from .._backend._dask import check_known_rows, one_column_chunk
 from .._backend._namespace import _is_dask_array, array_kind
 from ._fid import check_features
 
@@ -32,10 +33,7 @@ def dask_features(x, name, min_samples=1):
             raise TypeError(f"{name} is a GPU array and the other feature set a dask array; pass both on one device")
         host = check_features(to_host_numpy(x) if array_kind(x).namespace != "numpy" else x, name, min_samples)
         return da.from_array(np.ascontiguousarray(host), chunks=(ROWS, -1))
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got shape {x.shape}")
-    if not np.isfinite(x.shape[1]) or any(not np.isfinite(c) for c in x.chunks[0]):
-        raise ValueError(f"{name}: the dask array's chunk sizes are unknown (shape {x.shape}); call compute_chunk_sizes() first")
+    check_known_rows(x, name)
     if not isinstance(x._meta, np.ndarray):
         raise TypeError(f"{name}: dask arrays of features need NumPy chunks; got {type(x._meta).__name__} chunks")
     if x.dtype.kind == "c":
@@ -47,27 +45,8 @@ def dask_features(x, name, min_samples=1):
         raise ValueError(f"{name} needs at least {min_samples} samples; got {n}")
     if d < 1:
         raise ValueError(f"{name} needs at least one feature; got shape {tuple(x.shape)}")
-    x = x.astype(np.float64)
-    return x.rechunk({1: -1}) if x.numblocks[1] > 1 else x
+    return one_column_chunk(x.astype(np.float64))
 
 
 # The in-memory check's words (``check_features``), for the tasks that meet a bad value.
 FINITE_MESSAGE = "{name} contains NaN or infinite values"
-
-
-def _non_finite(block):
-    return int(np.count_nonzero(~np.isfinite(block)))
-
-
-def non_finite_count(x):
-    """A ``Delayed`` count of the non-finite values of the dask array ``x`` (a tree of per-block
-    counts)."""
-    import dask
-
-    from .._backend._dask import tree_reduce
-
-    return tree_reduce([dask.delayed(_non_finite)(b) for b in x.to_delayed().ravel()], _add)
-
-
-def _add(a, b):
-    return a + b

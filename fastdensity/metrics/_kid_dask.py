@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dask_features import dask_features, non_finite_count
+from .._backend._dask import non_finite_count
+from ._dask_features import dask_features
 
 SUBSET_BATCH = 16  # subsets per compute
 

@@ -21,7 +21,7 @@ import contextlib
 
 import numpy as np
 
-from .._backend._dask import row_blocks, tree_reduce
+from .._backend._dask import as_row_chunks, one_column_chunk, row_blocks, tree_reduce
 from ._engine_cpu import CPU_ENGINE, _seed_stats
 from ._gaussian_params import Stats, stats_from_labels
 
@@ -99,24 +99,19 @@ class DaskEngine:
         return contextlib.nullcontext()  # the workers' own threads run the blocks
 
     def compute_array(self, X):
-        X = X.astype(np.float64)
-        return X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+        return one_column_chunk(X.astype(np.float64))
 
     def check_weights(self, est, sample_weight, X):
         """The weights as a float64 dask array with X's row chunks (checked with the data's first
         pass, in ``centre``): a NumPy array of n values or a dask array of n rows."""
         if sample_weight is None:
             return None
-        import dask.array as da
-
         from .._backend._namespace import _is_dask_array
 
         w = sample_weight if _is_dask_array(sample_weight) else np.asarray(sample_weight, dtype=np.float64)
         if w.shape != (X.shape[0],):
             raise ValueError(f"sample_weight must have shape ({X.shape[0]},); got {w.shape}")
-        if not _is_dask_array(w):
-            w = da.from_array(w, chunks=(X.chunks[0],))
-        return w.astype(np.float64).rechunk((X.chunks[0],))
+        return as_row_chunks(w, X.chunks[0])
 
     def n_positive(self, w, n):
         """Rows of positive weight (one pass over the weights)."""

@@ -9,7 +9,7 @@ pytest.importorskip("dask.array")
 
 import fastdensity as fd  # noqa: E402
 from fastdensity.cli import main  # noqa: E402
-from fastdensity.cli._streaming import npy_as_dask  # noqa: E402
+from fastdensity.cli._streaming import rows_as_dask  # noqa: E402
 
 
 def _data(tmp_path, n=5000, seed=0):
@@ -21,11 +21,11 @@ def _data(tmp_path, n=5000, seed=0):
 
 def test_npy_batches_are_the_file_rows(tmp_path):
     X = _data(tmp_path, n=1003)
-    lazy = npy_as_dask(tmp_path / "x.npy", 250)
+    lazy = rows_as_dask(tmp_path / "x.npy", 250)
     assert lazy.chunks == ((250, 250, 250, 250, 3), (2,))
     np.testing.assert_array_equal(lazy.compute(), X)
     np.save(tmp_path / "v.npy", X[:, 0])
-    assert npy_as_dask(tmp_path / "v.npy", 500).shape == (1003, 1)
+    assert rows_as_dask(tmp_path / "v.npy", 500).shape == (1003, 1)
 
 
 def test_streamed_fit_equals_the_in_memory_fit(tmp_path, capsys):
