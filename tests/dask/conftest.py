@@ -15,3 +15,16 @@ def client():
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+
+
+@pytest.fixture
+def threaded_scheduler(request):
+    """Run the test on dask's threaded scheduler, unless it uses the cluster's ``client`` (which is
+    the scheduler there). Modules opt in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    if "client" in request.fixturenames:
+        yield
+        return
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        yield

@@ -14,10 +14,7 @@ from fastdensity.metrics import FeatureStatistics, fid  # noqa: E402
 EPS = np.finfo(np.float64).eps
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler():
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _features(n, d, seed, offset=0.0):

@@ -21,10 +21,7 @@ RTOL = 1e-10
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler():
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _blobs(n=3000, d=3, seed=0):

@@ -20,10 +20,7 @@ from fastdensity.parametric import MultivariateNormal, Normal  # noqa: E402
 RTOL = 1e-12
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler():
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _data(n=600, m=500, d=3, seed=0, dtype=np.float64):

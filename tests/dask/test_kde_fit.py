@@ -24,13 +24,7 @@ RTOL32 = 64 * np.finfo(np.float32).eps
 CHUNKS = ((700, 0, 1100, 400, 800), (2,))  # uneven, with an empty chunk
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler(request):
-    if "client" in request.fixturenames:  # the LocalCluster tests run on their client
-        yield
-        return
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _data(n=3000, m=500, d=2, seed=0, dtype=np.float64, offset=100.0):

@@ -20,13 +20,7 @@ from fastdensity.knn import KNNDensity  # noqa: E402
 RTOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler(request):
-    if "client" in request.fixturenames:  # the cluster's client is the scheduler there
-        yield
-        return
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _data(n, m, d, seed, dtype=np.float64):

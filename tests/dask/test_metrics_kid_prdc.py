@@ -19,13 +19,7 @@ from fastdensity.metrics import _kid_dask  # noqa: E402
 RTOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _threaded_scheduler(request):
-    if "client" in request.fixturenames:  # the cluster's client is the scheduler there
-        yield
-        return
-    with dask.config.set(scheduler="threads"):
-        yield
+pytestmark = pytest.mark.usefixtures("threaded_scheduler")  # tests/dask/conftest.py
 
 
 def _features(n, d, seed, offset=0.0):
