@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
+from numba import njit, prange, uint64
 
 from .._backend._numba_drivers import serial_and_parallel
 
@@ -32,115 +32,159 @@ _MAX_BLOCKS = 8
 _POINTS_PER_BLOCK = 1 << 15
 
 
-# The kernels take the grid's first node and inverse spacing as scalars: read from arrays, they
-# are reloaded at every point (the stores into the private grid may alias them, as far as LLVM
-# can tell).
+# The binning loops index with unsigned integers on flat views: with signed indices Numba adds a
+# negative-index wrap-around (shift, and, compare, select) to every access, and a 2-D view's
+# row stride is multiplied out at every point; that was about half of the loop's instructions
+# (measured 2026-12-07, 10⁶ points on 256 × 256 nodes, 2 threads: 4.5 ms before, 2.8 ms after).
+# Each block's rows are binned by a serial loop called from a thin ``prange`` driver; in 1-D and
+# 2-D the weighted and the unit-weight loops are written apart (LLVM did not hoist the weight
+# test out of the loop). The grid's first node and inverse spacing come as scalars: read from arrays, they are
+# reloaded at every point (the stores into the private grid may alias them, as far as LLVM can
+# tell). Every t is checked to lie in [0, n_i − 1] before its conversion to an unsigned index.
+@njit(cache=True, inline="always")
+def _put1(acc, t0, wj, top0, m0):
+    if t0 >= 0.0 and t0 <= top0:
+        k0 = min(uint64(t0), m0)
+        a1 = wj * (t0 - k0)
+        acc[k0] += wj - a1
+        acc[k0 + uint64(1)] += a1
+
+
+@njit(cache=True, inline="always")
+def _put2(acc, t0, t1, wj, top0, top1, m0, m1, s1):
+    if t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1:
+        k0 = min(uint64(t0), m0)
+        k1 = min(uint64(t1), m1)
+        a1 = wj * (t0 - k0)
+        a0 = wj - a1
+        f1 = t1 - k1
+        b1 = a0 * f1
+        c1 = a1 * f1
+        i = k0 * s1 + k1
+        acc[i] += a0 - b1
+        acc[i + uint64(1)] += b1
+        acc[i + s1] += a1 - c1
+        acc[i + s1 + uint64(1)] += c1
+
+
+@njit(cache=True, inline="always")
+def _put3(acc, t0, t1, t2, wj, top0, top1, top2, m0, m1, m2, s1, s2):
+    if (t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1 and t2 >= 0.0 and t2 <= top2):
+        k0 = min(uint64(t0), m0)
+        k1 = min(uint64(t1), m1)
+        k2 = min(uint64(t2), m2)
+        f0 = t0 - k0
+        f1 = t1 - k1
+        f2 = t2 - k2
+        for c0 in range(2):
+            a0 = wj * (f0 if c0 else 1.0 - f0)
+            for c1 in range(2):
+                a1 = a0 * (f1 if c1 else 1.0 - f1)
+                i = (k0 + uint64(c0)) * s1 + (k1 + uint64(c1)) * s2 + k2
+                a2 = a1 * f2
+                acc[i] += a1 - a2
+                acc[i + uint64(1)] += a2
+
+
+@njit(cache=True)
+def _bin1_rows(x, w, has_w, j0, j1, lo0, inv0, n0, acc):
+    top0, m0 = n0 - 1.0, uint64(n0 - 2)
+    if has_w:
+        for j in range(uint64(j0), uint64(j1)):
+            _put1(acc, (x[j] - lo0) * inv0, w[j], top0, m0)
+    else:
+        for j in range(uint64(j0), uint64(j1)):
+            _put1(acc, (x[j] - lo0) * inv0, 1.0, top0, m0)
+
+
+@njit(cache=True)
+def _bin2_rows(x, w, has_w, j0, j1, lo0, lo1, inv0, inv1, n0, n1, acc):
+    top0, top1 = n0 - 1.0, n1 - 1.0
+    m0, m1, s1 = uint64(n0 - 2), uint64(n1 - 2), uint64(n1)
+    two, one = uint64(2), uint64(1)
+    if has_w:
+        for j in range(uint64(j0), uint64(j1)):
+            _put2(acc, (x[two * j] - lo0) * inv0, (x[two * j + one] - lo1) * inv1, w[j], top0, top1, m0, m1, s1)
+    else:
+        for j in range(uint64(j0), uint64(j1)):
+            _put2(acc, (x[two * j] - lo0) * inv0, (x[two * j + one] - lo1) * inv1, 1.0, top0, top1, m0, m1, s1)
+
+
+@njit(cache=True)
+def _bin3_rows(x, w, has_w, j0, j1, lo0, lo1, lo2, inv0, inv1, inv2, n0, n1, n2, acc):
+    top0, top1, top2 = n0 - 1.0, n1 - 1.0, n2 - 1.0
+    m0, m1, m2 = uint64(n0 - 2), uint64(n1 - 2), uint64(n2 - 2)
+    s1, s2 = uint64(n1 * n2), uint64(n2)
+    three, one, two = uint64(3), uint64(1), uint64(2)
+    for j in range(uint64(j0), uint64(j1)):
+        r = three * j
+        _put3(acc, (x[r] - lo0) * inv0, (x[r + one] - lo1) * inv1, (x[r + two] - lo2) * inv2,
+              w[j] if has_w else 1.0, top0, top1, top2, m0, m1, m2, s1, s2)
+
+
+# The drivers take the points as one flat row-major array x (n·d,) and the private grids as
+# (nblocks, n_nodes).
 def _bin1_body(x, w, has_w, lo0, inv0, n0, nblocks, out):
     n = x.shape[0]
     per = (n + nblocks - 1) // nblocks
-    top0 = n0 - 1.0
     for b in prange(nblocks):
-        acc = out[b]
-        for j in range(b * per, min(n, (b + 1) * per)):
-            t0 = (x[j, 0] - lo0) * inv0
-            if not (t0 >= 0.0 and t0 <= top0):
-                continue
-            k0 = min(int(t0), n0 - 2)
-            f0 = t0 - k0
-            wj = w[j] if has_w else 1.0
-            a1 = wj * f0
-            acc[k0] += wj - a1
-            acc[k0 + 1] += a1
+        _bin1_rows(x, w, has_w, b * per, min(n, (b + 1) * per), lo0, inv0, n0, out[b])
 
 
 def _bin2_body(x, w, has_w, lo0, lo1, inv0, inv1, n0, n1, nblocks, out):
-    n = x.shape[0]
+    n = x.shape[0] // 2
     per = (n + nblocks - 1) // nblocks
-    top0, top1 = n0 - 1.0, n1 - 1.0
     for b in prange(nblocks):
-        acc = out[b]
-        for j in range(b * per, min(n, (b + 1) * per)):
-            t0 = (x[j, 0] - lo0) * inv0
-            t1 = (x[j, 1] - lo1) * inv1
-            if not (t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1):
-                continue
-            k0 = min(int(t0), n0 - 2)
-            k1 = min(int(t1), n1 - 2)
-            f0 = t0 - k0
-            f1 = t1 - k1
-            wj = w[j] if has_w else 1.0
-            a1 = wj * f0
-            a0 = wj - a1
-            b1 = a0 * f1
-            c1 = a1 * f1
-            i = k0 * n1 + k1
-            acc[i] += a0 - b1
-            acc[i + 1] += b1
-            acc[i + n1] += a1 - c1
-            acc[i + n1 + 1] += c1
+        _bin2_rows(x, w, has_w, b * per, min(n, (b + 1) * per), lo0, lo1, inv0, inv1, n0, n1, out[b])
 
 
 def _bin3_body(x, w, has_w, lo0, lo1, lo2, inv0, inv1, inv2, n0, n1, n2, nblocks, out):
-    n = x.shape[0]
-    per = (n + nblocks - 1) // nblocks
-    top0, top1, top2 = n0 - 1.0, n1 - 1.0, n2 - 1.0
-    s = n1 * n2
-    for b in prange(nblocks):
-        acc = out[b]
-        for j in range(b * per, min(n, (b + 1) * per)):
-            t0 = (x[j, 0] - lo0) * inv0
-            t1 = (x[j, 1] - lo1) * inv1
-            t2 = (x[j, 2] - lo2) * inv2
-            if not (t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1
-                    and t2 >= 0.0 and t2 <= top2):
-                continue
-            k0 = min(int(t0), n0 - 2)
-            k1 = min(int(t1), n1 - 2)
-            k2 = min(int(t2), n2 - 2)
-            f0 = t0 - k0
-            f1 = t1 - k1
-            f2 = t2 - k2
-            wj = w[j] if has_w else 1.0
-            for c0 in range(2):
-                a0 = wj * (f0 if c0 else 1.0 - f0)
-                for c1 in range(2):
-                    a1 = a0 * (f1 if c1 else 1.0 - f1)
-                    i = (k0 + c0) * s + (k1 + c1) * n2 + k2
-                    a2 = a1 * f2
-                    acc[i] += a1 - a2
-                    acc[i + 1] += a2
-
-
-def _extremes_body(X, nblocks, low, high):
-    n, d = X.shape
+    n = x.shape[0] // 3
     per = (n + nblocks - 1) // nblocks
     for b in prange(nblocks):
-        j0 = b * per
-        j1 = min(n, j0 + per)
-        # one pass in memory order, running extremes in registers (d ≤ 3), selects not branches
-        l0 = h0 = X[j0, 0]
-        l1 = h1 = X[j0, 1] if d > 1 else 0.0
-        l2 = h2 = X[j0, 2] if d > 2 else 0.0
-        for j in range(j0 + 1, j1):
-            v = X[j, 0]
-            l0 = v if v < l0 else l0
-            h0 = v if v > h0 else h0
-            if d > 1:
-                v = X[j, 1]
-                l1 = v if v < l1 else l1
-                h1 = v if v > h1 else h1
-            if d > 2:
-                v = X[j, 2]
-                l2 = v if v < l2 else l2
-                h2 = v if v > h2 else h2
-        low[b, 0] = l0
-        high[b, 0] = h0
+        _bin3_rows(x, w, has_w, b * per, min(n, (b + 1) * per), lo0, lo1, lo2, inv0, inv1, inv2,
+                   n0, n1, n2, out[b])
+
+
+@njit(cache=True)
+def _extremes_rows(x, d, j0, j1, low, high):
+    # one pass in memory order over rows j0..j1 of the flat (n·d,) x, the running extremes in
+    # registers (d ≤ 3), selects not branches, unsigned indices (no wrap-around code); it reads
+    # at about the machine's memory bandwidth (measured 2026-12-07: 10⁶ × 2 float64 in 0.65 ms,
+    # 25 GB/s, against a 27 GB/s read probe)
+    du = uint64(d)
+    r = uint64(j0) * du
+    l0 = h0 = x[r]
+    l1 = h1 = x[r + uint64(1)] if d > 1 else 0.0
+    l2 = h2 = x[r + uint64(2)] if d > 2 else 0.0
+    for j in range(uint64(j0) + uint64(1), uint64(j1)):
+        r = j * du
+        v = x[r]
+        l0 = v if v < l0 else l0
+        h0 = v if v > h0 else h0
         if d > 1:
-            low[b, 1] = l1
-            high[b, 1] = h1
+            v = x[r + uint64(1)]
+            l1 = v if v < l1 else l1
+            h1 = v if v > h1 else h1
         if d > 2:
-            low[b, 2] = l2
-            high[b, 2] = h2
+            v = x[r + uint64(2)]
+            l2 = v if v < l2 else l2
+            h2 = v if v > h2 else h2
+    low[0] = l0
+    high[0] = h0
+    if d > 1:
+        low[1] = l1
+        high[1] = h1
+    if d > 2:
+        low[2] = l2
+        high[2] = h2
+
+
+def _extremes_body(x, d, nblocks, low, high):
+    n = x.shape[0] // d
+    per = (n + nblocks - 1) // nblocks
+    for b in prange(nblocks):
+        _extremes_rows(x, d, b * per, min(n, (b + 1) * per), low[b], high[b])
 
 
 _EXTREMES = serial_and_parallel(_extremes_body)
@@ -150,11 +194,18 @@ def extremes_cpu(X):
     """(min, max) float64 (d,) of each column of NumPy ``X`` (n ≥ 1, 1 ≤ d ≤ 3) in one parallel pass."""
     X = np.ascontiguousarray(X)
     n, d = X.shape
+    if d == 1:
+        # NumPy's vectorised reductions of one contiguous column: two passes at cache speed beat
+        # the compiled loop's one (its selects do not vectorise; measured 2026-12-07, 10⁶ points:
+        # 0.25 ms against 0.72 ms). Across the columns of (n, d ≥ 2), NumPy's axis-0 reduction is
+        # 40× slower than the loop.
+        column = X.reshape(-1)
+        return np.array([column.min()]), np.array([column.max()])
     nblocks = int(min(_MAX_BLOCKS, max(1, n // _POINTS_PER_BLOCK)))
     low = np.empty((nblocks, d))
     high = np.empty((nblocks, d))
     serial, parallel = _EXTREMES
-    (parallel if nblocks > 1 else serial)(X, nblocks, low, high)
+    (parallel if nblocks > 1 else serial)(X.reshape(-1), d, nblocks, low, high)
     return low.min(axis=0), high.max(axis=0)
 
 
@@ -184,7 +235,7 @@ def bin_linear_cpu(X, weights, lo, step, shape):
     driver = parallel if nblocks > 1 else serial
     lo = [float(v) for v in np.asarray(lo, dtype=np.float64)]
     inv = [float(v) for v in 1.0 / np.asarray(step, dtype=np.float64)]
-    driver(X, w, has_w, *lo, *inv, *(int(s) for s in shape), nblocks, out)
+    driver(X.reshape(-1), w, has_w, *lo, *inv, *(int(s) for s in shape), nblocks, out)
     return (out[0] if nblocks == 1 else out.sum(axis=0)).reshape(shape)
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy.signal import convolve as direct_convolve
 
 from fastdensity import KernelDensity, threads
-from fastdensity.kde._fft_binning import bin_linear_cpu, bin_linear_xp
+from fastdensity.kde._fft_binning import bin_linear_cpu, bin_linear_xp, extremes_cpu
 from fastdensity.kde._fft_bound import cell_bound, support_radius
 from fastdensity.kde._fft_evaluate import plan_grid
 from fastdensity.kde._fft_grid import (
@@ -48,6 +48,29 @@ def test_numba_binning_equals_the_bincount_version_and_keeps_the_mass(d):
             axis_sum = a.sum(axis=tuple(k for k in range(d) if k != i))
             first = X[inside, i] @ (np.ones(inside.sum()) if weights is None else w[inside])
             assert axis_sum @ coords == pytest.approx(first, rel=1e-10, abs=1e-9)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_binning_keeps_points_on_the_edges_and_drops_those_just_outside(d):
+    # The unsigned cell index is taken only after the range test: a point on the first or the
+    # last node is binned there, one a step below or above the grid is dropped.
+    lo, step, shape = np.zeros(d), np.full(d, 0.5), (5,) * d
+    top = step * (np.array(shape) - 1)
+    X = np.array([np.zeros(d), top, -step, top + step, top / 2])
+    for weights in (None, np.array([1.0, 2.0, 4.0, 8.0, 16.0])):
+        a = bin_linear_cpu(X, weights, lo, step, shape)
+        w = np.ones(5) if weights is None else weights
+        assert a[(0,) * d] == w[0]
+        assert a[(-1,) * d] == w[1]
+        assert a.sum() == w[0] + w[1] + w[4]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 32_768 * 2 + 1, 100_003])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_column_extremes_equal_numpy(n, d):
+    X = np.random.default_rng(n + d).standard_normal((n, d))
+    low, high = extremes_cpu(X)
+    assert np.array_equal(low, X.min(axis=0)) and np.array_equal(high, X.max(axis=0))
 
 
 def test_binning_does_not_depend_on_the_thread_count():
