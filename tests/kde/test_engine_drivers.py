@@ -25,3 +25,25 @@ def test_serial_and_parallel_drivers_agree_bitwise(d, kernel, monkeypatch):
         assert np.all(np.isfinite(parallel))  # far queries take the log-space path, still finite
     else:
         assert np.all(np.isneginf(parallel[-3:]))
+
+
+@pytest.mark.parametrize("m", [1, 5, 64, 130])
+def test_query_blocks_do_not_change_the_sums(m, monkeypatch):
+    # The unrolled driver sums the training tiles for a block of queries at a time; every query
+    # keeps its own tile order, so any block size gives the same bits as one query per block.
+    # Three tiles and a partial one, and far queries that take the log-space path.
+    rng = np.random.default_rng(m)
+    train = rng.standard_normal((3 * _kde_cpu.TILE + 17, 3))
+    queries = rng.standard_normal((m, 3))
+    queries[::4] += 60.0
+    log_w = rng.normal(size=train.shape[0])
+    real_block = _kde_cpu.query_block
+    assert real_block(1) == 1 and real_block(10**6) == _kde_cpu.QUERY_BLOCK
+    monkeypatch.setattr(_kde_cpu, "SERIAL_BELOW_PAIRS", 0)  # the parallel driver, several blocks
+    results = []
+    for block in (1, 7, 64):
+        monkeypatch.setattr(_kde_cpu, "query_block", lambda m, block=block: block)
+        results.append(kde_logsum(queries, train, log_w, "gaussian"))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    assert np.all(np.isfinite(results[0]))
