@@ -13,9 +13,9 @@ Design (see DESIGN.md, "Numerics"):
 * ``prange`` over queries (in blocks of up to ``QUERY_BLOCK``); each query's sum is computed by
   one thread in a fixed order over the training points (in tiles of ``TILE`` points summed in the
   working dtype and added in float64), so results do not depend on the thread count or the block.
-  For d ≤ ``MAX_UNROLLED_D`` a block's queries take each tile in turn while it is in cache, so a
-  training set beyond the last-level cache is read once per block, not once per query (d = 8,
-  n = 10⁶: 0.86 G pairs/s before, 2.1 after, measured 2026-12-07 on 2 cores). Memory is O(n + m).
+  A block's queries take each tile in turn while it is in cache, so a training set beyond the
+  last-level cache is read once per block, not once per query (d = 8, n = 10⁶: 0.86 G pairs/s
+  before, 2.1 after, measured 2026-12-07 on 2 cores). Memory is O(n + m).
 * The training set is stored transposed, (d, n), so the loop over training points is
   contiguous and vectorises; for d ≤ ``MAX_UNROLLED_D`` the dimension is a compile-time constant
   (the length of a tuple argument), so LLVM unrolls the loop over dimensions. Larger d compute
@@ -253,18 +253,22 @@ def _block_logsum_unrolled(queries, i0, i1, train_t, weights, log_weights, log_w
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _query_logsum_buffered(q_row, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, kernel_marker, tiny, r2buf, c):
+def _block_logsum_buffered(queries, i0, i1, train_t, weights, log_weights, log_weight_shift, inv_scale2,
+                           adaptive, kernel_marker, tiny, out, r2buf, c):
+    """:func:`_block_logsum_unrolled` for any d (the tile's squared distances in ``r2buf``)."""
     code = len(kernel_marker) - 1
     n = train_t.shape[1]
-    total = 0.0
+    totals = np.zeros(i1 - i0)
     for j0 in range(0, n, TILE):
         j1 = min(n, j0 + TILE)
-        total += _tile_sum_buffered(q_row, train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf, c)
-    out = _finish(total, tiny, log_weight_shift, code)
-    if math.isnan(out):
-        out = _logsum_slow(q_row, train_t, log_weights, inv_scale2, adaptive, code, -1)
-    return out
+        for i in range(i0, i1):
+            totals[i - i0] += _tile_sum_buffered(queries[i], train_t, weights, inv_scale2, adaptive, code,
+                                                 j0, j1, r2buf, c)
+    for i in range(i0, i1):
+        v = _finish(totals[i - i0], tiny, log_weight_shift, code)
+        if math.isnan(v):
+            v = _logsum_slow(queries[i], train_t, log_weights, inv_scale2, adaptive, code, -1)
+        out[i] = v
 
 
 # The drivers are thin (each compiled serial and parallel from one body, see _numba_drivers):
@@ -289,13 +293,12 @@ def _kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shif
 
 
 def _kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                         adaptive, kernel_marker, tiny, out, c):
-    n_blocks = (queries.shape[0] + QUERY_BLOCK - 1) // QUERY_BLOCK
-    for b in prange(n_blocks):
+                         adaptive, kernel_marker, tiny, out, c, block):
+    m = queries.shape[0]
+    for b in prange((m + block - 1) // block):
         r2buf = np.empty(TILE, dtype=train_t.dtype)
-        for i in range(b * QUERY_BLOCK, min(queries.shape[0], (b + 1) * QUERY_BLOCK)):
-            out[i] = _query_logsum_buffered(queries[i], train_t, weights, log_weights, log_weight_shift,
-                                            inv_scale2, adaptive, kernel_marker, tiny, r2buf, c)
+        _block_logsum_buffered(queries, b * block, min(m, (b + 1) * block), train_t, weights, log_weights,
+                               log_weight_shift, inv_scale2, adaptive, kernel_marker, tiny, out, r2buf, c)
 
 
 # Serial twins for small problems: waking the OpenMP team costs more than the work below about a
@@ -306,7 +309,7 @@ kde_logsum_buffered_serial, kde_logsum_buffered = serial_and_parallel(_kde_logsu
 
 
 def query_block(m: int) -> int:
-    """Queries per block of the unrolled driver: ``QUERY_BLOCK``, or fewer so that every thread
+    """Queries per block of the drivers: ``QUERY_BLOCK``, or fewer so that every thread
     still gets about four blocks when there are few queries."""
     import numba
 
@@ -363,5 +366,6 @@ def kde_logsum(queries, train, log_weights=None, kernel="gaussian", inv_scales=N
                (0,) * d, consts, query_block(queries.shape[0]))
     else:
         driver = kde_logsum_buffered_serial if serial else kde_logsum_buffered
-        driver(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker, tiny, out, consts)
+        driver(queries, train_t, weights, log_w, shift, inv_scale2, adaptive, marker, tiny, out, consts,
+               query_block(queries.shape[0]))
     return out

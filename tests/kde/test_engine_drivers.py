@@ -27,15 +27,16 @@ def test_serial_and_parallel_drivers_agree_bitwise(d, kernel, monkeypatch):
         assert np.all(np.isneginf(parallel[-3:]))
 
 
+@pytest.mark.parametrize("d", [3, 20])  # the unrolled and the buffered paths
 @pytest.mark.parametrize("m", [1, 5, 64, 130])
-def test_query_blocks_do_not_change_the_sums(m, monkeypatch):
-    # The unrolled driver sums the training tiles for a block of queries at a time; every query
-    # keeps its own tile order, so any block size gives the same bits as one query per block.
-    # Three tiles and a partial one, and far queries that take the log-space path.
+def test_query_blocks_do_not_change_the_sums(m, d, monkeypatch):
+    # The drivers sum the training tiles for a block of queries at a time; every query keeps its
+    # own tile order, so any block size gives the same bits as one query per block. Three tiles
+    # and a partial one, and far queries that take the log-space path.
     rng = np.random.default_rng(m)
-    train = rng.standard_normal((3 * _kde_cpu.TILE + 17, 3))
-    queries = rng.standard_normal((m, 3))
-    queries[::4] += 60.0
+    train = rng.standard_normal((3 * _kde_cpu.TILE + 17, d))
+    queries = rng.standard_normal((m, d))
+    queries[::4] += 60.0 if d == 3 else 20.0
     log_w = rng.normal(size=train.shape[0])
     real_block = _kde_cpu.query_block
     assert real_block(1) == 1 and real_block(10**6) == _kde_cpu.QUERY_BLOCK
