@@ -32,82 +32,99 @@ _MAX_BLOCKS = 8
 _POINTS_PER_BLOCK = 1 << 15
 
 
-# The binning loops index with unsigned integers on flat views: with signed indices Numba adds a
-# negative-index wrap-around (shift, and, compare, select) to every access, and a 2-D view's
-# row stride is multiplied out at every point; that was about half of the loop's instructions
-# (measured 2026-12-07, 10⁶ points on 256 × 256 nodes, 2 threads: 4.5 ms before, 2.8 ms after).
-# Each block's rows are binned by a serial loop called from a thin ``prange`` driver; in 1-D and
-# 2-D the weighted and the unit-weight loops are written apart (LLVM did not hoist the weight
-# test out of the loop). The grid's first node and inverse spacing come as scalars: read from arrays, they are
-# reloaded at every point (the stores into the private grid may alias them, as far as LLVM can
-# tell). Every t is checked to lie in [0, n_i − 1] before its conversion to an unsigned index.
-@njit(cache=True, inline="always")
-def _put1(acc, t0, wj, top0, m0):
-    if t0 >= 0.0 and t0 <= top0:
-        k0 = min(uint64(t0), m0)
-        a1 = wj * (t0 - k0)
-        acc[k0] += wj - a1
-        acc[k0 + uint64(1)] += a1
+# Each block's rows are binned by a serial loop called from a thin ``prange`` driver, in chunks
+# of _CHUNK points and two phases: the first computes every point's cell index and fractions
+# without a branch (a point outside the grid goes to a trash cell past the last node, with its
+# fractions taken at t = 0), so that LLVM vectorises it; the second scatters the chunk's corner
+# weights into the block's private grid. One loop doing both ran at 1.5 ns a point in 1-D, the
+# two phases at 0.8 ns (measured 2026-12-07, 10⁶ points on 1,024 nodes, one thread). The loops
+# index with unsigned integers on flat views: with signed indices Numba adds a negative-index
+# wrap-around (shift, and, compare, select) to every access, and a 2-D view's row stride is
+# multiplied out at every point (2-D, 2 threads: 4.5 ms before, 2.8 ms after, one loop). The
+# grid's first node and inverse spacing come as scalars: read from arrays, they are reloaded at
+# every point (the stores into the private grid may alias them, as far as LLVM can tell). Unit
+# weights are w = 1 in the same arithmetic (1 · f is exact: the same bits as a separate loop),
+# with a scatter loop of their own in 1-D, where the weight's load was a fifth of the work.
+_CHUNK = 256
 
 
-@njit(cache=True, inline="always")
-def _put2(acc, t0, t1, wj, top0, top1, m0, m1, s1):
-    if t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1:
-        k0 = min(uint64(t0), m0)
-        k1 = min(uint64(t1), m1)
-        a1 = wj * (t0 - k0)
-        a0 = wj - a1
-        f1 = t1 - k1
-        b1 = a0 * f1
-        c1 = a1 * f1
-        i = k0 * s1 + k1
-        acc[i] += a0 - b1
-        acc[i + uint64(1)] += b1
-        acc[i + s1] += a1 - c1
-        acc[i + s1 + uint64(1)] += c1
-
-
-@njit(cache=True, inline="always")
-def _put3(acc, t0, t1, t2, wj, top0, top1, top2, m0, m1, m2, s1, s2):
-    if (t0 >= 0.0 and t0 <= top0 and t1 >= 0.0 and t1 <= top1 and t2 >= 0.0 and t2 <= top2):
-        k0 = min(uint64(t0), m0)
-        k1 = min(uint64(t1), m1)
-        k2 = min(uint64(t2), m2)
-        f0 = t0 - k0
-        f1 = t1 - k1
-        f2 = t2 - k2
-        for c0 in range(2):
-            a0 = wj * (f0 if c0 else 1.0 - f0)
-            for c1 in range(2):
-                a1 = a0 * (f1 if c1 else 1.0 - f1)
-                i = (k0 + uint64(c0)) * s1 + (k1 + uint64(c1)) * s2 + k2
-                a2 = a1 * f2
-                acc[i] += a1 - a2
-                acc[i + uint64(1)] += a2
+def trash_cells(shape) -> int:
+    """Cells past the last node that the trash corners of :func:`bin_linear_cpu` can reach: the
+    corner offsets of a cell are sums of the axes' strides."""
+    strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+    return int(sum(strides) + 1)
 
 
 @njit(cache=True)
 def _bin1_rows(x, w, has_w, j0, j1, lo0, inv0, n0, acc):
     top0, m0 = n0 - 1.0, uint64(n0 - 2)
-    if has_w:
-        for j in range(uint64(j0), uint64(j1)):
-            _put1(acc, (x[j] - lo0) * inv0, w[j], top0, m0)
-    else:
-        for j in range(uint64(j0), uint64(j1)):
-            _put1(acc, (x[j] - lo0) * inv0, 1.0, top0, m0)
+    trash = uint64(n0)
+    kb = np.empty(_CHUNK, dtype=np.uint64)
+    fb = np.empty(_CHUNK)
+    for s in range(j0, j1, _CHUNK):
+        c = uint64(min(j1, s + _CHUNK) - s)
+        u = uint64(s)
+        for i in range(c):
+            t0 = (x[u + i] - lo0) * inv0
+            ok = (t0 >= 0.0) & (t0 <= top0)
+            t0 = t0 if ok else 0.0
+            k0 = min(uint64(t0), m0)
+            kb[i] = k0 if ok else trash
+            fb[i] = t0 - k0
+        if has_w:
+            for i in range(c):
+                k0 = kb[i]
+                a1 = w[u + i] * fb[i]
+                acc[k0] += w[u + i] - a1
+                acc[k0 + uint64(1)] += a1
+        else:
+            for i in range(c):
+                k0 = kb[i]
+                f0 = fb[i]
+                acc[k0] += 1.0 - f0
+                acc[k0 + uint64(1)] += f0
 
 
 @njit(cache=True)
 def _bin2_rows(x, w, has_w, j0, j1, lo0, lo1, inv0, inv1, n0, n1, acc):
     top0, top1 = n0 - 1.0, n1 - 1.0
     m0, m1, s1 = uint64(n0 - 2), uint64(n1 - 2), uint64(n1)
-    two, one = uint64(2), uint64(1)
-    if has_w:
-        for j in range(uint64(j0), uint64(j1)):
-            _put2(acc, (x[two * j] - lo0) * inv0, (x[two * j + one] - lo1) * inv1, w[j], top0, top1, m0, m1, s1)
-    else:
-        for j in range(uint64(j0), uint64(j1)):
-            _put2(acc, (x[two * j] - lo0) * inv0, (x[two * j + one] - lo1) * inv1, 1.0, top0, top1, m0, m1, s1)
+    trash = uint64(n0 * n1)
+    one, two = uint64(1), uint64(2)
+    kb = np.empty(_CHUNK, dtype=np.uint64)
+    f0b = np.empty(_CHUNK)
+    f1b = np.empty(_CHUNK)
+    wb = np.ones(_CHUNK)
+    for s in range(j0, j1, _CHUNK):
+        c = uint64(min(j1, s + _CHUNK) - s)
+        u = uint64(s)
+        for i in range(c):
+            r = two * (u + i)
+            t0 = (x[r] - lo0) * inv0
+            t1 = (x[r + one] - lo1) * inv1
+            ok = (t0 >= 0.0) & (t0 <= top0) & (t1 >= 0.0) & (t1 <= top1)
+            t0 = t0 if ok else 0.0
+            t1 = t1 if ok else 0.0
+            k0 = min(uint64(t0), m0)
+            k1 = min(uint64(t1), m1)
+            kb[i] = k0 * s1 + k1 if ok else trash
+            f0b[i] = t0 - k0
+            f1b[i] = t1 - k1
+        if has_w:
+            for i in range(c):
+                wb[i] = w[u + i]
+        for i in range(c):
+            k = kb[i]
+            wj = wb[i]
+            f1 = f1b[i]
+            a1 = wj * f0b[i]
+            a0 = wj - a1
+            b1 = a0 * f1
+            c1 = a1 * f1
+            acc[k] += a0 - b1
+            acc[k + one] += b1
+            acc[k + s1] += a1 - c1
+            acc[k + s1 + one] += c1
 
 
 @njit(cache=True)
@@ -115,15 +132,52 @@ def _bin3_rows(x, w, has_w, j0, j1, lo0, lo1, lo2, inv0, inv1, inv2, n0, n1, n2,
     top0, top1, top2 = n0 - 1.0, n1 - 1.0, n2 - 1.0
     m0, m1, m2 = uint64(n0 - 2), uint64(n1 - 2), uint64(n2 - 2)
     s1, s2 = uint64(n1 * n2), uint64(n2)
-    three, one, two = uint64(3), uint64(1), uint64(2)
-    for j in range(uint64(j0), uint64(j1)):
-        r = three * j
-        _put3(acc, (x[r] - lo0) * inv0, (x[r + one] - lo1) * inv1, (x[r + two] - lo2) * inv2,
-              w[j] if has_w else 1.0, top0, top1, top2, m0, m1, m2, s1, s2)
+    trash = uint64(n0 * n1 * n2)
+    one, two, three = uint64(1), uint64(2), uint64(3)
+    kb = np.empty(_CHUNK, dtype=np.uint64)
+    f0b = np.empty(_CHUNK)
+    f1b = np.empty(_CHUNK)
+    f2b = np.empty(_CHUNK)
+    wb = np.ones(_CHUNK)
+    for s in range(j0, j1, _CHUNK):
+        c = uint64(min(j1, s + _CHUNK) - s)
+        u = uint64(s)
+        for i in range(c):
+            r = three * (u + i)
+            t0 = (x[r] - lo0) * inv0
+            t1 = (x[r + one] - lo1) * inv1
+            t2 = (x[r + two] - lo2) * inv2
+            ok = (t0 >= 0.0) & (t0 <= top0) & (t1 >= 0.0) & (t1 <= top1) & (t2 >= 0.0) & (t2 <= top2)
+            t0 = t0 if ok else 0.0
+            t1 = t1 if ok else 0.0
+            t2 = t2 if ok else 0.0
+            k0 = min(uint64(t0), m0)
+            k1 = min(uint64(t1), m1)
+            k2 = min(uint64(t2), m2)
+            kb[i] = k0 * s1 + k1 * s2 + k2 if ok else trash
+            f0b[i] = t0 - k0
+            f1b[i] = t1 - k1
+            f2b[i] = t2 - k2
+        if has_w:
+            for i in range(c):
+                wb[i] = w[u + i]
+        for i in range(c):
+            k = kb[i]
+            f0 = f0b[i]
+            f1 = f1b[i]
+            f2 = f2b[i]
+            for c0 in range(2):
+                a0 = wb[i] * (f0 if c0 else 1.0 - f0)
+                for c1 in range(2):
+                    a1 = a0 * (f1 if c1 else 1.0 - f1)
+                    corner = k + uint64(c0) * s1 + uint64(c1) * s2
+                    a2 = a1 * f2
+                    acc[corner] += a1 - a2
+                    acc[corner + one] += a2
 
 
 # The drivers take the points as one flat row-major array x (n·d,) and the private grids as
-# (nblocks, n_nodes).
+# (nblocks, n_nodes + trash cells).
 def _bin1_body(x, w, has_w, lo0, inv0, n0, nblocks, out):
     n = x.shape[0]
     per = (n + nblocks - 1) // nblocks
@@ -228,7 +282,7 @@ def bin_linear_cpu(X, weights, lo, step, shape):
     n, d = X.shape
     n_nodes = math.prod(shape)
     nblocks = block_count(n, n_nodes)
-    out = np.zeros((nblocks, n_nodes), dtype=np.float64)
+    out = np.zeros((nblocks, n_nodes + trash_cells(shape)), dtype=np.float64)
     has_w = weights is not None
     w = np.ascontiguousarray(weights, dtype=np.float64) if has_w else np.ones(1)
     serial, parallel = _KERNELS[d]
@@ -236,7 +290,7 @@ def bin_linear_cpu(X, weights, lo, step, shape):
     lo = [float(v) for v in np.asarray(lo, dtype=np.float64)]
     inv = [float(v) for v in 1.0 / np.asarray(step, dtype=np.float64)]
     driver(X.reshape(-1), w, has_w, *lo, *inv, *(int(s) for s in shape), nblocks, out)
-    return (out[0] if nblocks == 1 else out.sum(axis=0)).reshape(shape)
+    return (out[0, :n_nodes] if nblocks == 1 else out[:, :n_nodes].sum(axis=0)).reshape(shape)
 
 
 def bin_linear_xp(xp, X, weights, lo, step, shape):

@@ -52,13 +52,20 @@ def plan_grid(est, grid_points, bounds):
 BELOW_FLOOR = ("-inf", "recompute")
 
 
+# A scipy.fft call costs about this many flops' worth of time besides its transform (argument
+# checks, plan lookup, the result's allocation: 10–15 µs measured 2026-12-07 on 2 cores, where
+# its transforms ran at about 5 GFlop/s).
+FFT_CALL_FLOPS = 5e4
+
+
 def direct_is_cheaper(plan) -> bool:
     """Whether the separable direct convolution (``_fft_direct_cpu``) costs at most the padded
-    FFTs: its multiply-adds against the three transforms' 2.5 N log2 N flops each (the two ran at
-    about the same rate per unit on 2 cores, measured 2026-12-07: 256 × 256 nodes with 45-tap
-    factors, 5.9·10⁶ multiply-adds in 0.5–1.1 ms against 9.9·10⁶ flops of FFT in 0.6–1.4 ms)."""
+    FFTs: its multiply-adds against the three transforms' 2.5 N log2 N flops each plus their call
+    overhead (per unit the two ran at about the same rate on 2 cores, measured 2026-12-07:
+    256 × 256 nodes with 45-tap factors, 5.9·10⁶ multiply-adds in 0.5–1.1 ms against 9.9·10⁶
+    flops of FFT in 0.6–1.4 ms; 1-D, 1,024 nodes and 121 taps: 0.013 ms against 0.04 ms)."""
     N = math.prod(plan["padded"])
-    fft_flops = 3 * 2.5 * N * math.log2(max(N, 2))
+    fft_flops = 3 * (2.5 * N * math.log2(max(N, 2)) + FFT_CALL_FLOPS)
     return direct_cost(plan["ext_shape"], plan["shape"], plan["half"]) <= fft_flops
 
 
