@@ -23,8 +23,10 @@ noisy, shared machine. For each case (1-D on 1,024 grid points, 2-D on 256 × 25
 * accuracy of both against the exact engine (``algorithm="exact"``) on the grid nodes (all of
   them in 1-D; 1,000 sampled nodes in 2-D): max |Δp| / max p over those nodes, and max |Δ log p|
   over the nodes where p ≥ 10⁻³ max p;
-* where the time goes: fastdensity's binning alone (bytes read per second) and the padded FFT
-  convolution alone (the flop rate of its three real FFTs, 2.5 N log2 N each).
+* where the time goes: fastdensity's binning alone (bytes read per second), the padded FFT
+  convolution alone (the flop rate of its three real FFTs, 2.5 N log2 N each) and, where
+  ``evaluate_grid`` convolves a separable window directly instead, that convolution (one call
+  each, not medians).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without install
 from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path)
 
 import fastdensity  # noqa: E402
-from fastdensity.kde._fft_evaluate import plan_grid  # noqa: E402
-from fastdensity.kde._fft_grid import binned_weights, convolve, offset_radii  # noqa: E402
+from fastdensity.kde._fft_direct_cpu import convolve_separable, direct_cost  # noqa: E402
+from fastdensity.kde._fft_evaluate import direct_is_cheaper, plan_grid  # noqa: E402
+from fastdensity.kde._fft_grid import binned_weights, convolve, offset_radii, separable_factors  # noqa: E402
 from fastdensity.kde._fft_bound import profile  # noqa: E402
 
 
@@ -137,9 +140,15 @@ def run_case(tee, d, n, grid_points, repeats, rng):
     _, t_bin, _ = _timed(lambda: binned_weights(kde, plan["ext_lo"], plan["step"], plan["ext_shape"]))
     counts = binned_weights(kde, plan["ext_lo"], plan["step"], plan["ext_shape"])
     window = profile("gaussian", offset_radii(plan["A"], plan["step"], plan["half"]))
+    factors = (window,) if d == 1 else separable_factors("gaussian", plan["A"], plan["step"], plan["half"])
+    direct = factors is not None and direct_is_cheaper(plan)  # what evaluate_grid runs
     _, t_fft, _ = _timed(lambda: convolve(np, counts, [window], plan["padded"], plan["half"]))
     N = math.prod(plan["padded"])
     flops = 3 * 2.5 * N * math.log2(N)
+    if direct:
+        _, t_direct, _ = _timed(lambda: convolve_separable(counts, factors, plan["half"], plan["below"],
+                                                           plan["shape"]))
+        macs = direct_cost(plan["ext_shape"], plan["shape"], plan["half"])
 
     shape = "x".join(str(len(c)) for c in coords)
     tee(f"  d={d}  n={n:,}  grid {shape} (padded FFT {'x'.join(map(str, plan['padded']))})  h={h:.4g}")
@@ -153,7 +162,9 @@ def run_case(tee, d, n, grid_points, repeats, rng):
             f"cpu {med['KDEpy'][1] / med[name][1]:.1f}x")
     tee(f"    (fastdensity fit, not timed above: {t_fit * 1e3:.1f} ms; KDEpy's fit only stores the data)")
     tee(f"    fastdensity binning {t_bin * 1e3:.2f} ms ({X.nbytes / t_bin / 1e9:.2f} GB/s of data read), "
-        f"FFT convolution {t_fft * 1e3:.2f} ms ({flops / t_fft / 1e9:.2f} GFlop/s)")
+        f"FFT convolution {t_fft * 1e3:.2f} ms ({flops / t_fft / 1e9:.2f} GFlop/s)"
+        + (f", direct separable convolution (what evaluate_grid runs here) {t_direct * 1e3:.2f} ms "
+           f"({macs / t_direct / 1e9:.2f} G multiply-adds/s)" if direct else " (what evaluate_grid runs here)"))
     tee(f"    [load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}]")
 
 
