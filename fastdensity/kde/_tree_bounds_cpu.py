@@ -44,9 +44,13 @@ bench/results/kde-tree-cpu-2core-2026-12-07-hermite.txt): d = 2, n = m = 10⁶: 
 all (fit, expansions and scoring; before the expansions 204 s) against the exact engine's ~350 s,
 the bound held on 1000 sampled queries (largest error 0.42 rtol); per query about 8 µs at
 n = 10⁵ and 10⁶, with about 80 nodes visited, 25 expansions and 100 to 400 points scanned at
-n = 10⁵ to 10⁷ (nearly flat: the near field is a fixed number of bandwidth-sized nodes). d = 8,
-n = 10⁶: 1.0x the exact engine (no expansions there; the node bounds alone still scan ~80 % of the
-points at this tolerance; "auto" keeps "exact" there).
+n = 10⁵ to 10⁷ (nearly flat: the near field is a fixed number of bandwidth-sized nodes). With
+n = m at every size (bench/results/kde-tree-cpu-2core-2026-12-07-growth-nm.txt, no other jobs):
+0.71 s, 7.9 s and 104 s in all at n = 10⁵, 10⁶, 10⁷, growing as n^1.05 and n^1.12 (n log n:
+n^1.08 and n^1.07); per query 6.0, 6.7 and 8.8 µs. d = 8, n = 10⁶: 0.3x the exact engine since
+that reads the training set once per block of queries (it was about 1.0x before; no expansions
+there; the node bounds alone still scan ~80 % of the points at this tolerance; "auto" keeps
+"exact" there).
 """
 
 from __future__ import annotations
