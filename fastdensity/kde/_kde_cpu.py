@@ -230,40 +230,26 @@ def _finish(total, tiny, log_weight_shift, code):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _block_logsum_unrolled(queries, i0, i1, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, kernel_marker, tiny, out, dims, c):
+def _block_logsum(queries, i0, i1, train_t, weights, log_weights, log_weight_shift, inv_scale2, adaptive,
+                  kernel_marker, tiny, out, dims, r2buf, c):
     """out[i] for queries i0..i1, the tiles in the outer loop: each tile of training points is
     read from memory once per block of queries and reused from cache by all of them (one query at
     a time reread the whole training set, which beyond the last-level cache made the sum memory
     bound). Every query still sums its tiles in order 0, TILE, 2·TILE, …: the result does not
-    depend on the block size."""
+    depend on the block size. ``dims`` (0,) * d: the tile sum unrolled over d; () for any d, with
+    the squared distances in ``r2buf`` (a tuple's length is a compile-time constant: each version
+    compiles one branch)."""
     code = len(kernel_marker) - 1
     n = train_t.shape[1]
     totals = np.zeros(i1 - i0)
     for j0 in range(0, n, TILE):
         j1 = min(n, j0 + TILE)
         for i in range(i0, i1):
-            totals[i - i0] += _tile_sum_unrolled(queries[i], train_t, weights, inv_scale2, adaptive, code,
-                                                 j0, j1, dims, c)
-    for i in range(i0, i1):
-        v = _finish(totals[i - i0], tiny, log_weight_shift, code)
-        if math.isnan(v):
-            v = _logsum_slow(queries[i], train_t, log_weights, inv_scale2, adaptive, code, -1)
-        out[i] = v
-
-
-@njit(fastmath=FASTMATH, cache=True)
-def _block_logsum_buffered(queries, i0, i1, train_t, weights, log_weights, log_weight_shift, inv_scale2,
-                           adaptive, kernel_marker, tiny, out, r2buf, c):
-    """:func:`_block_logsum_unrolled` for any d (the tile's squared distances in ``r2buf``)."""
-    code = len(kernel_marker) - 1
-    n = train_t.shape[1]
-    totals = np.zeros(i1 - i0)
-    for j0 in range(0, n, TILE):
-        j1 = min(n, j0 + TILE)
-        for i in range(i0, i1):
-            totals[i - i0] += _tile_sum_buffered(queries[i], train_t, weights, inv_scale2, adaptive, code,
-                                                 j0, j1, r2buf, c)
+            if len(dims) > 0:
+                s = _tile_sum_unrolled(queries[i], train_t, weights, inv_scale2, adaptive, code, j0, j1, dims, c)
+            else:
+                s = _tile_sum_buffered(queries[i], train_t, weights, inv_scale2, adaptive, code, j0, j1, r2buf, c)
+            totals[i - i0] += s
     for i in range(i0, i1):
         v = _finish(totals[i - i0], tiny, log_weight_shift, code)
         if math.isnan(v):
@@ -288,17 +274,18 @@ def _kde_logsum_unrolled(queries, train_t, weights, log_weights, log_weight_shif
                          adaptive, kernel_marker, tiny, out, dims, c, block):
     m = queries.shape[0]
     for b in prange((m + block - 1) // block):
-        _block_logsum_unrolled(queries, b * block, min(m, (b + 1) * block), train_t, weights, log_weights,
-                               log_weight_shift, inv_scale2, adaptive, kernel_marker, tiny, out, dims, c)
+        _block_logsum(queries, b * block, min(m, (b + 1) * block), train_t, weights, log_weights,
+                      log_weight_shift, inv_scale2, adaptive, kernel_marker, tiny, out, dims,
+                      np.empty(0, dtype=train_t.dtype), c)
 
 
 def _kde_logsum_buffered(queries, train_t, weights, log_weights, log_weight_shift, inv_scale2,
                          adaptive, kernel_marker, tiny, out, c, block):
     m = queries.shape[0]
     for b in prange((m + block - 1) // block):
-        r2buf = np.empty(TILE, dtype=train_t.dtype)
-        _block_logsum_buffered(queries, b * block, min(m, (b + 1) * block), train_t, weights, log_weights,
-                               log_weight_shift, inv_scale2, adaptive, kernel_marker, tiny, out, r2buf, c)
+        _block_logsum(queries, b * block, min(m, (b + 1) * block), train_t, weights, log_weights,
+                      log_weight_shift, inv_scale2, adaptive, kernel_marker, tiny, out, (),
+                      np.empty(TILE, dtype=train_t.dtype), c)
 
 
 # Serial twins for small problems: waking the OpenMP team costs more than the work below about a
