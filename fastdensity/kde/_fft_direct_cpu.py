@@ -7,9 +7,9 @@ d-dimensional sum y(g) = Σ_m c_m K(g − m) into d one-dimensional passes: alon
 then along each axis before it, each pass a sum of 2 L_i + 1 terms per node. A pass computes only
 the nodes the next one reads, and the last only the output grid (the extended grid's nodes
 ``start_i`` to ``start_i + n_i − 1``). The cost is Σ_i (2 L_i + 1) multiply-adds per node of each
-pass, against 3 · 2.5 N log2 N flops of the padded FFTs: far less when the window spans a few
-dozen nodes, as it does for the default grids (10⁶ points, Scott's bandwidth: 111 taps in 1-D,
-45 and 47 in 2-D).
+pass, against 3 · 2.5 N log2 N flops of the padded FFTs: less when the window spans a few
+dozen nodes, as it does for the default grids (10⁶ points, Scott's bandwidth: 121 taps in 1-D,
+45 per axis in 2-D); ``_fft_evaluate.direct_is_cheaper`` makes the choice.
 
 Every term is ≥ 0 (weights c ≥ 0, kernel factors ≥ 0), so each computed node carries a relative
 error of at most (Σ_i (2 L_i + 1) + d) u (u = 2^-53; the sums' rounding, γ_k ≤ k u, and one
