@@ -48,3 +48,27 @@ def test_query_blocks_do_not_change_the_sums(m, d, monkeypatch):
     for other in results[1:]:
         np.testing.assert_array_equal(other, results[0])
     assert np.all(np.isfinite(results[0]))
+
+
+@pytest.mark.parametrize("m", [3, 40, 200])
+def test_metric_engine_blocks_do_not_change_the_sums(m, monkeypatch):
+    # The metric engine's blocks (up to QUERY_BLOCK queries, fewer for few queries) keep every
+    # query's tile order and prune decisions: any block size gives the same bits.
+    from fastdensity.kde import _kde_metric_cpu
+
+    rng = np.random.default_rng(m)
+    train_t = np.ascontiguousarray(rng.standard_normal((3, 3 * _kde_metric_cpu.TILE + 5)))
+    queries = rng.standard_normal((m, 3))
+    queries[::5] += 40.0  # the log-space path
+    log_w = rng.normal(size=train_t.shape[1])
+    monkeypatch.setattr(_kde_metric_cpu, "SERIAL_BELOW_PAIRS", 0)
+    results = []
+    for block in (1, 7, 32):
+        monkeypatch.setattr(_kde_metric_cpu, "QUERY_BLOCK", block)
+        for kernel in ("gaussian", "epanechnikov"):  # the second prunes tiles
+            results.append((kernel, _kde_metric_cpu.kde_logsum_metric(queries, train_t, log_w, kernel,
+                                                                       "manhattan", 0.7)))
+    for kernel in ("gaussian", "epanechnikov"):
+        same = [r for k, r in results if k == kernel]
+        for other in same[1:]:
+            np.testing.assert_array_equal(other, same[0])
