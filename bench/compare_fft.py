@@ -49,8 +49,8 @@ from _tee import Tee  # noqa: E402  (bench/, the script's folder, is on sys.path
 
 import fastdensity  # noqa: E402
 from fastdensity.kde._fft_direct_cpu import convolve_separable, direct_cost  # noqa: E402
-from fastdensity.kde._fft_evaluate import direct_is_cheaper, plan_grid  # noqa: E402
-from fastdensity.kde._fft_grid import binned_weights, convolve, offset_radii, separable_factors  # noqa: E402
+from fastdensity.kde._fft_evaluate import direct_is_cheaper, plan_grid, window_factors  # noqa: E402
+from fastdensity.kde._fft_grid import binned_weights, convolve, offset_radii  # noqa: E402
 from fastdensity.kde._fft_bound import profile  # noqa: E402
 
 
@@ -140,7 +140,7 @@ def run_case(tee, d, n, grid_points, repeats, rng):
     _, t_bin, _ = _timed(lambda: binned_weights(kde, plan["ext_lo"], plan["step"], plan["ext_shape"]))
     counts = binned_weights(kde, plan["ext_lo"], plan["step"], plan["ext_shape"])
     window = profile("gaussian", offset_radii(plan["A"], plan["step"], plan["half"]))
-    factors = (window,) if d == 1 else separable_factors("gaussian", plan["A"], plan["step"], plan["half"])
+    factors = window_factors(kde, plan, window, np)
     direct = factors is not None and direct_is_cheaper(plan)  # what evaluate_grid runs
     _, t_fft, _ = _timed(lambda: convolve(np, counts, [window], plan["padded"], plan["half"]))
     N = math.prod(plan["padded"])

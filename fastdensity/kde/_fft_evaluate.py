@@ -69,6 +69,18 @@ def direct_is_cheaper(plan) -> bool:
     return direct_cost(plan["ext_shape"], plan["shape"], plan["half"]) <= fft_flops
 
 
+def window_factors(est, plan, window, xp):
+    """The window as one 1-D factor per axis, on the host: the window itself in 1-D, a
+    per-feature gaussian's factors (``separable_factors``) in 2-D and 3-D; None otherwise (a
+    non-separable window, or device arrays). Both the direct convolution and the FFT's spectrum
+    use them."""
+    if xp is not np:
+        return None
+    if len(plan["shape"]) == 1:
+        return (window,)
+    return separable_factors(est.kernel, plan["A"], plan["step"], plan["half"])
+
+
 def evaluate_grid(est, grid_points=None, bounds=None, below_floor="-inf"):
     """(coordinates, log density) of the binned FFT estimate; see ``KernelDensity.evaluate_grid``."""
     check_is_fitted(est, "training_data_")
@@ -81,10 +93,7 @@ def evaluate_grid(est, grid_points=None, bounds=None, below_floor="-inf"):
         counts = binned_weights(est, plan["ext_lo"], plan["step"], plan["ext_shape"])
         r = offset_radii(plan["A"], plan["step"], plan["half"])
         window = profile(est.kernel, r)  # unit peak; c_n is applied in log space
-        # on the host, a per-feature gaussian's window as its 1-D factors (any window in 1-D)
-        factors = separable_factors(est.kernel, plan["A"], plan["step"], plan["half"]) if xp is np else None
-        if xp is np and len(plan["shape"]) == 1:
-            factors = (window,)
+        factors = window_factors(est, plan, window, xp)
         if factors is not None and direct_is_cheaper(plan):
             # one axis at a time: exact to a few hundred ulps relative, no rounding floor
             values = convolve_separable(counts, factors, plan["half"], plan["below"], plan["shape"])

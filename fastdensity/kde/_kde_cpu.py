@@ -295,12 +295,12 @@ kde_logsum_unrolled_serial, kde_logsum_unrolled = serial_and_parallel(_kde_logsu
 kde_logsum_buffered_serial, kde_logsum_buffered = serial_and_parallel(_kde_logsum_buffered)
 
 
-def query_block(m: int) -> int:
-    """Queries per block of the drivers: ``QUERY_BLOCK``, or fewer so that every thread
-    still gets about four blocks when there are few queries."""
+def query_block(m: int, limit: int = QUERY_BLOCK) -> int:
+    """Queries per block of the drivers (here and in ``_kde_metric_cpu``): ``limit``, or fewer so
+    that every thread still gets about four blocks when there are few queries."""
     import numba
 
-    return int(max(1, min(QUERY_BLOCK, m // (4 * numba.get_num_threads()))))
+    return int(max(1, min(limit, m // (4 * numba.get_num_threads()))))
 
 
 def _prepare_weights(log_weights, n, dtype):

@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from .._backend._fastexp import FASTMATH
 from .._backend._numba_drivers import serial_and_parallel
-from ._kde_cpu import CONSTANTS, _log_profile, _prepare_weights, _profile, lse_push, make_kernel_marker
+from ._kde_cpu import (CONSTANTS, _log_profile, _prepare_weights, _profile, lse_push, make_kernel_marker,
+                       query_block)
 from ._kernels import COMPACT_KERNELS, EXPONENTIAL, GAUSSIAN
 
 # The metric codes; aliases are resolved by ``_kde.py`` before a code is looked up.
@@ -375,8 +375,7 @@ def kde_logsum_metric(queries, train_t, log_weights, kernel, metric, bandwidth, 
         return out
     driver = (kde_logsum_metric_serial if queries.shape[0] * n < SERIAL_BELOW_PAIRS
               else kde_logsum_metric_parallel)
-    # up to QUERY_BLOCK queries a block, fewer when there are few (every thread gets work)
-    block = int(max(1, min(QUERY_BLOCK, queries.shape[0] // (4 * numba.get_num_threads()))))
+    block = query_block(queries.shape[0], QUERY_BLOCK)
     driver(queries, train_t, weights, log_w, shift, inv_scale, adaptive, make_kernel_marker(kernel),
            code, 1.0 / float(bandwidth), float(p), vec, mat, tiny, out, CONSTANTS[np.dtype(np.float64)],
            prune, lo, hi, smin, block)
